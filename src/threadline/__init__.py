@@ -1,0 +1,1 @@
+"""threadline: CSV -> Step Functions + Batch pipelines on AWS, and their offline twin."""

@@ -1,0 +1,109 @@
+"""Fault injection: choose which path a run takes through the state machine.
+
+A fault names a Batch job (by its job definition, e.g. `preprocess`) or a Lambda
+function (by logical id or name), optionally a queue, the attempts it hits and
+what happens:
+
+    spot        the attempt ends as a Spot reclamation (`Host EC2 (instance ...) terminated.`)
+    capacity    the job stays RUNNABLE; the queue's JobStateTimeLimitActions cancel it
+    exit=N      the container exits with code N
+    error       a Lambda function raises (Slack or Neptune down, a bug)
+
+Text form, as the CLI takes it: `JOB[@QUEUE]:KIND[:ATTEMPTS]`, e.g.
+`preprocess@SpotJobQueue:spot:1-3`, `analysis@GpuJobQueue:capacity`,
+`postprocess:exit=1:1`, `NotifySlackFunction:error`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+
+class FaultSpecError(ValueError):
+    """A fault description that cannot be parsed."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    target: str
+    kind: str  # spot | capacity | exit | error
+    attempts: frozenset[int] | None = None  # None: every attempt
+    queue: str | None = None
+    exit_code: int = 1
+    run_id: str | None = None  # only jobs/invocations of runs whose id starts with this
+
+    @classmethod
+    def parse(cls, text: str, run_id: str | None = None) -> Fault:
+        parts = text.split(":")
+        if len(parts) not in (2, 3) or not parts[0]:
+            raise FaultSpecError(f"fault {text!r}: expected JOB[@QUEUE]:KIND[:ATTEMPTS]")
+        target, _, queue = parts[0].partition("@")
+        kind, exit_code = parts[1], 1
+        if kind.startswith("exit="):
+            try:
+                kind, exit_code = "exit", int(kind.removeprefix("exit="))
+            except ValueError as exc:
+                raise FaultSpecError(f"fault {text!r}: exit code must be an integer") from exc
+        if kind not in ("spot", "capacity", "exit", "error"):
+            raise FaultSpecError(f"fault {text!r}: kind must be spot, capacity, exit=N or error")
+        attempts = _parse_attempts(parts[2], text) if len(parts) == 3 else None
+        return cls(target=target, kind=kind, attempts=attempts, queue=queue or None,
+                   exit_code=exit_code, run_id=run_id)
+
+    def hits(self, names: tuple[str, ...], queue_names: tuple[str, ...], attempt: int,
+             run_id: str | None) -> bool:
+        if self.run_id is not None and not (run_id or "").startswith(self.run_id):
+            return False
+        if not any(_same_name(self.target, name) for name in names):
+            return False
+        if self.queue is not None and not any(self.queue.lower() == q.lower() for q in queue_names):
+            return False
+        return self.attempts is None or attempt in self.attempts
+
+
+def _parse_attempts(text: str, spec: str) -> frozenset[int] | None:
+    if text in ("*", "all"):
+        return None
+    attempts: set[int] = set()
+    try:
+        for part in text.split(","):
+            low, _, high = part.partition("-")
+            attempts.update(range(int(low), int(high or low) + 1))
+    except ValueError as exc:
+        raise FaultSpecError(f"fault {spec!r}: attempts must look like 1, 1-3 or 1,3") from exc
+    return frozenset(attempts)
+
+
+def _same_name(target: str, name: str) -> bool:
+    """`preprocess` names the job definition `threadline-preprocess` too."""
+    target, name = target.lower(), name.lower()
+    return name == target or name.endswith("-" + target)
+
+
+class FaultPlan:
+    """The faults in force; thread-safe, changed by tests while the twin runs."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear(self, run_id: str | None = None) -> None:
+        with self._lock:
+            self._faults = [f for f in self._faults if run_id is not None and f.run_id != run_id]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._faults)
+
+    def find(self, names: tuple[str, ...], queue_names: tuple[str, ...], attempt: int,
+             run_id: str | None) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.hits(names, queue_names, attempt, run_id):
+                    return fault
+        return None

@@ -1,0 +1,133 @@
+"""Runs Lambda handlers from their CodeUri/Handler, one process per invocation.
+
+Each invocation gets a fresh interpreter whose import path is the function's
+code folder and its layers only, and whose environment is the template's
+environment for that function plus the Lambda runtime's reserved variables and
+the twin's endpoints: functions are isolated from each other as on AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .faults import FaultPlan
+
+BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
+_PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+
+
+@dataclass
+class FunctionSpec:
+    logical_id: str
+    name: str
+    arn: str
+    code_dir: Path
+    handler: str
+    layer_dirs: list[Path]
+    environment: dict[str, str]
+    timeout: int = 3
+    memory_size: int = 128
+
+
+@dataclass
+class Invocation:
+    function: str
+    started_at: float
+    duration_s: float
+    errored: bool
+    payload: Any
+    log_path: Path
+
+
+@dataclass
+class LocalLambdaRuntime:
+    twin_environment: dict[str, str]
+    log_dir: Path
+    faults: FaultPlan
+    region: str = "us-east-1"
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    invocations: list[Invocation] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def register(self, spec: FunctionSpec) -> None:
+        self.functions[spec.name] = spec
+
+    def find(self, name_or_arn: str) -> FunctionSpec:
+        name = name_or_arn.split(":function:")[-1].split(":")[0]
+        if name in self.functions:
+            return self.functions[name]
+        for spec in self.functions.values():
+            if spec.logical_id == name:
+                return spec
+        raise KeyError(f"no Lambda function {name_or_arn!r} in the twin")
+
+    def invoke(self, function_name: str, event: Any) -> tuple[str, bool, str]:
+        spec = self.find(function_name)
+        run_id = event.get("run_id") if isinstance(event, dict) else None
+        fault = self.faults.find((spec.logical_id, spec.name), (), 1, run_id)
+        started = time.time()
+        log_path = self.log_dir / spec.logical_id / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        if fault is not None and fault.kind == "error":
+            payload: Any = {"errorType": "InjectedFault",
+                            "errorMessage": f"fault injected into {spec.logical_id}"}
+            log_path.write_text(f"fault injected: {fault}\n", encoding="utf-8")
+            return self._record(spec, started, True, payload, log_path)
+        payload, errored = self._run(spec, event, log_path)
+        return self._record(spec, started, errored, payload, log_path)
+
+    def _record(self, spec: FunctionSpec, started: float, errored: bool, payload: Any,
+                log_path: Path) -> tuple[str, bool, str]:
+        with self._lock:
+            self.invocations.append(Invocation(spec.logical_id, started, time.time() - started,
+                                               errored, payload, log_path))
+        logs = log_path.read_text(encoding="utf-8", errors="replace")[-4096:]
+        return json.dumps(payload, default=str), errored, logs
+
+    def _run(self, spec: FunctionSpec, event: Any, log_path: Path) -> tuple[Any, bool]:
+        env = {key: os.environ[key] for key in _PASSTHROUGH_ENV if key in os.environ}
+        env.update({
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+            "THREADLINE_FUNCTION_ARN": spec.arn,
+            "_HANDLER": spec.handler,
+            "PYTHONPATH": os.pathsep.join(str(p) for p in [spec.code_dir, *spec.layer_dirs]),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        })
+        env.update(spec.environment)
+        env.update(self.twin_environment)
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as result_file:
+            result_path = Path(result_file.name)
+        try:
+            with log_path.open("w", encoding="utf-8") as log:
+                try:
+                    completed = subprocess.run(
+                        [sys.executable, "-P", str(BOOTSTRAP), spec.handler, str(result_path)],
+                        input=json.dumps(event).encode(), stdout=log, stderr=subprocess.STDOUT,
+                        cwd=spec.code_dir, env=env, timeout=spec.timeout, check=False,
+                    )
+                except subprocess.TimeoutExpired:
+                    return {"errorType": "Sandbox.Timedout",
+                            "errorMessage": f"Task timed out after {spec.timeout}.00 seconds"}, True
+            text = result_path.read_text(encoding="utf-8")
+            if completed.returncode != 0 or not text:
+                return {"errorType": "Runtime.ExitError",
+                        "errorMessage": f"Runtime exited with error: exit status {completed.returncode}"}, True
+            outcome = json.loads(text)
+            return outcome["payload"], not outcome["ok"]
+        finally:
+            result_path.unlink(missing_ok=True)

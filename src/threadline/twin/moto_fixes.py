@@ -1,0 +1,265 @@
+"""Every workaround of a moto 5.2.5 gap, in one place.
+
+Each fix is a small function with a docstring naming the gap; `apply()` installs
+them all and is idempotent. `tests/twin/test_moto_fixes.py` holds one regression
+test per gap, each of which fails when its fix is left out (`apply(skip=...)`).
+
+The twin's executors (Lambda handlers, Batch jobs) plug in through the seams
+moto leaves for Docker: `LambdaFunction._invoke_lambda` and `batch.Job.run`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+import botocore.session
+
+FIXES: tuple[str, ...] = (
+    "batch_sync_parameters",
+    "sync_stale_token_listener",
+    "sync_poll_interval",
+    "batch_describe_exit_code",
+    "batch_environment_mutation",
+    "eventbridge_lambda_targets",
+)
+
+SYNC_POLL_SECONDS = 0.05
+
+_applied: set[str] = set()
+_lock = threading.Lock()
+
+
+class LambdaExecutor(Protocol):
+    def invoke(self, function_name: str, event: Any) -> tuple[str, bool, str]:
+        """Run a handler; return (payload JSON, errored, log text)."""
+
+
+class BatchExecutor(Protocol):
+    def run(self, job: Any) -> None:
+        """Run a moto `batch.models.Job` to a terminal state."""
+
+
+def fix_batch_sync_parameters() -> None:
+    """`batch:submitJob.sync` reaches botocore with PascalCase keys (`JobName`).
+
+    moto's `StateTaskService._normalise_parameters/_normalise_response` are empty,
+    so the call fails with States.Runtime, cause 'JobName'. Convert request and
+    response by the botocore shapes, as Step Functions does: the `.sync` output
+    and the failure Cause are then PascalCase job descriptions as on AWS.
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_batch as batch_module,
+    )
+
+    service_model = botocore.session.get_session().get_service_model("batch")
+    operations = {_snake(name): name for name in service_model.operation_names}
+
+    def operation(self: Any, service_action_name: str | None) -> Any:
+        action = service_action_name or self._get_boto_service_action()
+        return service_model.operation_model(operations[action])
+
+    def normalise_parameters(self: Any, parameters: dict, boto_service_name: str | None = None,
+                             service_action_name: str | None = None) -> None:
+        self._to_boto_request(parameters, operation(self, service_action_name).input_shape)
+
+    def normalise_response(self: Any, response: Any, boto_service_name: str | None = None,
+                           service_action_name: str | None = None) -> None:
+        self._from_boto_response(response, operation(self, service_action_name).output_shape)
+
+    batch_module.StateTaskServiceBatch._normalise_parameters = normalise_parameters
+    batch_module.StateTaskServiceBatch._normalise_response = normalise_response
+
+
+def fix_sync_stale_token_listener() -> None:
+    """A retried `.sync` task spuriously ends in States.Timeout.
+
+    moto starts a task-token listener for every `.sync` call of a service that
+    also supports `.waitForTaskToken`; the listener of an earlier attempt outlives
+    it and times the retry out. Only `.waitForTaskToken` tasks need the listener.
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback as callback_module,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+        ResourceCondition,
+    )
+
+    original = callback_module.StateTaskServiceCallback._eval_sync
+
+    def eval_sync(self: Any, env: Any, sync_resolver: Any, timeout_seconds: Any,
+                  callback_endpoint: Any, heartbeat_endpoint: Any) -> Any:
+        if self.resource.condition != ResourceCondition.WaitForTaskToken:
+            callback_endpoint = None
+        return original(self, env, sync_resolver, timeout_seconds, callback_endpoint, heartbeat_endpoint)
+
+    callback_module.StateTaskServiceCallback._eval_sync = eval_sync
+
+
+def fix_sync_poll_interval(seconds: float = SYNC_POLL_SECONDS) -> None:
+    """`.sync` polls every 0.5 s (a module global); the twin polls every 50 ms."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback as callback_module,
+    )
+
+    callback_module._DELAY_SECONDS_SYNC_CONDITION_CHECK = seconds
+
+
+def fix_batch_describe_exit_code() -> None:
+    """`describe_jobs` drops `container.exitCode` (and multi-node jobs lose it too).
+
+    Step Functions' failure Cause and the state machine's Choice on the exit code
+    need it, as does a `statusReason` on every terminal job.
+    """
+    from moto.batch import models as batch_models
+
+    original = batch_models.Job.describe
+
+    def describe(self: Any) -> dict[str, Any]:
+        result = original(self)
+        if self.job_stopped and self.exit_code is not None:
+            result.setdefault("container", {})["exitCode"] = self.exit_code
+        extra = getattr(self, "twin_container_reason", None)
+        if extra:
+            result.setdefault("container", {})["reason"] = extra
+        return result
+
+    batch_models.Job.describe = describe
+
+
+def fix_batch_environment_mutation() -> None:
+    """`_get_container_property("environment")` appends to the overrides list itself.
+
+    Every describe adds another `AWS_BATCH_JOB_ID`; work on a copy instead.
+    """
+    from moto.batch import models as batch_models
+
+    original = batch_models.Job._get_container_property
+
+    def get_container_property(self: Any, p: str, default: Any) -> Any:
+        if p == "environment":
+            saved = self.container_overrides.get("environment")
+            if saved is not None:
+                self.container_overrides["environment"] = [dict(item) for item in saved]
+            try:
+                return original(self, p, [] if default is None else list(default))
+            finally:
+                if saved is not None:
+                    self.container_overrides["environment"] = saved
+        return original(self, p, default)
+
+    batch_models.Job._get_container_property = get_container_property
+
+
+def fix_eventbridge_lambda_targets(lambda_invoker: Callable[[str, dict[str, Any]], None]) -> None:
+    """EventBridge rules cannot deliver to Lambda targets in moto.
+
+    `Rule.send_to_targets` raises NotImplementedError for a Lambda target: on the
+    S3 path the event is dropped silently, `PutEvents` answers 500. Deliver
+    asynchronously, as EventBridge does (an `Event` invocation), and hand the
+    other targets to moto.
+    """
+    from moto.events import models as events_models
+    from moto.events.models import EventTemplateParser
+    from moto.utilities.arns import parse_arn
+
+    original = events_models.Rule.send_to_targets
+
+    def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
+        lambda_targets = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
+        other_targets = [t for t in self.targets if t not in lambda_targets]
+        if other_targets:
+            others = copy.copy(self)
+            others.targets = other_targets
+            original(others, original_event, transform_input)
+        if not lambda_targets or not self.event_pattern.matches_event(original_event):
+            return
+        for target in lambda_targets:
+            if "Input" in target:
+                event = json.loads(target["Input"])
+            elif transform_input and "InputTransformer" in target:
+                transformer = target["InputTransformer"]
+                event = EventTemplateParser.parse(
+                    input_template=transformer.get("InputTemplate"),
+                    input_paths_map=transformer.get("InputPathsMap", {}),
+                    event=original_event,
+                )
+            else:
+                event = dict(original_event)
+            threading.Thread(
+                target=lambda_invoker, args=(target["Arn"], event), name="eventbridge-lambda", daemon=True
+            ).start()
+
+    events_models.Rule.send_to_targets = send_to_targets
+
+
+def route_lambda_invoke(executor: LambdaExecutor) -> None:
+    """Seam: moto runs Lambda handlers in Docker; the twin runs them as local processes."""
+    from moto.awslambda import models as lambda_models
+
+    def invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        return executor.invoke(self.function_name, event if event is not None else {})
+
+    lambda_models.LambdaFunction._invoke_lambda = invoke_lambda
+
+
+def route_batch_jobs(executor: BatchExecutor) -> None:
+    """Seam: moto runs Batch jobs in Docker; the twin runs the job's command locally."""
+    from moto.batch import models as batch_models
+
+    def run(self: Any) -> None:
+        executor.run(self)
+
+    batch_models.Job.run = run
+
+
+def invoke_lambda_by_arn(function_arn: str, event: dict[str, Any]) -> None:
+    """Deliver an event to a Lambda function in the moto backend (async, errors logged)."""
+    import logging
+
+    from moto.awslambda.utils import get_backend
+    from moto.utilities.arns import parse_arn
+
+    arn = parse_arn(function_arn)
+    try:
+        function = get_backend(arn.account, arn.region).get_function(function_arn)
+        function.invoke(json.dumps(event), {"x-amz-invocation-type": "Event"}, {})
+    except Exception:  # an async delivery never fails its sender, as in AWS
+        logging.getLogger("threadline.twin").exception("EventBridge delivery to %s failed", function_arn)
+
+
+def apply(lambda_executor: LambdaExecutor, batch_executor: BatchExecutor,
+          skip: Iterable[str] = ()) -> None:
+    """Install every fix (except those named in `skip`) and route the executors."""
+    skipped = set(skip)
+    unknown = skipped - set(FIXES)
+    if unknown:
+        raise ValueError(f"unknown moto fixes: {sorted(unknown)}")
+    with _lock:
+        route_lambda_invoke(lambda_executor)
+        route_batch_jobs(batch_executor)
+        installers: dict[str, Callable[[], None]] = {
+            "batch_sync_parameters": fix_batch_sync_parameters,
+            "sync_stale_token_listener": fix_sync_stale_token_listener,
+            "sync_poll_interval": fix_sync_poll_interval,
+            "batch_describe_exit_code": fix_batch_describe_exit_code,
+            "batch_environment_mutation": fix_batch_environment_mutation,
+            "eventbridge_lambda_targets": lambda: fix_eventbridge_lambda_targets(invoke_lambda_by_arn),
+        }
+        for name in FIXES:
+            if name in skipped or name in _applied:
+                continue
+            installers[name]()
+            _applied.add(name)
+
+
+def _snake(name: str) -> str:
+    out = []
+    for index, char in enumerate(name):
+        if char.isupper() and index:
+            out.append("_")
+        out.append(char.lower())
+    return "".join(out)

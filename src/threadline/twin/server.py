@@ -1,0 +1,161 @@
+"""The offline twin: moto on 127.0.0.1, the template provisioned, executors plugged in.
+
+One twin per process (moto's Step Functions interpreter finds the server
+through the process-wide `MOTO_PORT`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+import logging
+from typing import Any
+
+import boto3
+
+from . import moto_fixes
+from .batch_runtime import LocalBatchRuntime
+from .faults import FaultPlan
+from .lambda_runtime import LocalLambdaRuntime
+from .provisioner import Provisioned, Provisioner
+from .template import load_yaml, translate
+
+REGION = "us-east-1"
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class TwinConfig:
+    root: Path = PROJECT_ROOT
+    workdir: Path = field(default_factory=lambda: Path.cwd() / ".threadline")
+    port: int = 0
+    stack_name: str = "threadline"
+    parameters: dict[str, Any] = field(default_factory=dict)
+    slack_webhook_url: str = ""  # empty: messages go to the local outbox
+
+
+class Twin:
+    """Start with `Twin(config).start()`; use `client()`; `stop()` when done."""
+
+    def __init__(self, config: TwinConfig | None = None) -> None:
+        self.config = config or TwinConfig()
+        self.faults = FaultPlan()
+        self.port = self.config.port or free_port()
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self.workdir = self.config.workdir
+        self.outbox = self.workdir / "slack-outbox"
+        self.provisioned = Provisioned()
+        self._server: Any = None
+        self._neptune: Any = None
+        self.session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                     region_name=REGION)
+        self.lambda_runtime: LocalLambdaRuntime | None = None
+        self.batch_runtime: LocalBatchRuntime | None = None
+
+    # -- life cycle --------------------------------------------------------------
+
+    def start(self, skip_fixes: tuple[str, ...] = ()) -> Twin:
+        from moto.server import ThreadedMotoServer
+
+        from .neptune_standin import NeptuneStandin
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per API call
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.outbox.mkdir(parents=True, exist_ok=True)
+        os.environ["MOTO_PORT"] = str(self.port)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+        self._configure_moto({"stepfunctions": {"execute_state_machine": True}})
+        self._neptune = NeptuneStandin(self.workdir / "lineage.lbdb")
+        self._neptune.start()
+        executor_env = {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ENDPOINT_URL_NEPTUNEDATA": self._neptune.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "SLACK_OUTBOX_DIR": str(self.outbox),
+        }
+        self.lambda_runtime = LocalLambdaRuntime(executor_env, self.workdir / "logs" / "lambda", self.faults,
+                                                 region=REGION)
+        self.batch_runtime = LocalBatchRuntime(self.config.root, executor_env,
+                                               self.workdir / "logs" / "batch", self.faults)
+        moto_fixes.apply(self.lambda_runtime, self.batch_runtime, skip=skip_fixes)
+        self._provision()
+        return self
+
+    def stop(self) -> None:
+        if self._neptune is not None:
+            self._neptune.stop()
+            self._neptune = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Twin:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _configure_moto(self, config: dict[str, Any]) -> None:
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/config",
+                                         data=json.dumps(config).encode(), method="POST")
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(request, timeout=5).read()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the twin's moto server did not start")
+
+    def _provision(self) -> None:
+        assert self.lambda_runtime is not None and self.batch_runtime is not None
+        template, artifacts = translate(load_yaml(self.config.root / "template.yaml"), self.config.root)
+        parameters = {**self._network_parameters(), "SlackWebhookUrl": self.config.slack_webhook_url,
+                      **self.config.parameters}
+        provisioner = Provisioner(self.session, self.endpoint_url, self.config.root, self.config.stack_name,
+                                  self.lambda_runtime, self.batch_runtime,
+                                  neptune_host="127.0.0.1", neptune_port=self._neptune.port)
+        self.provisioned = provisioner.provision(template, artifacts, parameters)
+
+    def _network_parameters(self) -> dict[str, Any]:
+        """The VPC the template is wired into by parameter, made in the twin's EC2."""
+        ec2 = self.client("ec2")
+        vpc_id = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.42.{i}.0/24",
+                                     AvailabilityZone=f"{REGION}{zone}")["Subnet"]["SubnetId"]
+                   for i, zone in enumerate("ab")]
+        return {"VpcId": vpc_id, "PrivateSubnetIds": subnets}
+
+    # -- access ------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint_url)
+
+    def physical_id(self, logical_id: str) -> Any:
+        return self.provisioned.physical_ids[logical_id]
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.physical_id("PipelineStateMachine")
+
+    @property
+    def neptune_url(self) -> str:
+        return self._neptune.url
+
+    def lineage_store(self) -> Any:
+        """The embedded graph behind the local openCypher endpoint."""
+        return self._neptune.store

@@ -1,0 +1,50 @@
+"""One twin per test process; each test starts runs by uploading a uniquely named file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from threadline.twin.faults import Fault
+from threadline.twin.runs import RunResult, run_file
+from threadline.twin.server import Twin, TwinConfig
+
+ASL = Path(__file__).resolve().parents[2] / "statemachines" / "pipeline.asl.json"
+_visited: set[str] = set()
+
+
+@pytest.fixture(scope="session")
+def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
+    with Twin(TwinConfig(workdir=tmp_path_factory.mktemp("twin"))) as running:
+        yield running
+
+
+@pytest.fixture
+def run_pipeline(twin: Twin):
+    """Upload `body` as incoming/<name>, with faults scoped to that run; return the finished run."""
+    added: list[str] = []
+
+    def start(name: str, body: bytes, faults: tuple[str, ...] = ()) -> RunResult:
+        stem = name.split(".")[0]
+        for spec in faults:
+            twin.faults.add(Fault.parse(spec, run_id=stem))
+        added.append(stem)
+        result = run_file(twin, body, f"incoming/{name}")
+        _visited.update(result.path)
+        return result
+
+    yield start
+    for stem in added:
+        twin.faults.clear(run_id=stem)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _visited:
+        return
+    total = set(json.loads(ASL.read_text())["States"])
+    terminalreporter.write_line(
+        f"state-machine coverage (this process): {len(_visited & total)}/{len(total)} states visited; "
+        f"not visited: {', '.join(sorted(total - _visited)) or 'none'}")

@@ -1,0 +1,143 @@
+"""Every branch of the state machine, driven through the twin by S3 uploads and fault injection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+SAMPLE = (Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "sample-positions.csv").read_bytes()
+
+HAPPY_PATH = [
+    "InitialiseRun", "RecordRunStart", "CreateRunRecord", "NotifyRunStarted",
+    "Preprocess", "Analysis", "Postprocess", "RecordRunSucceeded", "NotifyRunSucceeded", "RunSucceeded",
+]
+FAILURE_TAIL = ["MarkRunFailed", "RecordRunFailed", "NotifyRunFailed", "RunFailed"]
+
+
+def test_happy_path_succeeds_with_outputs_record_and_slack(run_pipeline, twin):
+    result = run_pipeline("happy.csv", SAMPLE)
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.path == HAPPY_PATH
+    results = result.objects["ResultsBucket"]
+    assert any(uri.endswith("/report.json") for uri in results)
+    assert any(uri.endswith("/report.html") for uri in results)
+    assert "QuarantineBucket" not in result.objects
+    assert result.record["status"] == "SUCCEEDED"
+    assert result.record["execution_arn"] == result.execution_arn
+    notices = [m.get("notice") for m in result.slack]
+    assert notices == ["run_started", "run_succeeded"]
+
+
+def test_spot_reclaimed_preprocess_falls_back_to_on_demand(run_pipeline, twin):
+    result = run_pipeline("spot-pre.csv", SAMPLE, faults=("preprocess@SpotJobQueue:spot",))
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.path[:8] == HAPPY_PATH[:4] + ["Preprocess", "ParsePreprocessFailure",
+                                                "PreprocessFailureKind", "PreprocessOnDemand"]
+    assert result.path[8:] == HAPPY_PATH[5:]
+    spot_jobs = [job for job in twin.batch_runtime.jobs.values() if job.job_name == f"preprocess-{result.run_id}"]
+    assert len(spot_jobs) == 1
+    # Batch's own retry (evaluateOnExit: RETRY on "Host EC2*") used all three attempts before the fallback.
+    assert [a["statusReason"][:9] for a in spot_jobs[0].attempts] == ["Host EC2 "] * 3
+
+
+def test_single_spot_reclamation_is_retried_by_batch_not_the_state_machine(run_pipeline, twin):
+    result = run_pipeline("spot-once.csv", SAMPLE, faults=("preprocess@SpotJobQueue:spot:1",))
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.path == HAPPY_PATH
+    job = next(j for j in twin.batch_runtime.jobs.values() if j.job_name == f"preprocess-{result.run_id}")
+    assert len(job.attempts) == 2 and job.attempts[1]["container"]["exitCode"] == 0
+
+
+def test_capacity_cancelled_analysis_takes_the_fallback_gpu_queue(run_pipeline, twin):
+    result = run_pipeline("no-gpu.csv", SAMPLE, faults=("analysis@GpuJobQueue:capacity",))
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.path == HAPPY_PATH[:6] + ["ParseAnalysisFailure", "AnalysisFailureKind",
+                                            "AnalysisOnFallbackQueue"] + HAPPY_PATH[6:]
+    cancelled = next(j for j in twin.batch_runtime.jobs.values() if j.job_name == f"analysis-{result.run_id}")
+    assert cancelled.status_reason.startswith("Canceled by JobStateTimeLimit action due to reason: CAPACITY:")
+    assert cancelled.attempts == []  # it never left RUNNABLE
+
+
+def test_spot_reclaimed_postprocess_falls_back_to_on_demand(run_pipeline):
+    result = run_pipeline("spot-post.csv", SAMPLE, faults=("postprocess@SpotJobQueue:spot",))
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.path == HAPPY_PATH[:7] + ["ParsePostprocessFailure", "PostprocessFailureKind",
+                                            "PostprocessOnDemand"] + HAPPY_PATH[7:]
+
+
+def test_malformed_csv_is_quarantined_and_the_run_fails_with_a_validation_error(run_pipeline, twin):
+    body = b"position_id,asset,colour\n1,ACME,blue\n"
+    result = run_pipeline("malformed.csv", body)
+
+    assert result.status == "FAILED"
+    assert result.error == "ValidationFailed"
+    assert result.cause  # the job's own summary, quoted
+    assert result.path == HAPPY_PATH[:4] + ["Preprocess", "ParsePreprocessFailure", "PreprocessFailureKind",
+                                            "ReadValidationReport", "PrepareValidationFailure"] + FAILURE_TAIL
+    quarantined = result.objects["QuarantineBucket"]
+    assert any(uri.endswith("/malformed.csv") for uri in quarantined)
+    assert any(uri.endswith("/validation.json") for uri in quarantined)
+    assert result.record["status"] == "FAILED" and result.record["error_name"] == "ValidationFailed"
+    assert [m.get("notice") for m in result.slack] == ["run_started", "run_failed"]
+    # Batch did not retry a validation failure.
+    job = next(j for j in twin.batch_runtime.jobs.values() if j.job_name == f"preprocess-{result.run_id}")
+    assert len(job.attempts) == 1 and job.attempts[0]["container"]["exitCode"] == 65
+
+
+def test_application_failure_in_analysis_fails_the_run_with_error_and_cause_kept(run_pipeline):
+    result = run_pipeline("crash.csv", SAMPLE, faults=("analysis:exit=3",))
+
+    assert result.status == "FAILED"
+    assert result.error == "States.TaskFailed"
+    cause = json.loads(result.cause)
+    assert cause["Container"]["ExitCode"] == 3
+    assert result.path == HAPPY_PATH[:6] + ["ParseAnalysisFailure", "AnalysisFailureKind"] + FAILURE_TAIL
+    assert result.record["status"] == "FAILED"
+    assert [m.get("notice") for m in result.slack] == ["run_started", "run_failed"]
+
+
+def test_slack_down_does_not_fail_a_good_run(run_pipeline):
+    result = run_pipeline("no-slack.csv", SAMPLE, faults=("NotifySlackFunction:error",))
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.path == HAPPY_PATH
+    assert result.slack == []
+
+
+def test_duplicate_s3_event_starts_no_second_run(run_pipeline, twin):
+    result = run_pipeline("dupe.csv", SAMPLE)
+    assert result.status == "SUCCEEDED"
+    bucket = twin.physical_id("IncomingBucket")
+    head = twin.client("s3").head_object(Bucket=bucket, Key="incoming/dupe.csv")
+    event = {
+        "Source": "aws.s3", "DetailType": "Object Created",
+        "Detail": json.dumps({"bucket": {"name": bucket},
+                              "object": {"key": "incoming/dupe.csv", "size": head["ContentLength"],
+                                         "etag": head["ETag"].strip('"'), "version-id": head["VersionId"]}}),
+    }
+    before = len(twin.lambda_runtime.invocations)
+    twin.client("events").put_events(Entries=[event])
+
+    start_calls = _wait_for_invocations(twin, before, "StartRunFunction")
+    assert start_calls[-1].payload["status"] == "duplicate"
+    executions = twin.client("stepfunctions").list_executions(stateMachineArn=twin.state_machine_arn)["executions"]
+    assert [e["name"] for e in executions].count(result.run_id) == 1
+
+
+def _wait_for_invocations(twin, before: int, function: str, timeout: float = 20.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        calls = [i for i in twin.lambda_runtime.invocations[before:] if i.function == function]
+        if calls:
+            return calls
+        time.sleep(0.05)
+    pytest.fail(f"{function} was not invoked")

@@ -1,0 +1,217 @@
+"""Small scenarios that show each moto gap, run in a fresh interpreter per case.
+
+`python tests/twin/moto_gap_scenarios.py SCENARIO [--without-fix]` prints one
+JSON line. A fresh process is needed because the fixes patch moto globally.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+
+from threadline.twin import moto_fixes
+from threadline.twin.batch_runtime import LocalBatchRuntime, QueueSpec
+from threadline.twin.faults import Fault, FaultPlan
+from threadline.twin.lambda_runtime import FunctionSpec, LocalLambdaRuntime
+from threadline.twin.server import free_port
+
+REGION = "us-east-1"
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+class Scene:
+    def __init__(self, skip: tuple[str, ...]) -> None:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+        self.tmp = Path(tempfile.mkdtemp())
+        port = free_port()
+        os.environ["MOTO_PORT"] = str(port)
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.server.start()
+        import urllib.request
+        urllib.request.urlopen(urllib.request.Request(
+            f"{self.url}/moto-api/config", method="POST",
+            data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode())).read()
+        self.session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                     region_name=REGION)
+        env = {"AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": "testing",
+               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
+        self.faults = FaultPlan()
+        self.lambdas = LocalLambdaRuntime(env, self.tmp / "lambda-logs", self.faults, region=REGION)
+        self.batch = LocalBatchRuntime(self.tmp, env, self.tmp / "batch-logs", self.faults)
+        moto_fixes.apply(self.lambdas, self.batch, skip=skip)
+        self.role = self.client("iam").create_role(RoleName="scene", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+
+    def client(self, service: str):
+        return self.session.client(service, endpoint_url=self.url)
+
+    def job_queue(self, name: str = "queue", time_limit_actions: list | None = None) -> str:
+        batch = self.client("batch")
+        ec2 = self.client("ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+        group = ec2.create_security_group(GroupName=f"sg-{name}", Description="d", VpcId=vpc)["GroupId"]
+        profile = self.client("iam").create_instance_profile(InstanceProfileName=f"p-{name}")["InstanceProfile"]["Arn"]
+        environment = batch.create_compute_environment(
+            computeEnvironmentName=f"ce-{name}", type="MANAGED", serviceRole=self.role,
+            computeResources={"type": "EC2", "minvCpus": 0, "maxvCpus": 4, "instanceTypes": ["optimal"],
+                              "subnets": [subnet], "securityGroupIds": [group], "instanceRole": profile})
+        arn = batch.create_job_queue(jobQueueName=name, state="ENABLED", priority=1, computeEnvironmentOrder=[
+            {"order": 1, "computeEnvironment": environment["computeEnvironmentArn"]}])["jobQueueArn"]
+        self.batch.queues[name] = QueueSpec(name, name, [f"ce-{name}"], time_limit_actions or [])
+        return arn
+
+    def job_definition(self, name: str, script: str, attempts: int = 1) -> str:
+        folder = self.tmp / name
+        folder.mkdir()
+        (folder / "job.py").write_text(script)
+        self.batch.definition_dirs[name] = folder
+        return self.client("batch").register_job_definition(
+            jobDefinitionName=name, type="container",
+            retryStrategy={"attempts": attempts},
+            containerProperties={"image": "local", "command": ["python", "job.py", "Ref::word"],
+                                 "resourceRequirements": [{"type": "VCPU", "value": "1"},
+                                                          {"type": "MEMORY", "value": "512"}]},
+        )["jobDefinitionArn"]
+
+    def run_state_machine(self, definition: dict, timeout: float = 30) -> dict:
+        sfn = self.client("stepfunctions")
+        machine = sfn.create_state_machine(name=f"m{time.time_ns()}", definition=json.dumps(definition),
+                                           roleArn=self.role)["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine, name="scene", input="{}")["executionArn"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            described = sfn.describe_execution(executionArn=execution)
+            if described["status"] != "RUNNING":
+                return described
+            time.sleep(0.02)
+        return {"status": "STILL_RUNNING"}
+
+    def wait_job(self, job_id: str, statuses=("SUCCEEDED", "FAILED"), timeout: float = 20) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.client("batch").describe_jobs(jobs=[job_id])["jobs"][0]
+            if job["status"] in statuses:
+                return job
+            time.sleep(0.02)
+        return job
+
+
+def _sync_task(queue: str, definition: str, **extra) -> dict:
+    return {"Type": "Task", "Resource": "arn:aws:states:::batch:submitJob.sync",
+            "Parameters": {"JobName": "scene", "JobQueue": queue, "JobDefinition": definition,
+                           "Parameters": {"word": "hello"}}, "End": True, **extra}
+
+
+def batch_sync_parameters(scene: Scene) -> dict:
+    queue = scene.job_queue()
+    definition = scene.job_definition("ok", "import sys; print(sys.argv[1])")
+    described = scene.run_state_machine({"StartAt": "Job", "States": {"Job": _sync_task(queue, definition)}})
+    output = json.loads(described.get("output") or "{}")
+    return {"status": described["status"], "error": described.get("error"), "cause": described.get("cause"),
+            "output_keys": sorted(output)}
+
+
+def sync_stale_token_listener(scene: Scene) -> dict:
+    queue = scene.job_queue()
+    # Fails on attempt 1 of each job, succeeds later: the state machine retries the task.
+    definition = scene.job_definition("flaky", "import os, sys; sys.exit(0 if os.environ.get('AWS_BATCH_JOB_ATTEMPT') != '1' or os.path.exists('marker') else (open('marker', 'w').close() or 1))")
+    task = _sync_task(queue, definition, TimeoutSeconds=3,
+                      Retry=[{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 2}])
+    outcomes = []
+    for _ in range(3):
+        (scene.batch.definition_dirs["flaky"] / "marker").unlink(missing_ok=True)
+        described = scene.run_state_machine({"StartAt": "Job", "States": {"Job": task}}, timeout=30)
+        outcomes.append(described.get("error") or described["status"])
+    return {"outcomes": outcomes}
+
+
+def sync_poll_interval(scene: Scene) -> dict:
+    queue = scene.job_queue()
+    definition = scene.job_definition("quick", "pass")
+    scene.run_state_machine({"StartAt": "Job", "States": {"Job": _sync_task(queue, definition)}})  # warm-up
+    started = time.monotonic()
+    described = scene.run_state_machine({"StartAt": "Job", "States": {"Job": _sync_task(queue, definition)}})
+    return {"status": described["status"], "seconds": time.monotonic() - started}
+
+
+def batch_describe_exit_code(scene: Scene) -> dict:
+    queue = scene.job_queue()
+    definition = scene.job_definition("exit3", "import sys; sys.exit(3)")
+    job_id = scene.client("batch").submit_job(jobName="scene-job", jobQueue=queue, jobDefinition=definition)["jobId"]
+    job = scene.wait_job(job_id)
+    return {"status": job["status"], "exit_code": job.get("container", {}).get("exitCode")}
+
+
+def batch_environment_mutation(scene: Scene) -> dict:
+    queue = scene.job_queue()
+    definition = scene.job_definition("env", "pass")
+    job_id = scene.client("batch").submit_job(
+        jobName="scene-job", jobQueue=queue, jobDefinition=definition,
+        containerOverrides={"environment": [{"name": "A", "value": "1"}]})["jobId"]
+    scene.wait_job(job_id)
+    counts = []
+    for _ in range(3):
+        job = scene.client("batch").describe_jobs(jobs=[job_id])["jobs"][0]
+        counts.append(sum(1 for e in job["container"]["environment"] if e["name"] == "AWS_BATCH_JOB_ID"))
+    return {"job_id_counts": counts}
+
+
+def eventbridge_lambda_targets(scene: Scene) -> dict:
+    folder = scene.tmp / "fn"
+    folder.mkdir()
+    (folder / "app.py").write_text("def handler(event, context):\n    return {'source': event['source']}\n")
+    lam = scene.client("lambda")
+    import io
+    import zipfile
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "")
+    arn = lam.create_function(FunctionName="fn", Runtime="python3.13", Role=scene.role, Handler="app.handler",
+                              Code={"ZipFile": buffer.getvalue()})["FunctionArn"]
+    scene.lambdas.register(FunctionSpec("Fn", "fn", arn, folder, "app.handler", [], {}, timeout=30))
+    events = scene.client("events")
+    events.put_rule(Name="r", EventPattern=json.dumps({"source": ["threadline.test"]}))
+    events.put_targets(Rule="r", Targets=[{"Id": "fn", "Arn": arn}])
+    try:
+        events.put_events(Entries=[{"Source": "threadline.test", "DetailType": "t", "Detail": "{}"}])
+    except Exception as exc:  # moto answers 500 when a rule has a Lambda target
+        return {"payloads": [], "put_events_error": str(exc)[:200]}
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not scene.lambdas.invocations:
+        time.sleep(0.05)
+    return {"payloads": [i.payload for i in scene.lambdas.invocations]}
+
+
+SCENARIOS = {name: globals()[name] for name in moto_fixes.FIXES}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("--without-fix", action="store_true")
+    args = parser.parse_args()
+    scene = Scene(skip=(args.scenario,) if args.without_fix else ())
+    try:
+        print(json.dumps(SCENARIOS[args.scenario](scene), default=str))
+    finally:
+        scene.server.stop()
+    sys.stdout.flush()
+    os._exit(0)  # daemon threads of moto's interpreter must not keep the process alive
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""One regression test per moto gap: each scenario misbehaves without its fix and works with it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from threadline.twin import moto_fixes
+
+SCENARIOS = Path(__file__).with_name("moto_gap_scenarios.py")
+
+
+def scenario(name: str, with_fix: bool) -> dict:
+    command = [sys.executable, str(SCENARIOS), name] + ([] if with_fix else ["--without-fix"])
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
+    assert completed.returncode == 0 and lines, completed.stderr[-2000:]
+    return json.loads(lines[-1])
+
+
+def test_every_fix_has_a_regression_test():
+    tested = {name.removeprefix("test_").removesuffix("_regression") for name in globals()
+              if name.startswith("test_") and name.endswith("_regression")}
+    assert tested == set(moto_fixes.FIXES)
+
+
+def test_batch_sync_parameters_regression():
+    broken, fixed = scenario("batch_sync_parameters", False), scenario("batch_sync_parameters", True)
+    assert broken["status"] == "FAILED" and "'JobName'" in broken["cause"]
+    assert fixed["status"] == "SUCCEEDED"
+    assert {"JobId", "JobName", "Status", "Attempts"} <= set(fixed["output_keys"])  # PascalCase, as on AWS
+
+
+def test_sync_stale_token_listener_regression():
+    broken, fixed = scenario("sync_stale_token_listener", False), scenario("sync_stale_token_listener", True)
+    assert "States.Timeout" in broken["outcomes"]
+    assert fixed["outcomes"] == ["SUCCEEDED"] * 3
+
+
+def test_sync_poll_interval_regression():
+    broken, fixed = scenario("sync_poll_interval", False), scenario("sync_poll_interval", True)
+    assert broken["status"] == fixed["status"] == "SUCCEEDED"
+    assert broken["seconds"] >= 0.5  # at least one 0.5 s sleep between polls, whatever the load
+    assert fixed["seconds"] < broken["seconds"]
+
+
+def test_batch_describe_exit_code_regression():
+    broken, fixed = scenario("batch_describe_exit_code", False), scenario("batch_describe_exit_code", True)
+    assert broken == {"status": "FAILED", "exit_code": None}
+    assert fixed == {"status": "FAILED", "exit_code": 3}
+
+
+def test_batch_environment_mutation_regression():
+    broken, fixed = scenario("batch_environment_mutation", False), scenario("batch_environment_mutation", True)
+    assert broken["job_id_counts"][-1] > broken["job_id_counts"][0]
+    assert fixed["job_id_counts"] == [1, 1, 1]
+
+
+def test_eventbridge_lambda_targets_regression():
+    broken, fixed = scenario("eventbridge_lambda_targets", False), scenario("eventbridge_lambda_targets", True)
+    assert broken["payloads"] == []
+    assert fixed["payloads"] == [{"source": "threadline.test"}]
