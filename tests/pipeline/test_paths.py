@@ -27,7 +27,7 @@ def test_happy_path_succeeds_with_outputs_record_and_slack(run_pipeline, twin):
     assert "QuarantineBucket" not in result.objects
     assert result.record["status"] == "SUCCEEDED"
     assert result.record["execution_arn"] == result.execution_arn
-    notices = [m.get("notice") for m in result.slack]
+    notices = [m.get("kind") for m in result.slack]
     assert notices == ["run_started", "run_succeeded"]
 
 
@@ -85,7 +85,7 @@ def test_malformed_csv_is_quarantined_and_the_run_fails_with_a_validation_error(
     assert any(uri.endswith("/malformed.csv") for uri in quarantined)
     assert any(uri.endswith("/validation.json") for uri in quarantined)
     assert result.record["status"] == "FAILED" and result.record["error_name"] == "ValidationFailed"
-    assert [m.get("notice") for m in result.slack] == ["run_started", "run_failed"]
+    assert [m.get("kind") for m in result.slack] == ["run_started", "run_failed"]
     # Batch did not retry a validation failure.
     job = next(j for j in twin.batch_runtime.jobs.values() if j.job_name == f"preprocess-{result.run_id}")
     assert len(job.attempts) == 1 and job.attempts[0]["container"]["exitCode"] == 65
@@ -95,12 +95,14 @@ def test_application_failure_in_analysis_fails_the_run_with_error_and_cause_kept
     result = run_pipeline("crash.csv", SAMPLE, faults=("analysis:exit=3",))
 
     assert result.status == "FAILED"
-    assert result.error == "States.TaskFailed"
-    cause = json.loads(result.cause)
+    assert result.error == "AnalysisFailed"
+    cause = json.loads(result.cause)  # the Batch job description, as Step Functions reported it
     assert cause["Container"]["ExitCode"] == 3
-    assert result.path == HAPPY_PATH[:6] + ["ParseAnalysisFailure", "AnalysisFailureKind"] + FAILURE_TAIL
+    assert cause["StatusReason"] == "Essential container in task exited"
+    assert result.path == HAPPY_PATH[:6] + ["ParseAnalysisFailure", "AnalysisFailureKind", "AnalysisFailed"] \
+        + FAILURE_TAIL
     assert result.record["status"] == "FAILED"
-    assert [m.get("notice") for m in result.slack] == ["run_started", "run_failed"]
+    assert [m.get("kind") for m in result.slack] == ["run_started", "run_failed"]
 
 
 def test_slack_down_does_not_fail_a_good_run(run_pipeline):

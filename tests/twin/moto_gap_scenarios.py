@@ -196,6 +196,20 @@ def eventbridge_lambda_targets(scene: Scene) -> dict:
     return {"payloads": [i.payload for i in scene.lambdas.invocations]}
 
 
+def context_start_time_iso(scene: Scene) -> dict:
+    table = scene.client("dynamodb").create_table(
+        TableName="runs", KeySchema=[{"AttributeName": "run_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "run_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST")["TableDescription"]["TableName"]
+    described = scene.run_state_machine({"StartAt": "Put", "States": {"Put": {
+        "Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem", "End": True,
+        "Parameters": {"TableName": table, "Item": {"run_id": {"S": "r1"},
+                                                    "started_at": {"S.$": "$$.Execution.StartTime"}}}}}})
+    item = scene.client("dynamodb").get_item(TableName=table, Key={"run_id": {"S": "r1"}}).get("Item", {})
+    return {"status": described["status"], "cause": described.get("cause"),
+            "started_at": item.get("started_at", {}).get("S")}
+
+
 SCENARIOS = {name: globals()[name] for name in moto_fixes.FIXES}
 
 

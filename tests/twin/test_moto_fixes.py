@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,10 @@ def test_eventbridge_lambda_targets_regression():
     broken, fixed = scenario("eventbridge_lambda_targets", False), scenario("eventbridge_lambda_targets", True)
     assert broken["payloads"] == []
     assert fixed["payloads"] == [{"source": "threadline.test"}]
+
+
+def test_context_start_time_iso_regression():
+    broken, fixed = scenario("context_start_time_iso", False), scenario("context_start_time_iso", True)
+    assert broken["status"] == "FAILED" and "datetime" in broken["cause"]
+    assert fixed["status"] == "SUCCEEDED"
+    assert datetime.fromisoformat(fixed["started_at"]).tzinfo is not None

@@ -1,9 +1,11 @@
-"""Runs one Lambda invocation inside a fresh interpreter, as the Lambda runtime would.
+"""A warm Lambda execution environment for one function, as the Lambda runtime keeps one.
 
 Started by `lambda_runtime.LocalLambdaRuntime` with `python -P` so that only the
-function's code folder and its layers are importable (no twin code). Reads the
-event from stdin, writes {"ok": bool, "payload": ...} to the result file named
-in argv[2]. Handler output (print, logging) goes to stdout/stderr, the logs.
+function's code folder and its layers are importable (no twin code). It imports
+the handler once (the cold start), then serves invocations: one JSON request per
+line on stdin naming the event, result and log files; it answers "done" on the
+control pipe. While a handler runs, file descriptors 1 and 2 point at that
+invocation's log file, so print() and every logging handler land there.
 """
 
 import importlib
@@ -32,27 +34,50 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def _error(exc: BaseException, error_type: str | None = None) -> dict:
+    return {"errorMessage": str(exc), "errorType": error_type or type(exc).__name__,
+            "stackTrace": traceback.format_tb(exc.__traceback__)}
+
+
+def _redirect_output(path: str) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(target, 1)
+    os.dup2(target, 2)
+    os.close(target)
+
+
 def main() -> None:
-    handler_path, result_path = sys.argv[1], sys.argv[2]
+    handler_path, control_fd = sys.argv[1], int(sys.argv[2])
     timeout = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "3"))
-    context = LambdaContext(time.monotonic() + timeout)
+    handler = None
+    init_error = None
     try:
         module_name, function_name = handler_path.rsplit(".", 1)
         handler = getattr(importlib.import_module(module_name), function_name)
-        event = json.load(sys.stdin)
-        outcome = {"ok": True, "payload": handler(event, context)}
-    except Exception as exc:  # reported to the caller as Lambda reports a function error
+    except Exception as exc:  # reported on every invocation, as Lambda reports an init failure
         traceback.print_exc()
-        outcome = {
-            "ok": False,
-            "payload": {
-                "errorMessage": str(exc),
-                "errorType": type(exc).__name__,
-                "stackTrace": traceback.format_tb(exc.__traceback__),
-            },
-        }
-    with open(result_path, "w", encoding="utf-8") as handle:
-        json.dump(outcome, handle, default=str)
+        init_error = _error(exc, "Runtime.ImportModuleError")
+    for line in sys.stdin:
+        request = json.loads(line)
+        _redirect_output(request["log_path"])
+        if init_error is not None:
+            outcome = {"ok": False, "payload": init_error}
+        else:
+            try:
+                with open(request["event_path"], encoding="utf-8") as handle:
+                    event = json.load(handle)
+                context = LambdaContext(time.monotonic() + timeout)
+                outcome = {"ok": True, "payload": handler(event, context)}
+            except Exception as exc:  # a function error: the caller sees errorType and errorMessage
+                traceback.print_exc()
+                outcome = {"ok": False, "payload": _error(exc)}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        with open(request["result_path"], "w", encoding="utf-8") as handle:
+            json.dump(outcome, handle, default=str)
+        os.write(control_fd, b"done\n")
 
 
 if __name__ == "__main__":

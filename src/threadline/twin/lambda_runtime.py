@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -57,9 +58,11 @@ class LocalLambdaRuntime:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     invocations: list[Invocation] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _idle: dict[str, list[_Worker]] = field(default_factory=dict)
 
     def register(self, spec: FunctionSpec) -> None:
         self.functions[spec.name] = spec
+        self.warm(spec)
 
     def find(self, name_or_arn: str) -> FunctionSpec:
         name = name_or_arn.split(":function:")[-1].split(":")[0]
@@ -94,6 +97,43 @@ class LocalLambdaRuntime:
         return json.dumps(payload, default=str), errored, logs
 
     def _run(self, spec: FunctionSpec, event: Any, log_path: Path) -> tuple[Any, bool]:
+        worker = self._take_worker(spec)
+        with tempfile.TemporaryDirectory(prefix="threadline-invoke-") as scratch:
+            event_path, result_path = Path(scratch) / "event.json", Path(scratch) / "result.json"
+            event_path.write_text(json.dumps(event), encoding="utf-8")
+            finished = worker.invoke(event_path, result_path, log_path, timeout=spec.timeout)
+            if not finished:
+                worker.kill()
+                return {"errorType": "Sandbox.Timedout",
+                        "errorMessage": f"Task timed out after {spec.timeout}.00 seconds"}, True
+            if not result_path.exists():
+                worker.kill()
+                return {"errorType": "Runtime.ExitError",
+                        "errorMessage": f"Runtime exited with error: exit status {worker.returncode()}"}, True
+            outcome = json.loads(result_path.read_text(encoding="utf-8"))
+        self._give_back(spec, worker)
+        return outcome["payload"], not outcome["ok"]
+
+    # -- warm execution environments ---------------------------------------------
+
+    def warm(self, spec: FunctionSpec) -> None:
+        """Start an execution environment ahead of the first invocation (a cold start off the clock)."""
+        self._give_back(spec, self._spawn(spec))
+
+    def _take_worker(self, spec: FunctionSpec) -> _Worker:
+        with self._lock:
+            pool = self._idle.setdefault(spec.name, [])
+            while pool:
+                worker = pool.pop()
+                if worker.alive():
+                    return worker
+        return self._spawn(spec)
+
+    def _give_back(self, spec: FunctionSpec, worker: _Worker) -> None:
+        with self._lock:
+            self._idle.setdefault(spec.name, []).append(worker)
+
+    def _spawn(self, spec: FunctionSpec) -> _Worker:
         env = {key: os.environ[key] for key in _PASSTHROUGH_ENV if key in os.environ}
         env.update({
             "AWS_REGION": self.region,
@@ -107,27 +147,68 @@ class LocalLambdaRuntime:
             "_HANDLER": spec.handler,
             "PYTHONPATH": os.pathsep.join(str(p) for p in [spec.code_dir, *spec.layer_dirs]),
             "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
         })
         env.update(spec.environment)
         env.update(self.twin_environment)
-        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as result_file:
-            result_path = Path(result_file.name)
+        init_log = self.log_dir / spec.logical_id / "init.log"
+        init_log.parent.mkdir(parents=True, exist_ok=True)
+        return _Worker.start(spec, env, init_log)
+
+    def close(self) -> None:
+        with self._lock:
+            workers = [w for pool in self._idle.values() for w in pool]
+            self._idle.clear()
+        for worker in workers:
+            worker.kill()
+
+
+class _Worker:
+    """One warm interpreter running lambda_bootstrap for one function."""
+
+    def __init__(self, process: subprocess.Popen[bytes], control: int) -> None:
+        self.process = process
+        self.control = control
+
+    @classmethod
+    def start(cls, spec: FunctionSpec, env: dict[str, str], init_log: Path) -> _Worker:
+        read_end, write_end = os.pipe()
+        with init_log.open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-P", str(BOOTSTRAP), spec.handler, str(write_end)],
+                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, cwd=spec.code_dir, env=env,
+                pass_fds=(write_end,),
+            )
+        os.close(write_end)
+        return cls(process, read_end)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def returncode(self) -> int | None:
+        return self.process.poll()
+
+    def invoke(self, event_path: Path, result_path: Path, log_path: Path, timeout: float) -> bool:
+        request = {"event_path": str(event_path), "result_path": str(result_path), "log_path": str(log_path)}
         try:
-            with log_path.open("w", encoding="utf-8") as log:
-                try:
-                    completed = subprocess.run(
-                        [sys.executable, "-P", str(BOOTSTRAP), spec.handler, str(result_path)],
-                        input=json.dumps(event).encode(), stdout=log, stderr=subprocess.STDOUT,
-                        cwd=spec.code_dir, env=env, timeout=spec.timeout, check=False,
-                    )
-                except subprocess.TimeoutExpired:
-                    return {"errorType": "Sandbox.Timedout",
-                            "errorMessage": f"Task timed out after {spec.timeout}.00 seconds"}, True
-            text = result_path.read_text(encoding="utf-8")
-            if completed.returncode != 0 or not text:
-                return {"errorType": "Runtime.ExitError",
-                        "errorMessage": f"Runtime exited with error: exit status {completed.returncode}"}, True
-            outcome = json.loads(text)
-            return outcome["payload"], not outcome["ok"]
-        finally:
-            result_path.unlink(missing_ok=True)
+            assert self.process.stdin is not None
+            self.process.stdin.write((json.dumps(request) + "\n").encode())
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return True  # the process is gone; the caller finds no result and reports the exit
+        ready, _, _ = select.select([self.control], [], [], timeout)
+        if not ready:
+            return False
+        return os.read(self.control, 64).startswith(b"done")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin,):
+            if stream is not None:
+                stream.close()
+        try:
+            os.close(self.control)
+        except OSError:
+            pass

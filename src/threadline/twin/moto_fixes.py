@@ -25,6 +25,7 @@ FIXES: tuple[str, ...] = (
     "batch_describe_exit_code",
     "batch_environment_mutation",
     "eventbridge_lambda_targets",
+    "context_start_time_iso",
 )
 
 SYNC_POLL_SECONDS = 0.05
@@ -196,6 +197,28 @@ def fix_eventbridge_lambda_targets(lambda_invoker: Callable[[str, dict[str, Any]
     events_models.Rule.send_to_targets = send_to_targets
 
 
+def fix_context_start_time_iso() -> None:
+    """`$$.Execution.StartTime` is a Python datetime, not an ISO 8601 string.
+
+    Passing it to a service integration (DynamoDB putItem) fails with "Object
+    of type datetime is not JSON serializable"; on AWS it is a string.
+    """
+    from datetime import datetime
+
+    from moto.stepfunctions.parser.backend import execution_worker
+
+    original = execution_worker.ExecutionWorker._get_evaluation_environment
+
+    def get_evaluation_environment(self: Any) -> Any:
+        env = original(self)
+        execution = env.states.context_object.context_object_data["Execution"]
+        if isinstance(execution.get("StartTime"), datetime):
+            execution["StartTime"] = execution["StartTime"].isoformat()
+        return env
+
+    execution_worker.ExecutionWorker._get_evaluation_environment = get_evaluation_environment
+
+
 def route_lambda_invoke(executor: LambdaExecutor) -> None:
     """Seam: moto runs Lambda handlers in Docker; the twin runs them as local processes."""
     from moto.awslambda import models as lambda_models
@@ -248,6 +271,7 @@ def apply(lambda_executor: LambdaExecutor, batch_executor: BatchExecutor,
             "batch_describe_exit_code": fix_batch_describe_exit_code,
             "batch_environment_mutation": fix_batch_environment_mutation,
             "eventbridge_lambda_targets": lambda: fix_eventbridge_lambda_targets(invoke_lambda_by_arn),
+            "context_start_time_iso": fix_context_start_time_iso,
         }
         for name in FIXES:
             if name in skipped or name in _applied:

@@ -42,6 +42,7 @@ class Provisioned:
     outputs: dict[str, Any] = field(default_factory=dict)
     cloud_only: list[CloudOnly] = field(default_factory=list)
     skipped_by_condition: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 # Cloud-only resources with the local stand-in that takes their place.
@@ -77,6 +78,7 @@ class Provisioner:
         self.artifacts = LocalArtifacts()
         self.resolver: Resolver | None = None
         self.lambda_runtime_layers: dict[str, Path] = {}  # layer version ARN -> local folder
+        self.notes: list[str] = []  # what the twin does differently, said out loud
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -128,6 +130,7 @@ class Provisioner:
             if "Condition" in output and not resolver.condition(output["Condition"]):
                 continue
             result.outputs[name] = resolver.resolve(output["Value"])
+        result.notes = self.notes
         return result
 
     def _parameter_values(self, declared: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
@@ -302,8 +305,22 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
 
 @handles("AWS::S3::BucketPolicy")
 def _bucket_policy(p: Provisioner, logical_id: str, props: dict, resource: dict) -> tuple[Any, dict]:
-    p.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
+    document = dict(props["PolicyDocument"])
+    statements = document.get("Statement", [])
+    statements = statements if isinstance(statements, list) else [statements]
+    kept = [s for s in statements if not _denies_plain_http(s)]
+    if len(kept) < len(statements):
+        p.notes.append(f"{logical_id}: the TLS-only statement stays cloud-only (the twin serves HTTP on 127.0.0.1)")
+    if kept:
+        document["Statement"] = kept
+        p.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(document))
     return f"{props['Bucket']}-policy", {}
+
+
+def _denies_plain_http(statement: dict[str, Any]) -> bool:
+    condition = statement.get("Condition", {})
+    return statement.get("Effect") == "Deny" and any(
+        "aws:SecureTransport" in clause for clause in condition.values() if isinstance(clause, dict))
 
 
 @handles("AWS::DynamoDB::Table")

@@ -29,6 +29,30 @@ REGION = "us-east-1"
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
+def _shared_session() -> boto3.Session:
+    """One botocore data loader for the whole process.
+
+    moto, the Step Functions interpreter and the twin's own clients would each
+    parse the same multi-megabyte service models again; sharing the loader
+    saves seconds at start-up.
+    """
+    import botocore.loaders
+    import botocore.session
+    import moto.core.utils
+
+    loader = botocore.loaders.create_loader()
+    moto.core.utils.create_loader = lambda *args, **kwargs: loader
+
+    def core_session() -> botocore.session.Session:
+        core = botocore.session.get_session()
+        core.register_component("data_loader", loader)
+        return core
+
+    boto3.setup_default_session(botocore_session=core_session())
+    return boto3.Session(botocore_session=core_session(), aws_access_key_id="testing",
+                         aws_secret_access_key="testing", region_name=REGION)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -58,8 +82,8 @@ class Twin:
         self.provisioned = Provisioned()
         self._server: Any = None
         self._neptune: Any = None
-        self.session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                     region_name=REGION)
+        self.session = _shared_session()
+        self._clients: dict[str, Any] = {}
         self.lambda_runtime: LocalLambdaRuntime | None = None
         self.batch_runtime: LocalBatchRuntime | None = None
 
@@ -68,17 +92,20 @@ class Twin:
     def start(self, skip_fixes: tuple[str, ...] = ()) -> Twin:
         from moto.server import ThreadedMotoServer
 
+        from .graph_store import GraphStore
         from .neptune_standin import NeptuneStandin
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per API call
+        # The interpreter logs every failed state as an exception; the history has it already.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.outbox.mkdir(parents=True, exist_ok=True)
         os.environ["MOTO_PORT"] = str(self.port)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         self._configure_moto({"stepfunctions": {"execute_state_machine": True}})
-        self._neptune = NeptuneStandin(self.workdir / "lineage.lbdb")
-        self._neptune.start()
+        self._graph = GraphStore(self.workdir / "lineage.lbdb")
+        self._neptune = NeptuneStandin(self._graph).start()
         executor_env = {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_ENDPOINT_URL_NEPTUNEDATA": self._neptune.url,
@@ -97,9 +124,12 @@ class Twin:
         return self
 
     def stop(self) -> None:
+        if self.lambda_runtime is not None:
+            self.lambda_runtime.close()
         if self._neptune is not None:
             self._neptune.stop()
             self._neptune = None
+            self._graph.close()
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -128,7 +158,8 @@ class Twin:
                       **self.config.parameters}
         provisioner = Provisioner(self.session, self.endpoint_url, self.config.root, self.config.stack_name,
                                   self.lambda_runtime, self.batch_runtime,
-                                  neptune_host="127.0.0.1", neptune_port=self._neptune.port)
+                                  neptune_host="127.0.0.1",
+                                  neptune_port=int(self._neptune.url.rsplit(":", 1)[1]))
         self.provisioned = provisioner.provision(template, artifacts, parameters)
 
     def _network_parameters(self) -> dict[str, Any]:
@@ -143,7 +174,10 @@ class Twin:
     # -- access ------------------------------------------------------------------
 
     def client(self, service: str) -> Any:
-        return self.session.client(service, endpoint_url=self.endpoint_url)
+        """A boto3 client for the twin (cached; boto3 clients are thread-safe)."""
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service, endpoint_url=self.endpoint_url)
+        return self._clients[service]
 
     def physical_id(self, logical_id: str) -> Any:
         return self.provisioned.physical_ids[logical_id]
@@ -153,9 +187,6 @@ class Twin:
         return self.physical_id("PipelineStateMachine")
 
     @property
-    def neptune_url(self) -> str:
-        return self._neptune.url
-
-    def lineage_store(self) -> Any:
-        """The embedded graph behind the local openCypher endpoint."""
-        return self._neptune.store
+    def neptune(self) -> Any:
+        """The local openCypher endpoint (`set_down()` takes it down for tests)."""
+        return self._neptune
