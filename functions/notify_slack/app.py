@@ -1,0 +1,66 @@
+"""State-machine notices and SNS (CloudWatch alarm) messages -> Slack.
+
+Formats each message with Block Kit (threadline_common.slack_format) and sends
+it through the incoming webhook named by the Slack secret; with no webhook
+the message goes to the outbox (SLACK_OUTBOX_DIR) or only to the logs. A
+malformed notice is logged and skipped. If Slack refuses a message the
+function fails with SlackDeliveryError, an error name the state machine can
+catch.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import SNSEvent
+from threadline_common.observability import lambda_handler
+from threadline_common.slack import deliver, webhook_url
+from threadline_common.slack_format import NoticeError, SlackMessage, alarm_message, notice_message
+
+logger = Logger()
+
+DEFAULT_PIPELINE_NAME = "threadline"
+
+
+@lambda_handler(logger)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    pipeline = os.environ.get("PIPELINE_NAME") or DEFAULT_PIPELINE_NAME
+    try:
+        messages = messages_for(event, pipeline)
+    except NoticeError as exc:
+        logger.error("Skipped a malformed notice", extra={"reason": str(exc)})
+        return {"status": "skipped", "reason": str(exc)}
+
+    url = webhook_url(os.environ.get("SLACK_WEBHOOK_SECRET_ARN"))
+    outbox = os.environ.get("SLACK_OUTBOX_DIR") or None
+    deliveries = [deliver(message, url, outbox) for message in messages]
+    for message, delivery in zip(messages, deliveries, strict=True):
+        logger.info("Slack message handled", extra={"kind": message.kind, "run_id": message.run_id,
+                                                    "delivery": delivery.status})
+    return {
+        "status": deliveries[0].status if deliveries else "skipped",
+        "messages": [
+            {"kind": m.kind, "delivery": d.status, "path": d.path}
+            for m, d in zip(messages, deliveries, strict=True)
+        ],
+    }
+
+
+def messages_for(event: Any, pipeline: str) -> list[SlackMessage]:
+    """One message per SNS record, or one for a state-machine notice."""
+    if isinstance(event, dict) and isinstance(event.get("Records"), list):
+        records = [r for r in SNSEvent(event).records if isinstance(r.raw_event, dict)
+                   and r.get("EventSource") == "aws:sns"]
+        if not records:
+            raise NoticeError("the event has Records but none from SNS")
+        messages = []
+        for record in records:
+            sns = record.get("Sns")
+            message = sns.get("Message") if isinstance(sns, dict) else None
+            if not isinstance(message, str):
+                raise NoticeError("an SNS record has no Sns.Message")
+            messages.append(alarm_message(message, sns.get("Subject")))
+        return messages
+    return [notice_message(event, pipeline)]

@@ -1,0 +1,222 @@
+"""AWS Batch job descriptions, as the state machine collects them, turned into attempt records.
+
+A `.sync` task's output is the DescribeJobs job in PascalCase; a failed one
+reaches the state machine as `{"Error", "Cause", "Job"}` where `Job` is the
+Cause (the same job description) parsed. Field names are read in PascalCase
+first and camelCase second, so a raw DescribeJobs answer works as well.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+STEP_ORDER = ("preprocess", "analysis", "postprocess")
+FALLBACK_SUFFIXES = ("_on_demand", "_fallback")
+
+SPOT, ON_DEMAND, GPU, GPU_FALLBACK = "SPOT", "ON_DEMAND", "GPU", "GPU_FALLBACK"
+
+# Which job parameters a step reads and which it writes (docs/design.md, "Batch job
+# command-line contract"). `partials_prefix` is written by the analysis and read by
+# the post-processing.
+STEP_DATASETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "preprocess": (("input_uri",), ("output_prefix",)),
+    "analysis": (("clean_uri",), ("partials_prefix",)),
+    "postprocess": (("partials_prefix", "validation_uri"), ("report_prefix",)),
+}
+DEFAULT_CONSUMED = ("input_uri", "clean_uri", "validation_uri")
+DEFAULT_PRODUCED = ("output_prefix", "partials_prefix", "report_prefix")
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One Batch attempt of one job: a StepAttempt node."""
+
+    attempt_id: str
+    step: str
+    job_key: str
+    fallback: bool
+    seq: int
+    job_id: str
+    job_name: str | None
+    queue: str | None
+    capacity: str
+    job_definition: str | None
+    attempt: int
+    status: str
+    status_reason: str | None
+    exit_code: int | None
+    node_count: int
+    image: str | None
+    parameters: dict[str, str]
+    log_stream: str | None
+    started_at: str | None
+    ended_at: str | None
+
+    @property
+    def parameters_json(self) -> str:
+        return json.dumps(self.parameters, sort_keys=True)
+
+
+def split_job_key(job_key: str) -> tuple[str, bool]:
+    """`preprocess_on_demand` -> ("preprocess", True); `analysis` -> ("analysis", False)."""
+    for suffix in FALLBACK_SUFFIXES:
+        if job_key.endswith(suffix) and len(job_key) > len(suffix):
+            return job_key[: -len(suffix)], True
+    return job_key, False
+
+
+def job_key_order(job_key: str) -> tuple[int, str, int]:
+    """Steps in pipeline order (unknown steps after, by name), the primary job before its fallback."""
+    step, fallback = split_job_key(job_key)
+    position = STEP_ORDER.index(step) if step in STEP_ORDER else len(STEP_ORDER)
+    return position, step, int(fallback)
+
+
+def job_description(value: Any) -> dict[str, Any] | None:
+    """The job description inside a `jobs`/`failures` entry, or None when there is none to read."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    if not isinstance(value, dict):
+        return None
+    if isinstance(value.get("Job"), dict):
+        return value["Job"]
+    jobs = value.get("Jobs") or value.get("jobs")
+    if isinstance(jobs, list) and jobs and isinstance(jobs[0], dict):
+        return jobs[0]
+    if _get(value, "JobId"):
+        return value
+    if isinstance(value.get("Cause"), str):
+        return job_description(value["Cause"])
+    return None
+
+
+def derive_capacity(queue: str | None, *, fallback: bool, multinode: bool) -> str:
+    """SPOT, ON_DEMAND, GPU or GPU_FALLBACK, read from the queue's name or ARN.
+
+    Queue names come from the template's logical ids (SpotJobQueue, OnDemandJobQueue,
+    GpuJobQueue, GpuFallbackJobQueue) or from explicit names saying the same. A
+    multi-node job on a queue whose name says nothing runs on the GPU queues: in
+    threadline only the GPU analysis is multi-node (and Spot cannot run it).
+    """
+    name = (queue or "").rsplit("/", 1)[-1].lower()
+    if "spot" in name:
+        return SPOT
+    gpu = any(word in name for word in ("gpu", "hpc")) or (multinode and "demand" not in name)
+    if gpu:
+        return GPU_FALLBACK if ("fallback" in name or fallback) else GPU
+    return ON_DEMAND
+
+
+def epoch_ms_to_iso(value: Any) -> str | None:
+    """Batch timestamps (epoch milliseconds) as ISO-8601 UTC strings; ISO strings pass through."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, (int, float)):
+        moment = datetime.fromtimestamp(value / 1000, UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return None
+
+
+def attempt_records(job_key: str, description: dict[str, Any], first_seq: int) -> list[AttemptRecord]:
+    """One record per entry of the job's Attempts list (at least one, for a job that never ran).
+
+    Every attempt but the last failed (Batch retried it); the last one carries the
+    job's final status, and the job-level status reason and exit code where the
+    attempt has none.
+    """
+    step, fallback = split_job_key(job_key)
+    job_id = _get(description, "JobId")
+    if not isinstance(job_id, str) or not job_id:
+        raise ValueError(f"job {job_key!r} has no JobId")
+    attempts = [a for a in (_get(description, "Attempts") or []) if isinstance(a, dict)] or [{}]
+    container = _get(description, "Container") or {}
+    node_properties = _get(description, "NodeProperties") or {}
+    queue = _get(description, "JobQueue")
+    multinode = bool(node_properties)
+    node_count = _int(_get(node_properties, "NumNodes")) or 1
+    raw_parameters = _get(description, "Parameters")
+    parameters = {str(k): str(v) for k, v in raw_parameters.items()} if isinstance(raw_parameters, dict) else {}
+    final_status = str(_get(description, "Status") or "UNKNOWN")
+    records = []
+    for index, attempt in enumerate(attempts):
+        last = index == len(attempts) - 1
+        attempt_container = _get(attempt, "Container") or {}
+        exit_code = _int(_get(attempt_container, "ExitCode"))
+        reason = _get(attempt, "StatusReason") or _get(attempt_container, "Reason")
+        started_at = _get(attempt, "StartedAt")
+        ended_at = _get(attempt, "StoppedAt")
+        if last:
+            exit_code = exit_code if exit_code is not None else _int(_get(container, "ExitCode"))
+            reason = _get(description, "StatusReason") or reason or _get(container, "Reason")
+            started_at = started_at if started_at is not None else _get(description, "StartedAt")
+            ended_at = ended_at if ended_at is not None else _get(description, "StoppedAt")
+        records.append(
+            AttemptRecord(
+                attempt_id=f"{job_id}#{index + 1}",
+                step=step,
+                job_key=job_key,
+                fallback=fallback,
+                seq=first_seq + index,
+                job_id=job_id,
+                job_name=_get(description, "JobName"),
+                queue=queue,
+                capacity=derive_capacity(queue, fallback=fallback, multinode=multinode),
+                job_definition=_get(description, "JobDefinition"),
+                attempt=index + 1,
+                status=final_status if last else "FAILED",
+                status_reason=reason,
+                exit_code=exit_code,
+                node_count=node_count,
+                image=_image(container, node_properties),
+                parameters=parameters,
+                log_stream=_get(attempt_container, "LogStreamName") or _get(container, "LogStreamName"),
+                started_at=epoch_ms_to_iso(started_at),
+                ended_at=epoch_ms_to_iso(ended_at),
+            )
+        )
+    return records
+
+
+def dataset_parameters(step: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(parameters naming what the step reads, parameters naming what it writes)."""
+    return STEP_DATASETS.get(step, (DEFAULT_CONSUMED, DEFAULT_PRODUCED))
+
+
+def _image(container: dict[str, Any], node_properties: dict[str, Any]) -> str | None:
+    image = _get(container, "Image")
+    if image:
+        return image
+    for node_range in _get(node_properties, "NodeRangeProperties") or []:
+        image = _get(_get(node_range, "Container") or {}, "Image")
+        if image:
+            return image
+    return None
+
+
+def _get(mapping: Any, name: str) -> Any:
+    """`mapping[name]` in PascalCase, else in camelCase, else None."""
+    if not isinstance(mapping, dict):
+        return None
+    if name in mapping:
+        return mapping[name]
+    return mapping.get(name[:1].lower() + name[1:])
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return None

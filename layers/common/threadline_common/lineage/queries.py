@@ -1,0 +1,207 @@
+"""Every openCypher text threadline sends to the lineage graph.
+
+The same text runs on Amazon Neptune and on the twin's embedded graph
+(ladybug), so it keeps to what both accept:
+
+- one label per node; the key of every MERGE is a single id property;
+- writes are `UNWIND $rows AS row` batches whose rows hold only strings,
+  integers and nulls (no map-valued properties, no `SET n += map`);
+- numbers that may be unknown (exit codes, object sizes) are written by their
+  own query with only the rows that know them: the embedded graph types a
+  parameter field that is null in every row as STRING and then refuses to
+  store it in an INT64 property;
+- datetimes are ISO-8601 strings; no `type(r)` (the relationship type is
+  returned as a literal); every variable-length path has an upper bound of
+  at most 30 (the embedded graph's limit);
+- no type-conversion functions (`toInteger` and friends do not exist in the
+  embedded graph), `ORDER BY` only at the end of a query, and short variable
+  names (the embedded graph reserves words such as `primary`).
+
+Writes are idempotent: nodes and relationships are MERGEd on their ids, so
+writing the same event twice creates nothing new. Nothing is ever deleted.
+"""
+
+# --- writes -----------------------------------------------------------------
+
+MERGE_RUN_STARTED = """
+UNWIND $rows AS row
+MERGE (p:Pipeline {name: row.pipeline})
+MERGE (r:Run {run_id: row.run_id})
+ON CREATE SET r.status = 'RUNNING'
+SET r.execution_arn = coalesce(row.execution_arn, r.execution_arn),
+    r.started_at = coalesce(r.started_at, row.started_at)
+MERGE (r)-[:PART_OF]->(p)
+"""
+
+MERGE_RUN_FINISHED = """
+UNWIND $rows AS row
+MERGE (p:Pipeline {name: row.pipeline})
+MERGE (r:Run {run_id: row.run_id})
+SET r.status = row.status,
+    r.execution_arn = coalesce(row.execution_arn, r.execution_arn),
+    r.ended_at = row.ended_at,
+    r.error = row.error,
+    r.cause = row.cause
+MERGE (r)-[:PART_OF]->(p)
+"""
+
+MERGE_DATASETS = """
+UNWIND $rows AS row
+MERGE (d:Dataset {dataset_id: row.dataset_id})
+SET d.uri = row.uri,
+    d.kind = row.kind,
+    d.version = coalesce(row.version, d.version),
+    d.etag = coalesce(row.etag, d.etag)
+"""
+
+SET_DATASET_SIZES = """
+UNWIND $rows AS row
+MATCH (d:Dataset {dataset_id: row.dataset_id})
+SET d.size = row.size
+"""
+
+LINK_DATASET_PART_OF = """
+UNWIND $rows AS row
+MATCH (a:Dataset {dataset_id: row.src})
+MATCH (b:Dataset {dataset_id: row.dst})
+MERGE (a)-[:PART_OF]->(b)
+"""
+
+LINK_RUN_CONSUMED = """
+UNWIND $rows AS row
+MATCH (r:Run {run_id: row.run_id})
+MATCH (d:Dataset {dataset_id: row.dataset_id})
+MERGE (r)-[:CONSUMED]->(d)
+"""
+
+MERGE_STEP_ATTEMPTS = """
+UNWIND $rows AS row
+MATCH (r:Run {run_id: row.run_id})
+MERGE (a:StepAttempt {attempt_id: row.attempt_id})
+SET a.step = row.step,
+    a.job_key = row.job_key,
+    a.seq = row.seq,
+    a.job_id = row.job_id,
+    a.job_name = row.job_name,
+    a.queue = row.queue,
+    a.capacity = row.capacity,
+    a.job_definition = row.job_definition,
+    a.attempt = row.attempt,
+    a.status = row.status,
+    a.status_reason = row.status_reason,
+    a.node_count = row.node_count,
+    a.image = row.image,
+    a.parameters_json = row.parameters_json,
+    a.log_stream = row.log_stream,
+    a.started_at = row.started_at,
+    a.ended_at = row.ended_at
+MERGE (a)-[:PART_OF]->(r)
+"""
+
+SET_ATTEMPT_EXIT_CODES = """
+UNWIND $rows AS row
+MATCH (a:StepAttempt {attempt_id: row.attempt_id})
+SET a.exit_code = row.exit_code
+"""
+
+LINK_ATTEMPT_CONSUMED = """
+UNWIND $rows AS row
+MATCH (a:StepAttempt {attempt_id: row.attempt_id})
+MATCH (d:Dataset {dataset_id: row.dataset_id})
+MERGE (a)-[:CONSUMED]->(d)
+"""
+
+LINK_ATTEMPT_PRODUCED = """
+UNWIND $rows AS row
+MATCH (a:StepAttempt {attempt_id: row.attempt_id})
+MATCH (d:Dataset {dataset_id: row.dataset_id})
+MERGE (a)-[:PRODUCED]->(d)
+"""
+
+LINK_RETRY_OF = """
+UNWIND $rows AS row
+MATCH (a:StepAttempt {attempt_id: row.src})
+MATCH (b:StepAttempt {attempt_id: row.dst})
+MERGE (a)-[:RETRY_OF]->(b)
+"""
+
+LINK_FALLBACK_OF = """
+UNWIND $rows AS row
+MATCH (a:StepAttempt {attempt_id: row.src})
+MATCH (b:StepAttempt {attempt_id: row.dst})
+MERGE (a)-[:FALLBACK_OF]->(b)
+"""
+
+LINK_FOLLOWED_BY = """
+UNWIND $rows AS row
+MATCH (a:StepAttempt {attempt_id: row.src})
+MATCH (b:StepAttempt {attempt_id: row.dst})
+MERGE (a)-[:FOLLOWED_BY]->(b)
+"""
+
+# --- reads ------------------------------------------------------------------
+
+RUN = """
+MATCH (r:Run {run_id: $run_id})
+OPTIONAL MATCH (r)-[:PART_OF]->(p:Pipeline)
+RETURN r.run_id AS run_id, p.name AS pipeline, r.execution_arn AS execution_arn,
+       r.status AS status, r.started_at AS started_at, r.ended_at AS ended_at,
+       r.error AS error, r.cause AS cause
+"""
+
+RUN_ATTEMPTS = """
+MATCH (a:StepAttempt)-[:PART_OF]->(r:Run {run_id: $run_id})
+RETURN a.attempt_id AS attempt_id, a.seq AS seq, a.step AS step, a.job_key AS job_key,
+       a.job_id AS job_id, a.job_name AS job_name, a.queue AS queue, a.capacity AS capacity,
+       a.job_definition AS job_definition, a.attempt AS attempt, a.status AS status,
+       a.status_reason AS status_reason, a.exit_code AS exit_code, a.node_count AS node_count,
+       a.image AS image, a.parameters_json AS parameters_json, a.log_stream AS log_stream,
+       a.started_at AS started_at, a.ended_at AS ended_at
+ORDER BY a.seq
+"""
+
+RUN_ATTEMPT_LINKS = """
+MATCH (a:StepAttempt)-[:PART_OF]->(:Run {run_id: $run_id})
+MATCH (a)-[:RETRY_OF]->(b:StepAttempt)
+RETURN a.attempt_id AS src, 'RETRY_OF' AS rel, b.attempt_id AS dst
+UNION ALL
+MATCH (a:StepAttempt)-[:PART_OF]->(:Run {run_id: $run_id})
+MATCH (a)-[:FALLBACK_OF]->(b:StepAttempt)
+RETURN a.attempt_id AS src, 'FALLBACK_OF' AS rel, b.attempt_id AS dst
+UNION ALL
+MATCH (a:StepAttempt)-[:PART_OF]->(:Run {run_id: $run_id})
+MATCH (a)-[:FOLLOWED_BY]->(b:StepAttempt)
+RETURN a.attempt_id AS src, 'FOLLOWED_BY' AS rel, b.attempt_id AS dst
+"""
+
+RUN_DATASETS = """
+MATCH (r:Run {run_id: $run_id})-[:CONSUMED]->(d:Dataset)
+RETURN r.run_id AS node, 'CONSUMED' AS rel, d.dataset_id AS dataset_id, d.uri AS uri,
+       d.kind AS kind, d.version AS version, d.etag AS etag, d.size AS size
+UNION ALL
+MATCH (a:StepAttempt)-[:PART_OF]->(:Run {run_id: $run_id})
+MATCH (a)-[:CONSUMED]->(d:Dataset)
+RETURN a.attempt_id AS node, 'CONSUMED' AS rel, d.dataset_id AS dataset_id, d.uri AS uri,
+       d.kind AS kind, d.version AS version, d.etag AS etag, d.size AS size
+UNION ALL
+MATCH (a:StepAttempt)-[:PART_OF]->(:Run {run_id: $run_id})
+MATCH (a)-[:PRODUCED]->(d:Dataset)
+RETURN a.attempt_id AS node, 'PRODUCED' AS rel, d.dataset_id AS dataset_id, d.uri AS uri,
+       d.kind AS kind, d.version AS version, d.etag AS etag, d.size AS size
+"""
+
+# Earlier attempts behind one attempt (its retries and the jobs it fell back from).
+ATTEMPT_HISTORY = """
+MATCH (a:StepAttempt {attempt_id: $attempt_id})-[:RETRY_OF|FALLBACK_OF*1..20]->(b:StepAttempt)
+RETURN DISTINCT b.attempt_id AS attempt_id, b.seq AS seq, b.status AS status,
+       b.status_reason AS status_reason, b.capacity AS capacity
+ORDER BY seq
+"""
+
+# Runs that read one object (any version): "which runs used this file?"
+RUNS_FOR_INPUT = """
+MATCH (r:Run)-[:CONSUMED]->(d:Dataset {uri: $uri})
+RETURN r.run_id AS run_id, r.status AS status, r.started_at AS started_at,
+       d.version AS version
+ORDER BY started_at
+"""

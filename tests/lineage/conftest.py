@@ -1,0 +1,82 @@
+"""Fixtures for the lineage tests: the embedded graph, the Neptune stand-in over it, and the real client code."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+for path in (REPO / "layers" / "common", REPO / "src"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from threadline_common import aws  # noqa: E402
+from threadline_common.lineage import NeptuneCypher  # noqa: E402
+
+from threadline.twin.graph_store import GraphStore  # noqa: E402
+from threadline.twin.neptune_standin import NeptuneStandin  # noqa: E402
+
+
+def load_event(name: str) -> Any:
+    return json.loads((REPO / "events" / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def sample_event() -> Callable[[str], Any]:
+    """Loads a sample event from events/ by file name."""
+    return load_event
+
+
+@pytest.fixture
+def graph(tmp_path: Path) -> Iterator[GraphStore]:
+    store = GraphStore(tmp_path / "lineage" / "graph.lbug")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def standin(graph: GraphStore) -> Iterator[NeptuneStandin]:
+    server = NeptuneStandin(graph).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def neptune_env(standin: NeptuneStandin, monkeypatch: pytest.MonkeyPatch) -> Iterator[NeptuneStandin]:
+    """The environment the twin gives the lineage function: fake credentials and the stand-in's endpoint."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "NEPTUNE_ENDPOINT", "NEPTUNE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_NEPTUNEDATA", standin.url)
+    monkeypatch.setenv("PIPELINE_NAME", "threadline")
+    aws.client.cache_clear()
+    yield standin
+    aws.client.cache_clear()
+
+
+@pytest.fixture
+def runner(neptune_env: NeptuneStandin) -> NeptuneCypher:
+    """The production openCypher client (boto3 neptunedata), pointed at the stand-in."""
+    return NeptuneCypher.from_environment()
+
+
+@pytest.fixture
+def record_lineage() -> ModuleType:
+    """functions/record_lineage/app.py under a module name of its own (every function's file is app.py)."""
+    spec = importlib.util.spec_from_file_location(
+        "threadline_function_record_lineage", REPO / "functions" / "record_lineage" / "app.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,61 @@
+"""The twin's embedded lineage graph (ladybug) and the quirks the shared query texts work around."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from threadline.twin.graph_store import GraphQueryError, GraphStore
+
+
+def test_schema_is_created_once_and_data_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "graph.lbug"
+    with GraphStore(path) as store:
+        store.run("MERGE (r:Run {run_id: $id}) SET r.status = 'RUNNING'", {"id": "r1"})
+
+    with GraphStore(path) as store:  # the CREATE ... IF NOT EXISTS statements run again harmlessly
+        assert store.run("MATCH (r:Run) RETURN r.run_id AS run_id, r.status AS status") == [
+            {"run_id": "r1", "status": "RUNNING"}]
+
+
+def test_read_only_store_reads_and_refuses_writes(tmp_path: Path) -> None:
+    path = tmp_path / "graph.lbug"
+    with GraphStore(path) as store:
+        store.run("MERGE (p:Pipeline {name: 'tl'})")
+
+    with GraphStore(path, read_only=True) as reader:
+        assert reader.run("MATCH (p:Pipeline) RETURN p.name AS name") == [{"name": "tl"}]
+        with pytest.raises(GraphQueryError):
+            reader.run("MERGE (p:Pipeline {name: 'other'})")
+
+
+def test_read_only_store_needs_an_existing_graph(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        GraphStore(tmp_path / "missing.lbug", read_only=True)
+
+
+@pytest.mark.parametrize(
+    ("query", "kind"),
+    [("MATCH (n RETURN n", "parser"), ("MATCH (n:Nope) RETURN n", "binder"), ("RETURN toInteger(1)", "catalog")],
+)
+def test_query_errors_carry_their_kind(graph: GraphStore, query: str, kind: str) -> None:
+    with pytest.raises(GraphQueryError) as raised:
+        graph.run(query)
+
+    assert raised.value.kind == kind
+
+
+def test_integer_field_that_is_null_in_every_row_is_refused(graph: GraphStore) -> None:
+    """Why queries.SET_ATTEMPT_EXIT_CODES and SET_DATASET_SIZES send only rows that know the number."""
+    write = "UNWIND $rows AS row MERGE (a:StepAttempt {attempt_id: row.id}) SET a.exit_code = row.exit_code"
+
+    graph.run(write, {"rows": [{"id": "a#1", "exit_code": None}, {"id": "a#2", "exit_code": 1}]})
+    with pytest.raises(GraphQueryError, match="STRING but expected INT64"):
+        graph.run(write, {"rows": [{"id": "a#3", "exit_code": None}]})
+
+
+def test_variable_length_paths_are_capped_at_30(graph: GraphStore) -> None:
+    graph.run("MATCH (a:StepAttempt)-[:RETRY_OF*1..30]->(b:StepAttempt) RETURN b")
+    with pytest.raises(GraphQueryError, match="exceeds maximum: 30"):
+        graph.run("MATCH (a:StepAttempt)-[:RETRY_OF*1..31]->(b:StepAttempt) RETURN b")
