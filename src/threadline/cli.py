@@ -13,7 +13,7 @@ from rich.table import Table
 
 app = typer.Typer(help="threadline: CSV -> Step Functions + Batch pipeline, and its offline twin.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
-console = Console()
+console = Console(soft_wrap=True)
 
 SAMPLE = Path(__file__).with_name("data") / "sample-positions.csv"
 FaultOption = Annotated[Optional[list[str]], typer.Option(
@@ -134,7 +134,7 @@ def _print_run(twin: object, result: object) -> None:
         console.print("[bold]outputs[/]")
         for logical_id, uris in r.objects.items():
             for uri in uris:
-                console.print(f"  {logical_id:<18} {uri}")
+                console.print(f"  {uri}")
     if r.record:
         console.print("[bold]DynamoDB run record[/]")
         console.print_json(json.dumps(r.record, default=str))

@@ -31,7 +31,7 @@ def lineage_summary(twin: Any, run_id: str) -> list[str]:
     run = summary["run"]
     lines = [f"run {run_id}: {run.get('status')} ({len(summary['attempts'])} step attempts)"]
     for attempt in summary["attempts"]:
-        reason = attempt.get("status_reason") or ""
+        reason = "" if attempt.get("status") == "SUCCEEDED" else (attempt.get("status_reason") or "")
         lines.append(f"  {attempt.get('step')}#{attempt.get('attempt')} on {attempt.get('capacity')}: "
                      f"{attempt.get('status')} {reason}".rstrip())
     datasets = run_datasets(runner, run_id)

@@ -63,8 +63,10 @@ DEFECTS: tuple[str, ...] = (
 )
 
 ASSET_COUNT = 400
+BUNDLED_SEED = 42  # seed of data/sample-positions.csv (200 clean rows)
 CHUNK_ROWS = 50_000
 _PER_MILLION = 1_000_000
+_RECENT = 100  # duplicates copy one of this many latest clean ids
 
 
 @dataclass(frozen=True)
@@ -117,8 +119,8 @@ def _clean_row(i: int, rng: random.Random, assets: Sequence[Asset]) -> list[str]
     ]
 
 
-def _break(row: list[str], i: int, defect: str, rng: random.Random) -> None:
-    """Apply one defect in place."""
+def _break(row: list[str], defect: str, rng: random.Random, clean_ids: list[str]) -> None:
+    """Apply one defect in place; `clean_ids` are ids of earlier clean rows."""
     match defect:
         case "price_negative":
             row[4] = f"-{row[4]}"
@@ -143,7 +145,7 @@ def _break(row: list[str], i: int, defect: str, rng: random.Random) -> None:
         case "quantity_formula":
             row[3] = "+SUM(1,2)"
         case "duplicate_id":
-            row[0] = f"POS-{rng.randrange(i) + 1:08d}"
+            row[0] = clean_ids[rng.randrange(len(clean_ids))]
         case _:
             raise ValueError(f"unknown defect {defect!r}")
 
@@ -165,15 +167,23 @@ def _per_million(bad_share: float) -> int:
 
 
 def generate(rows: int, bad_share: float = 0.0, seed: int = 7) -> Iterator[list[str]]:
-    """Yield data rows (no header). Row 0 is never bad, so a duplicate has a target."""
+    """Yield data rows (no header).
+
+    A duplicate copies the id of one of the last clean rows, so every bad row
+    is rejected exactly once whatever the share.
+    """
     per_million = _per_million(bad_share)
     rng = random.Random(seed)
     assets = _asset_universe(rng)
+    recent_clean: list[str] = []
     for i in range(rows):
         row = _clean_row(i, rng, assets)
         if _is_bad(i, per_million):
-            defects = DEFECTS if i > 0 else DEFECTS[:-1]
-            _break(row, i, rng.choice(defects), rng)
+            defects = DEFECTS if recent_clean else DEFECTS[:-1]
+            _break(row, rng.choice(defects), rng, recent_clean)
+        else:
+            recent_clean.append(row[0])
+            del recent_clean[:-_RECENT]
         yield row
 
 

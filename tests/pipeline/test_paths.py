@@ -85,7 +85,8 @@ def test_malformed_csv_is_quarantined_and_the_run_fails_with_a_validation_error(
     assert any(uri.endswith("/malformed.csv") for uri in quarantined)
     assert any(uri.endswith("/validation.json") for uri in quarantined)
     assert result.record["status"] == "FAILED" and result.record["error_name"] == "ValidationFailed"
-    assert [m.get("kind") for m in result.slack] == ["run_started", "run_failed"]
+    assert [m.get("kind") for m in result.slack] == ["run_started", "validation_failed"]
+    assert result.cause in json.dumps(result.slack[-1])  # Slack quotes the job's summary
     # Batch did not retry a validation failure.
     job = next(j for j in twin.batch_runtime.jobs.values() if j.job_name == f"preprocess-{result.run_id}")
     assert len(job.attempts) == 1 and job.attempts[0]["container"]["exitCode"] == 65

@@ -210,6 +210,18 @@ def context_start_time_iso(scene: Scene) -> dict:
             "started_at": item.get("started_at", {}).get("S")}
 
 
+def sdk_streaming_body(scene: Scene) -> dict:
+    s3 = scene.client("s3")
+    s3.create_bucket(Bucket="reports")
+    s3.put_object(Bucket="reports", Key="r.json", Body=b'{"summary": "3 rows rejected"}')
+    described = scene.run_state_machine({"StartAt": "Read", "States": {"Read": {
+        "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObject", "End": True,
+        "Parameters": {"Bucket": "reports", "Key": "r.json"},
+        "ResultSelector": {"report.$": "States.StringToJson($.Body)"}}}})
+    return {"status": described["status"], "cause": described.get("cause"),
+            "output": json.loads(described.get("output") or "null")}
+
+
 SCENARIOS = {name: globals()[name] for name in moto_fixes.FIXES}
 
 

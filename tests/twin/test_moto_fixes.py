@@ -72,3 +72,9 @@ def test_context_start_time_iso_regression():
     assert broken["status"] == "FAILED" and "datetime" in broken["cause"]
     assert fixed["status"] == "SUCCEEDED"
     assert datetime.fromisoformat(fixed["started_at"]).tzinfo is not None
+
+
+def test_sdk_streaming_body_regression():
+    broken, fixed = scenario("sdk_streaming_body", False), scenario("sdk_streaming_body", True)
+    assert broken["status"] == "FAILED" and "strip" in broken["cause"]
+    assert fixed["output"] == {"report": {"summary": "3 rows rejected"}}

@@ -26,6 +26,7 @@ FIXES: tuple[str, ...] = (
     "batch_environment_mutation",
     "eventbridge_lambda_targets",
     "context_start_time_iso",
+    "sdk_streaming_body",
 )
 
 SYNC_POLL_SECONDS = 0.05
@@ -219,6 +220,30 @@ def fix_context_start_time_iso() -> None:
     execution_worker.ExecutionWorker._get_evaluation_environment = get_evaluation_environment
 
 
+def fix_sdk_streaming_body() -> None:
+    """`aws-sdk:s3:getObject` leaves `Body` a botocore stream; on AWS it is the text.
+
+    `States.StringToJson($.Body)` then fails with States.Runtime
+    ("'StreamingChecksumBody' object has no attribute 'strip'").
+    """
+    from botocore.response import StreamingBody
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as sdk_module,
+    )
+
+    original = sdk_module.StateTaskServiceAwsSdk._eval_service_task
+
+    def eval_service_task(self: Any, env: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, env, *args, **kwargs)
+        response = env.stack[-1]
+        if isinstance(response, dict):
+            for key, value in list(response.items()):
+                if isinstance(value, StreamingBody):
+                    response[key] = value.read().decode("utf-8", errors="replace")
+
+    sdk_module.StateTaskServiceAwsSdk._eval_service_task = eval_service_task
+
+
 def route_lambda_invoke(executor: LambdaExecutor) -> None:
     """Seam: moto runs Lambda handlers in Docker; the twin runs them as local processes."""
     from moto.awslambda import models as lambda_models
@@ -272,6 +297,7 @@ def apply(lambda_executor: LambdaExecutor, batch_executor: BatchExecutor,
             "batch_environment_mutation": fix_batch_environment_mutation,
             "eventbridge_lambda_targets": lambda: fix_eventbridge_lambda_targets(invoke_lambda_by_arn),
             "context_start_time_iso": fix_context_start_time_iso,
+            "sdk_streaming_body": fix_sdk_streaming_body,
         }
         for name in FIXES:
             if name in skipped or name in _applied:

@@ -1,0 +1,121 @@
+"""boto3 clients and the few S3 operations the jobs need, with readable failures.
+
+boto3 reads `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`) by itself, so
+the same code talks to AWS in Batch and to the local moto server in the twin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import JobError
+from .s3uri import S3Uri
+
+DEFAULT_REGION = "us-east-1"
+_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"})
+
+
+def client(service: str) -> Any:
+    """A boto3 client; the region falls back to us-east-1 when none is configured."""
+    session = boto3.session.Session()
+    return session.client(service, region_name=session.region_name or DEFAULT_REGION, config=_CONFIG)
+
+
+def describe(exc: BaseException) -> str:
+    """One line naming an AWS failure: error code and message."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "ClientError")
+        message = error.get("Message", "")
+        return f"{code}: {message}" if message else str(code)
+    return f"{type(exc).__name__}: {exc}"
+
+
+@contextmanager
+def aws_errors(action: str) -> Iterator[None]:
+    """Turn botocore failures into a JobError that says what was being done."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise JobError(f"{action}: {describe(exc)}") from exc
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What S3 said about an object we read."""
+
+    uri: S3Uri
+    size: int
+    etag: str
+    version_id: str | None
+
+
+class S3:
+    """Thin helpers over an S3 client; every failure names the URI."""
+
+    def __init__(self, s3_client: Any | None = None) -> None:
+        self.client = s3_client or client("s3")
+
+    def head(self, uri: S3Uri) -> ObjectInfo:
+        with aws_errors(f"cannot read {uri}"):
+            head = self.client.head_object(Bucket=uri.bucket, Key=uri.key)
+        version = head.get("VersionId")
+        return ObjectInfo(uri, int(head["ContentLength"]), head.get("ETag", "").strip('"'),
+                          version if version and version != "null" else None)
+
+    def download(self, uri: S3Uri, path: Path, version_id: str | None = None) -> None:
+        extra = {"VersionId": version_id} if version_id else None
+        with aws_errors(f"cannot download {uri}"):
+            self.client.download_file(uri.bucket, uri.key, os.fspath(path), ExtraArgs=extra)
+
+    def upload(self, path: Path, uri: S3Uri, content_type: str) -> None:
+        with aws_errors(f"cannot write {uri}"):
+            self.client.upload_file(os.fspath(path), uri.bucket, uri.key,
+                                    ExtraArgs={"ContentType": content_type})
+
+    def put_bytes(self, data: bytes, uri: S3Uri, content_type: str) -> None:
+        with aws_errors(f"cannot write {uri}"):
+            self.client.put_object(Bucket=uri.bucket, Key=uri.key, Body=data, ContentType=content_type)
+
+    def put_json(self, document: Any, uri: S3Uri) -> None:
+        data = json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
+        self.put_bytes(data, uri, "application/json")
+
+    def get_bytes(self, uri: S3Uri) -> bytes:
+        with aws_errors(f"cannot read {uri}"):
+            return self.client.get_object(Bucket=uri.bucket, Key=uri.key)["Body"].read()
+
+    def get_json(self, uri: S3Uri) -> Any:
+        data = self.get_bytes(uri)
+        try:
+            return json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise JobError(f"{uri} is not valid JSON: {exc}") from exc
+
+    def copy(self, source: S3Uri, target: S3Uri, version_id: str | None = None) -> None:
+        """Server-side copy (multipart for large objects) of one object version."""
+        copy_source = {"Bucket": source.bucket, "Key": source.key}
+        if version_id:
+            copy_source["VersionId"] = version_id
+        with aws_errors(f"cannot copy {source} to {target}"):
+            self.client.copy(copy_source, target.bucket, target.key)
+
+    def list_keys(self, prefix: S3Uri) -> list[str]:
+        """Every key under a prefix, relative to it."""
+        keys: list[str] = []
+        with aws_errors(f"cannot list {prefix}"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=prefix.bucket, Prefix=prefix.key)
+            for page in pages:
+                keys.extend(item["Key"][len(prefix.key):] for item in page.get("Contents", []))
+        return keys

@@ -1,0 +1,1 @@
+"""Pre-processing job: validate an input CSV against its schema, write clean Parquet or quarantine it."""

@@ -1,0 +1,43 @@
+"""Neutralise spreadsheet formulas in text that reaches a report.
+
+A value that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is run
+as a formula when a report is opened in a spreadsheet. Such values get a
+leading `'` (the usual way to force text), unless the whole value is a plain
+number like `-3.5`. Values are also capped in length. The same rule exists as
+a Python function (for JSON) and as a DuckDB macro (for the bulk reject list);
+a test checks they agree.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_CHARS = 200
+FORMULA_START = r"^[=+\-@\t\r]"
+PLAIN_NUMBER = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"  # whole value
+
+_FORMULA = re.compile(FORMULA_START)
+_NUMBER = re.compile(PLAIN_NUMBER)
+
+
+def safe_text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if len(value) > MAX_CHARS:
+        value = value[: MAX_CHARS - 1] + "…"
+    if _FORMULA.match(value) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def sql_macro(name: str = "safe_text") -> str:
+    """A DuckDB `CREATE MACRO` statement with the same behaviour as `safe_text`."""
+    formula = FORMULA_START.replace("'", "''")
+    number = PLAIN_NUMBER.replace("'", "''")
+    return (
+        f"CREATE OR REPLACE TEMP MACRO {name}(v) AS ("
+        f" WITH capped AS (SELECT CASE WHEN length(v) > {MAX_CHARS}"
+        f" THEN left(v, {MAX_CHARS - 1}) || '…' ELSE v END AS c)"
+        f" SELECT CASE WHEN regexp_matches(c, '{formula}')"
+        f" AND NOT regexp_full_match(c, '{number}') THEN '''' || c ELSE c END FROM capped)"
+    )

@@ -1,0 +1,140 @@
+"""The reject list: one entry per (row, column, rule), with line number, reason and escaped value.
+
+Built in DuckDB from the spooled bad rows and the duplicates, so a file with
+millions of rejects is written to `rejects.csv` without Python loops; the
+report keeps the first entries and the counts per rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from .checks import Rule, code_column, possible_rules, quote_ident, quote_literal, reason, text_column
+from .duplicates import Duplicates
+from .escaping import sql_macro
+from .schema import Schema
+
+SAMPLE_SIZE = 1000
+CSV_COLUMNS = ("line", "record", "column", "rule", "reason", "value")
+
+
+@dataclass(frozen=True)
+class RejectList:
+    entries: int
+    by_rule: list[dict[str, Any]]
+    sample: list[dict[str, Any]]
+
+
+def _rules_table(schema: Schema) -> pa.Table:
+    columns, codes, names, reasons = [], [], [], []
+    for column in schema.columns:
+        for rule in possible_rules(column):
+            columns.append(column.name)
+            codes.append(int(rule))
+            names.append(rule.label)
+            reasons.append(reason(column, rule))
+    key = "+".join(schema.unique_key)
+    columns.append(key)
+    codes.append(int(Rule.DUPLICATE))
+    names.append(Rule.DUPLICATE.label)
+    reasons.append(f"duplicate {key}")
+    return pa.table({"column": columns, "code": pa.array(codes, pa.uint8()), "rule": names, "reason": reasons})
+
+
+def _entry_selects(schema: Schema, bad: Path) -> list[str]:
+    source = f"read_parquet({quote_literal(str(bad))})"
+    selects = []
+    for position, column in enumerate(schema.columns):
+        code = quote_ident(code_column(column.name))
+        value = quote_ident(text_column(column.name) if column.type == "number" else column.name)
+        selects.append(
+            f"SELECT __record__ AS record, {position} AS pos, {quote_literal(column.name)} AS \"column\","
+            f" {code} AS code, CAST({value} AS VARCHAR) AS value, CAST(NULL AS BIGINT) AS first_record"
+            f" FROM {source} WHERE {code} <> 0"
+        )
+    return selects
+
+
+def build(
+    con: duckdb.DuckDBPyConnection,
+    schema: Schema,
+    bad: Path | None,
+    duplicates: Duplicates,
+    line_map: dict[int, int] | None,
+    fast_lines: bool,
+    out_csv: Path,
+) -> RejectList:
+    """Write `out_csv` (when there is anything to list) and summarise it."""
+    con.execute(sql_macro())
+    con.register("__rules__", _rules_table(schema))
+    key = "+".join(schema.unique_key)
+    key_position = min((schema.names.index(k) for k in schema.unique_key), default=0)
+    con.register(
+        "__dups__",
+        pa.table({
+            "record": pa.array(duplicates.record, pa.int64()),
+            "first_record": pa.array(duplicates.first_record, pa.int64()),
+            "key": pa.array(duplicates.key, pa.string()),
+        }),
+    )
+    selects = _entry_selects(schema, bad) if bad is not None else []
+    selects.append(
+        f"SELECT record, {key_position} AS pos, {quote_literal(key)} AS \"column\","
+        f" CAST({int(Rule.DUPLICATE)} AS UTINYINT) AS code, key AS value, first_record FROM __dups__"
+    )
+    joins = ""
+    if fast_lines:
+        line, first_line = "e.record + 1", "e.first_record + 1"
+    else:
+        items = sorted((line_map or {}).items())
+        con.register("__lines__", pa.table({
+            "record": pa.array([r for r, _ in items], pa.int64()),
+            "line": pa.array([n for _, n in items], pa.int64()),
+        }))
+        line, first_line = "l1.line", "l2.line"
+        joins = ("LEFT JOIN __lines__ l1 ON l1.record = e.record"
+                 " LEFT JOIN __lines__ l2 ON l2.record = e.first_record")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE __entries__ AS
+        SELECT {line} AS line, e.record, e."column", r.rule,
+               CASE WHEN e.code = {int(Rule.DUPLICATE)}
+                    THEN r.reason || ' (first on line ' || coalesce(CAST({first_line} AS VARCHAR), 'unknown')
+                         || ', record ' || e.first_record || ')'
+                    ELSE r.reason END AS reason,
+               safe_text(e.value) AS value, e.pos, r.reason AS rule_reason
+        FROM ({' UNION ALL '.join(selects)}) e
+        JOIN __rules__ r ON r."column" = e."column" AND r.code = e.code
+        {joins}
+        """
+    )
+    entries = con.execute("SELECT count(*) FROM __entries__").fetchone()[0]
+    if entries:
+        columns = ", ".join(f'"{name}"' for name in CSV_COLUMNS)
+        con.execute(
+            f"COPY (SELECT {columns} FROM __entries__ ORDER BY record, pos)"
+            f" TO {quote_literal(str(out_csv))} (FORMAT csv, HEADER true)"
+        )
+    sample_rows = con.execute(
+        f"SELECT {', '.join(f'{chr(34)}{n}{chr(34)}' for n in CSV_COLUMNS)} FROM __entries__"
+        f" ORDER BY record, pos LIMIT {SAMPLE_SIZE}"
+    ).fetchall()
+    counts = con.execute(
+        'SELECT "column", rule, rule_reason, count(*) AS rows FROM __entries__'
+        ' GROUP BY ALL ORDER BY rows DESC, "column", rule'
+    ).fetchall()
+    for name in ("__rules__", "__dups__", "__lines__"):
+        try:
+            con.unregister(name)
+        except duckdb.Error:
+            pass
+    return RejectList(
+        entries=entries,
+        by_rule=[{"column": c, "rule": r, "reason": why, "rows": n} for c, r, why, n in counts],
+        sample=[dict(zip(CSV_COLUMNS, row)) for row in sample_rows],
+    )

@@ -1,0 +1,86 @@
+"""Shared job code: S3 URIs, argument types, the failure line and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+from jobs_helpers import BUCKETS
+
+from jobkit import cli
+from jobkit.aws import S3
+from jobkit.errors import DataError, JobError
+from jobkit.runner import ERROR_PREFIX, error_line, run
+from jobkit.s3uri import S3Uri
+
+
+def test_s3_uri_parse_join_and_basename():
+    uri = S3Uri.parse("s3://my-bucket/incoming/a b.csv")
+    assert (uri.bucket, uri.key, uri.basename, uri.is_prefix) == ("my-bucket", "incoming/a b.csv", "a b.csv", False)
+    prefix = S3Uri.parse_prefix("s3://my-bucket/runs/r1")
+    assert str(prefix) == "s3://my-bucket/runs/r1/"
+    assert str(prefix.join("clean.parquet")) == "s3://my-bucket/runs/r1/clean.parquet"
+    with pytest.raises(ValueError):
+        uri.join("x")
+    for bad in ("http://b/k", "s3://", "s3://Bad_Bucket/k", "bucket/key"):
+        with pytest.raises(ValueError):
+            S3Uri.parse(bad)
+
+
+def test_argument_types():
+    assert cli.share("0.05") == 0.05
+    assert cli.share("5%") == pytest.approx(0.05)
+    for bad in ("-0.1", "1.5", "abc"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            cli.share(bad)
+    assert cli.positive_int("3") == 3
+    for bad in ("0", "-2", "x", "1.5"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            cli.positive_int(bad)
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.s3_object("s3://bucket/prefix/")
+
+
+def test_error_line_is_one_line_and_capped():
+    line = error_line("first\nsecond\tthird " + "x" * 2000)
+    assert line.startswith(f"{ERROR_PREFIX} first second third ")
+    assert "\n" not in line and len(line) < 1100
+
+
+def _main_raising(exc: BaseException):
+    def main(argv):
+        raise exc
+    return main
+
+
+@pytest.mark.parametrize(("exc", "code", "text"), [
+    (JobError("cannot read s3://b/k"), 1, "cannot read s3://b/k"),
+    (DataError("validation failed: bad"), 65, "validation failed: bad"),
+    (RuntimeError("boom"), 1, "demo failed unexpectedly: RuntimeError: boom"),
+])
+def test_run_turns_failures_into_exit_code_and_last_line(capsys, exc, code, text):
+    assert run("demo", _main_raising(exc), []) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"{ERROR_PREFIX} {text}"
+    if isinstance(exc, RuntimeError):
+        assert any("Traceback" in line for line in err)
+
+
+def test_bad_command_line_exits_2_with_the_line(capsys):
+    def main(argv):
+        parser = cli.JobArgumentParser(prog="demo")
+        parser.add_argument("--scenarios", type=cli.positive_int, required=True)
+        parser.parse_args(argv)
+
+    assert run("demo", main, ["--scenarios", "zero"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"{ERROR_PREFIX} bad command line: argument --scenarios")
+    assert err[0].startswith("usage: demo")
+
+
+def test_s3_errors_name_the_uri(aws):
+    s3 = S3()
+    with pytest.raises(JobError, match=r"cannot read s3://tl-incoming/missing.csv: 404"):
+        s3.head(S3Uri(BUCKETS["incoming"], "missing.csv"))
+    with pytest.raises(JobError, match="NoSuchBucket"):
+        s3.list_keys(S3Uri("no-such-bucket", "x/"))

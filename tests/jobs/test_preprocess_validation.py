@@ -1,0 +1,234 @@
+"""The validation core on local files: rules, line numbers, CSV dialect cases, file-level failures."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from jobs_helpers import HEADER, row, write_csv, write_sample
+
+from preprocess import rejects as rejects_module
+from preprocess.escaping import safe_text, sql_macro
+from preprocess.validate import validate_file
+from threadline import samples
+
+
+def run(tmp_path: Path, text: str | bytes, share: float = 1.0, name: str = "in.csv"):
+    return validate_file(write_csv(tmp_path / name, text), tmp_path / "out", share)
+
+
+def entries(result) -> list[tuple]:
+    return [(e["line"], e["column"], e["rule"]) for e in result.report["rejects"]]
+
+
+def read_rejects_csv(result) -> list[dict[str, str]]:
+    with open(result.rejects, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_clean_sample_passes_and_writes_typed_parquet(tmp_path):
+    path = write_sample(tmp_path / "s.csv", rows=120)
+    result = validate_file(path, tmp_path / "out")
+    assert result.passed and result.report["status"] == "passed"
+    assert result.report["rows"] == {"read": 120, "accepted": 120, "rejected": 0}
+    assert result.rejects is None and result.report["rejects"] == []
+    table = pq.read_table(result.clean)
+    assert table.column_names == list(samples.COLUMNS)
+    assert str(table.schema.field("price").type) == "double"
+    assert str(table.schema.field("position_id").type) == "string"
+    assert table.column("position_id").to_pylist()[:2] == ["POS-00000001", "POS-00000002"]
+    assert "accepted: 120 rows read, 120 accepted, 0 rejected" in result.report["summary"]
+
+
+def test_generated_bad_rows_are_all_rejected_exactly_once(tmp_path):
+    path = write_sample(tmp_path / "s.csv", rows=400, bad_share=0.1, seed=3)
+    result = validate_file(path, tmp_path / "out", max_reject_share=0.2)
+    assert result.passed
+    assert result.report["rows"] == {"read": 400, "accepted": 360, "rejected": 40}
+    # Bad rows sit at every 10th record, so on lines 11, 21, ...
+    lines = sorted({e["line"] for e in read_rejects_csv(result)}, key=int)
+    assert lines == [str(10 * k + 1) for k in range(1, 41)]
+    assert pq.read_metadata(result.clean).num_rows == 360
+
+
+def test_each_rule_names_line_column_and_reason(tmp_path):
+    text = "\n".join([
+        HEADER,
+        row("P1"),
+        row("P2", price="-1"),
+        row("P3", vol="5.5"),
+        row("P4", vol="0"),
+        row("P5", sector="crypto"),
+        row("P6", quantity="12x"),
+        row("P7", asset=""),
+        row("P8", beta="1.2"),
+        row("P9", drift="inf"),
+        row("P10", asset="A" * 129),
+        row("P1"),
+        row("P12", price="NaN", quantity="   "),
+        row("P13", vol="5"),
+        row("P14", quantity="-3.5e2"),
+    ]) + "\n"
+    result = run(tmp_path, text)
+    assert entries(result) == [
+        (3, "price", "too_small"),
+        (4, "annual_vol", "too_large"),
+        (5, "annual_vol", "too_small"),
+        (6, "sector", "not_allowed"),
+        (7, "quantity", "not_a_number"),
+        (8, "asset", "missing"),
+        (9, "beta", "too_large"),
+        (10, "annual_drift", "not_finite"),
+        (11, "asset", "too_long"),
+        (12, "position_id", "duplicate"),
+        (13, "quantity", "missing"),
+        (13, "price", "not_finite"),
+    ]
+    reasons = {(e["column"], e["rule"]): e["reason"] for e in result.report["rejects"]}
+    assert reasons[("price", "too_small")] == "must be > 0"
+    assert reasons[("annual_vol", "too_large")] == "must be <= 5"
+    assert reasons[("position_id", "duplicate")] == "duplicate position_id (first on line 2, record 1)"
+    assert result.report["rows"] == {"read": 14, "accepted": 3, "rejected": 11}
+    clean = pq.read_table(result.clean).to_pydict()
+    assert clean["position_id"] == ["P1", "P13", "P14"]
+    assert clean["quantity"] == [10.0, 10.0, -350.0]
+
+
+def test_duplicates_count_only_rows_that_pass_other_rules(tmp_path):
+    text = "\n".join([HEADER, row("A", price="0"), row("A"), row("B"), row("A"), row("B")]) + "\n"
+    result = run(tmp_path, text)
+    assert entries(result) == [(2, "price", "too_small"), (5, "position_id", "duplicate"),
+                               (6, "position_id", "duplicate")]
+    assert pq.read_table(result.clean).column("position_id").to_pylist() == ["A", "B"]
+
+
+def test_bom_crlf_and_quoted_commas(tmp_path):
+    body = "\r\n".join([HEADER, row("P1", asset='"Acme, Inc."'), row("P2", price="-2")]) + "\r\n"
+    result = run(tmp_path, b"\xef\xbb\xbf" + body.encode())
+    assert entries(result) == [(3, "price", "too_small")]
+    assert pq.read_table(result.clean).column("asset").to_pylist() == ["Acme, Inc."]
+
+
+def test_quoted_newlines_keep_physical_line_numbers(tmp_path):
+    text = "\r\n".join([
+        HEADER,
+        row("P1", asset='"two\r\nlines"'),
+        row("P2", asset='"three\nlines\nhere"'),
+        row("P3", price="0"),
+        "",
+        row("P4", sector="nope"),
+    ]) + "\r\n\r\n"
+    result = run(tmp_path, text)
+    # P3 starts on line 7 (header 1, P1 2-3, P2 4-6); a blank line 8; P4 on 9.
+    assert entries(result) == [(7, "price", "too_small"), (9, "sector", "not_allowed")]
+    assert result.report["line_numbers"] == "exact"
+    assert pq.read_table(result.clean).column("asset").to_pylist() == ["two\r\nlines", "three\nlines\nhere"]
+
+
+def test_gzip_input_and_header_in_any_order(tmp_path):
+    names = HEADER.split(",")
+    order = list(reversed(names))
+    lines = [",".join(order)]
+    for values in (row("P1").split(","), row("P2", price="-1").split(",")):
+        lines.append(",".join(reversed(values)))
+    path = tmp_path / "in.csv.gz"
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    result = validate_file(path, tmp_path / "out", 1.0)
+    assert result.report["input"]["compression"] == "gzip"
+    assert entries(result) == [(3, "price", "too_small")]
+    assert pq.read_table(result.clean).column_names == names
+
+
+def test_formulas_never_reach_reports_unescaped(tmp_path):
+    text = "\n".join([
+        HEADER,
+        row("P1", sector='"=HYPERLINK(""http://x.invalid"",""go"")"'),
+        row("P2", quantity="+SUM(A1:A2)"),
+        row("P3", sector="@cmd"),
+        row("P4", price="-7.5"),
+        row("P5", quantity="-1+2"),
+    ]) + "\n"
+    result = run(tmp_path, text)
+    values = [e["value"] for e in result.report["rejects"]]
+    assert values == ["'=HYPERLINK(\"http://x.invalid\",\"go\")", "'+SUM(A1:A2)", "'@cmd", "-7.5", "'-1+2"]
+    csv_values = [e["value"] for e in read_rejects_csv(result)]
+    assert csv_values == values
+    assert not any(v[0] in "=+@" for v in csv_values)
+
+
+def test_formula_in_header_is_escaped_in_summary(tmp_path):
+    result = run(tmp_path, HEADER + ",=cmd|' /C calc'!A0\n" + row() + ",x\n")
+    assert not result.passed
+    assert "unknown column(s) \"'=cmd|' /C calc'!A0\"" in result.report["summary"]
+
+
+def test_escaping_python_and_sql_agree():
+    con = duckdb.connect()
+    con.execute(sql_macro())
+    cases = ["=1+2", "-3.5", "-2+3", "+1", "@x", "\tx", "\rx", "plain", "", "-", "-3.5\n", "1e5", "é", "x" * 300]
+    for case in cases:
+        assert con.execute("SELECT safe_text(?)", [case]).fetchone()[0] == safe_text(case), case
+
+
+@pytest.mark.parametrize(
+    ("content", "reason", "line"),
+    [
+        (b"", "the file is empty", None),
+        (HEADER.encode() + b"\n", "the file has a header but no data rows", None),
+        (b"position_id,asset,sector\n1,2,3\n", "wrong header: it lacks column(s) 'quantity'", 1),
+        ((HEADER + ",extra\n").encode(), "has unknown column(s) 'extra'", 1),
+        ((HEADER + ",asset\n").encode(), "the header repeats column(s) 'asset'", 1),
+        ((HEADER + "\n" + row() + "\n" + "P2,ACME,energy\n").encode(), "line 3 has 3 field(s), the header has 8", 3),
+        ((HEADER + "\n" + row() + ",9\n").encode(), "line 2 has 9 field(s), the header has 8", 2),
+        ((HEADER + "\n" + row() + "\n" + row("P2", asset="caf\xe9")).encode("latin-1"), "line 3 is not valid UTF-8", 3),
+        ("\ufeff".encode("utf-16-le") + HEADER.encode("utf-16-le"), "not UTF-8", None),
+        ((HEADER + "\n" + row(asset='"open') + "\n" + row("P2") + "\n").encode(), "line 2", 2),
+        ((HEADER + "\r" + row() + "\r").encode(), "bare carriage returns", 1),
+        (b"\x1f\x8b\x08\x00garbage", "not valid gzip", None),
+        (b"\n" + HEADER.encode() + b"\n", "line 1 is empty", 1),
+    ],
+    ids=["empty", "header-only", "missing-columns", "extra-column", "repeated-column", "short-row", "long-row",
+         "latin-1", "utf-16", "unterminated-quote", "bare-cr", "bad-gzip", "blank-first-line"],
+)
+def test_unreadable_files_fail_with_reason(tmp_path, content, reason, line):
+    result = run(tmp_path, content)
+    assert not result.passed and result.clean is None
+    report = result.report
+    assert report["status"] == "failed"
+    assert reason in report["file_error"]["reason"]
+    assert report["file_error"]["line"] == line
+    assert report["summary"].startswith("positions file rejected: ")
+    json.dumps(report)  # serialisable as it is
+
+
+def test_reject_share_threshold_is_inclusive(tmp_path):
+    path = write_sample(tmp_path / "s.csv", rows=200, bad_share=0.05)
+    at_limit = validate_file(path, tmp_path / "a", max_reject_share=0.05)
+    assert at_limit.passed and at_limit.report["rows"]["rejected"] == 10
+    over = validate_file(path, tmp_path / "b", max_reject_share=0.049)
+    assert not over.passed and over.clean is None
+    assert over.report["summary"].startswith("positions file rejected: 10 of 200 rows failed validation (5.0%")
+    assert over.rejects is not None and len(read_rejects_csv(over)) == 10
+
+
+def test_report_lists_a_sample_but_the_csv_lists_all(tmp_path, monkeypatch):
+    monkeypatch.setattr(rejects_module, "SAMPLE_SIZE", 5)
+    path = write_sample(tmp_path / "s.csv", rows=300, bad_share=0.1)
+    result = validate_file(path, tmp_path / "out", 0.2)
+    assert len(result.report["rejects"]) == 5
+    assert result.report["reject_entries"] == 30
+    assert len(read_rejects_csv(result)) == 30
+    assert sum(item["rows"] for item in result.report["rejects_by_rule"]) == 30
+
+
+def test_bundled_sample_is_clean_and_matches_the_generator(tmp_path):
+    bundled = Path(samples.__file__).with_name("data") / "sample-positions.csv"
+    regenerated = write_sample(tmp_path / "s.csv", rows=200, seed=samples.BUNDLED_SEED)
+    assert bundled.read_bytes() == regenerated.read_bytes()
+    result = validate_file(bundled, tmp_path / "out")
+    assert result.report["rows"] == {"read": 200, "accepted": 200, "rejected": 0}
