@@ -41,7 +41,7 @@ def up(workdir: WorkdirOption = Path(".threadline"),
        fault: FaultOption = None) -> None:
     """Keep the twin serving on 127.0.0.1: upload CSVs with `aws --endpoint-url` or boto3 to start runs."""
     from .twin.faults import Fault
-    from .twin.runs import TERMINAL, wait
+    from .twin.runs import TERMINAL, collect, wait
     from .twin.server import Twin, TwinConfig
 
     twin = Twin(TwinConfig(workdir=workdir.resolve(), port=port)).start()
@@ -60,7 +60,7 @@ def up(workdir: WorkdirOption = Path(".threadline"),
                 arn = execution["executionArn"]
                 if arn not in reported and execution["status"] in TERMINAL:
                     reported.add(arn)
-                    _print_run(twin, wait(twin, arn))
+                    _print_run(twin, collect(twin, wait(twin, arn)))
             time.sleep(0.5)
     except KeyboardInterrupt:
         console.print("stopping the twin")
@@ -115,6 +115,7 @@ def _print_cloud_only(twin: object) -> None:
 
 def _print_run(twin: object, result: object) -> None:
     from .lineage_view import lineage_summary
+    from .twin.runs import write_execution_graph
 
     r = result  # type: ignore[assignment]
     colour = "green" if r.status == "SUCCEEDED" else "red"
@@ -144,6 +145,8 @@ def _print_run(twin: object, result: object) -> None:
     console.print("[bold]lineage[/]")
     for line in lineage_summary(twin, r.run_id):
         console.print(f"  {line}")
+    console.print(f"[bold]execution graph[/] (as the Step Functions console draws it): "
+                  f"{write_execution_graph(twin, r)}")  # type: ignore[arg-type]
 
 
 def _short(text: str | None, limit: int) -> str:

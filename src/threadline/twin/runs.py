@@ -28,6 +28,7 @@ class StateVisit:
     state_type: str
     entered: datetime
     exited: datetime | None
+    failed: bool = False  # the state's task failed (and a Catch or the run's end followed)
 
     @property
     def seconds(self) -> float | None:
@@ -137,6 +138,19 @@ def slack_messages(twin: Twin, run_id: str | None = None) -> list[dict[str, Any]
     return messages
 
 
+def write_execution_graph(twin: Twin, result: RunResult) -> Path:
+    """The console-style picture of the execution, under the twin's workdir."""
+    from ..execution_graph import render
+
+    definition = json.loads(twin.client("stepfunctions").describe_state_machine(
+        stateMachineArn=twin.state_machine_arn)["definition"])
+    path = twin.workdir / "executions" / f"{result.run_id}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(definition, result.states, f"threadline run {result.run_id}", result.status),
+                    encoding="utf-8")
+    return path
+
+
 def run_file(twin: Twin, source: Path | bytes, key: str, timeout: float = 120.0) -> RunResult:
     uploaded = upload(twin, source, key)
     arn = find_execution(twin, uploaded["bucket"], key, uploaded["version_id"])
@@ -164,6 +178,8 @@ def _visits(events: list[dict[str, Any]]) -> list[StateVisit]:
             name = event["stateExitedEventDetails"]["name"]
             if name in open_visits:
                 open_visits.pop(name).exited = event["timestamp"]
+        elif kind.endswith("Failed") and kind != "ExecutionFailed" and visits:
+            visits[-1].failed = True
         elif kind in ("ExecutionFailed", "ExecutionSucceeded", "ExecutionAborted", "ExecutionTimedOut"):
             for visit in open_visits.values():
                 visit.exited = event["timestamp"]
