@@ -144,3 +144,49 @@ def _wait_for_invocations(twin, before: int, function: str, timeout: float = 20.
             return calls
         time.sleep(0.05)
     pytest.fail(f"{function} was not invoked")
+
+
+def test_validation_failure_found_on_the_on_demand_fallback(run_pipeline):
+    body = b"position_id,asset,colour\n1,ACME,blue\n"
+    result = run_pipeline("bad-after-spot.csv", body, faults=("preprocess@SpotJobQueue:spot",))
+
+    assert result.status == "FAILED" and result.error == "ValidationFailed"
+    assert result.path[4:12] == ["Preprocess", "ParsePreprocessFailure", "PreprocessFailureKind",
+                                 "PreprocessOnDemand", "ParsePreprocessOnDemandFailure",
+                                 "PreprocessOnDemandFailureKind", "ReadValidationReport", "PrepareValidationFailure"]
+
+
+def test_exit_65_without_a_report_still_fails_as_a_validation_error(run_pipeline):
+    result = run_pipeline("no-report.csv", SAMPLE, faults=("preprocess:exit=65",))
+
+    assert result.status == "FAILED" and result.error == "ValidationFailed"
+    assert "could not be read" in result.cause
+    assert "ValidationReportUnreadable" in result.path and "PrepareValidationFailure" not in result.path
+
+
+def test_preprocess_crash_fails_the_run_as_a_preprocess_failure(run_pipeline):
+    result = run_pipeline("pre-crash.csv", SAMPLE, faults=("preprocess:exit=1",))
+
+    assert result.status == "FAILED" and result.error == "PreprocessFailed"
+    assert result.path == HAPPY_PATH[:5] + ["ParsePreprocessFailure", "PreprocessFailureKind",
+                                            "PreprocessFailed"] + FAILURE_TAIL
+
+
+def test_no_gpu_capacity_on_either_queue_fails_the_analysis(run_pipeline):
+    result = run_pipeline("no-gpu-anywhere.csv", SAMPLE,
+                          faults=("analysis@GpuJobQueue:capacity", "analysis@GpuFallbackJobQueue:capacity"))
+
+    assert result.status == "FAILED" and result.error == "AnalysisFailed"
+    assert json.loads(result.cause)["StatusReason"].startswith("Canceled by JobStateTimeLimit action")
+    assert result.path[5:10] == ["Analysis", "ParseAnalysisFailure", "AnalysisFailureKind",
+                                 "AnalysisOnFallbackQueue", "ParseAnalysisFallbackFailure"]
+    assert result.path[10:] == ["AnalysisFailed"] + FAILURE_TAIL
+
+
+def test_postprocess_failing_on_demand_after_spot_fails_the_run(run_pipeline):
+    result = run_pipeline("post-both.csv", SAMPLE,
+                          faults=("postprocess@SpotJobQueue:spot", "postprocess@OnDemandJobQueue:exit=1"))
+
+    assert result.status == "FAILED" and result.error == "PostprocessFailed"
+    assert result.path[-7:] == ["PostprocessOnDemand", "ParsePostprocessOnDemandFailure", "PostprocessFailed"] \
+        + FAILURE_TAIL
