@@ -102,7 +102,12 @@ def histogram_svg(pnl: np.ndarray, figures: RiskFigures) -> str:
 def _rows(items: list[tuple[str, Any]]) -> str:
     out = []
     for label, value in items:
-        text = money(value) if isinstance(value, float) else str(value)
+        if isinstance(value, float):
+            text = money(value)
+        elif isinstance(value, int):
+            text = f"{value:,}"
+        else:
+            text = str(value)
         css = ' class="num"' if isinstance(value, (int, float)) else ""
         out.append(f"<tr><th>{escape(label)}</th><td{css}>{escape(text)}</td></tr>")
     return "\n".join(out)
@@ -122,7 +127,7 @@ def render(report: dict[str, Any], figures: RiskFigures, pnl: np.ndarray) -> str
     ])
     run_rows = _rows([
         ("Scenarios", figures.scenarios),
-        ("Horizon (trading days)", run["horizon_days"]),
+        ("Horizon (trading days)", f"{run['horizon_days']:g}"),
         ("Seed", run["seed"]),
         ("Positions", run["positions"]),
         ("Gross exposure", run["gross_exposure"]),
@@ -140,7 +145,7 @@ def render(report: dict[str, Any], figures: RiskFigures, pnl: np.ndarray) -> str
 </head>
 <body>
 <h1>{escape(title)}</h1>
-<p class="sub">Monte Carlo P&amp;L of the portfolio over {escape(str(run['horizon_days']))} trading days.</p>
+<p class="sub">Monte Carlo P&amp;L of the portfolio over {escape(f"{run['horizon_days']:g}")} trading days.</p>
 {histogram_svg(pnl, figures)}
 <h2>Risk figures</h2>
 <table>

@@ -28,6 +28,7 @@ from .lines import first_structure_problem, record_lines
 from .report import build_report, file_error_report
 from .schema import POSITIONS_SCHEMA, Schema, load_schema
 from .sources import FileProblem, LineCount, check_header, count_lines, detect_compression, read_header
+from .writer import BackgroundParquetWriter
 
 DEFAULT_MAX_REJECT_SHARE = 0.05
 BATCH_ROWS = 256 * 1024
@@ -35,6 +36,7 @@ STREAM_BUFFER = "128MiB"
 CLEAN_NAME = "clean.parquet"
 REJECTS_NAME = "rejects.csv"
 _SPOOL_NAME = "rejected-rows.parquet"
+DROP = "__drop__"  # per batch: rows kept out of the clean file (bad or repeated key)
 
 _ARROW_TYPES = {"string": pa.string(), "number": pa.float64()}
 
@@ -69,9 +71,15 @@ def _stream(con: duckdb.DuckDBPyConnection, query: str, schema: Schema, keys: Ke
     records = 0
     bad_chunks: list[np.ndarray] = []
     bad_writer: pq.ParquetWriter | None = None
+    names = list(schema.names)
+
+    def clean_rows(batch: pa.RecordBatch) -> pa.RecordBatch:
+        keep = pc.invert(batch.column(DROP))
+        return batch.select(names).filter(keep).cast(target)
+
     reader = con.sql(query).to_arrow_reader(BATCH_ROWS)
     try:
-        with pq.ParquetWriter(clean, target, compression="snappy") as clean_writer:
+        with BackgroundParquetWriter(clean, target, clean_rows) as clean_writer:
             for batch in reader:
                 bad = batch.column(BAD)
                 dropped = bad
@@ -79,8 +87,7 @@ def _stream(con: duckdb.DuckDBPyConnection, query: str, schema: Schema, keys: Ke
                     repeats = keys.mark(batch.column(key_column), bad, records)
                     if repeats is not None:
                         dropped = pc.or_(bad, pa.array(repeats))
-                good = batch.select(list(schema.names)).filter(pc.invert(dropped))
-                clean_writer.write_batch(good.cast(target))
+                clean_writer.write(batch.append_column(DROP, dropped))
                 if pc.any(bad).as_py():
                     positions = pc.indices_nonzero(bad).to_numpy().astype(np.int64)
                     numbers = positions + records + 1
@@ -133,7 +140,7 @@ def validate_file(
         with ThreadPoolExecutor(max_workers=1) as pool:
             lines_future = pool.submit(count_lines, path, compression)
             con = duckdb.connect()
-            # Let DuckDB run ahead of the Parquet writer instead of waiting on it.
+            # Room for DuckDB to run ahead of the consumer between fetches.
             con.execute(f"SET streaming_buffer_size = '{STREAM_BUFFER}'")
             con.execute(f"SET max_streaming_buffer_size = '{STREAM_BUFFER}'")
             try:

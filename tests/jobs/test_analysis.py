@@ -235,3 +235,13 @@ def test_job_reports_unreadable_input(aws, capsys):
         Bucket=BUCKETS["intermediate"], Key=f"runs/{RUN}/preprocess/clean.parquet", Body=b"not parquet")
     assert run("analysis", main, job_args()) == 1
     assert "threadline-error: cannot read the clean positions" in capsys.readouterr().err
+
+
+def test_nodes_without_blocks_still_write_a_partial(aws, tmp_path, monkeypatch):
+    put_clean(tmp_path, 5)
+    monkeypatch.setenv("AWS_BATCH_JOB_NUM_NODES", "3")
+    for node in (0, 1, 2):
+        monkeypatch.setenv("AWS_BATCH_JOB_NODE_INDEX", str(node))
+        assert run("analysis", main, job_args(100)) == 0
+    sizes = [len(fetch_partial(tmp_path, node)[1]) for node in (0, 1, 2)]
+    assert sorted(sizes) == [0, 0, 100]

@@ -14,6 +14,7 @@ from jobs_helpers import HEADER, row, write_csv, write_sample
 
 from preprocess import rejects as rejects_module
 from preprocess.escaping import safe_text, sql_macro
+from preprocess.schema import parse_schema
 from preprocess.validate import validate_file
 from threadline import samples
 
@@ -232,3 +233,37 @@ def test_bundled_sample_is_clean_and_matches_the_generator(tmp_path):
     assert bundled.read_bytes() == regenerated.read_bytes()
     result = validate_file(bundled, tmp_path / "out")
     assert result.report["rows"] == {"read": 200, "accepted": 200, "rejected": 0}
+
+
+def test_optional_columns_and_a_composite_key(tmp_path):
+    schema = parse_schema({
+        "name": "trades", "unique_key": ["book", "trade"],
+        "columns": [
+            {"name": "book", "type": "string"},
+            {"name": "trade", "type": "string"},
+            {"name": "note", "type": "string", "required": False, "max_length": 5},
+            {"name": "size", "type": "number", "required": False, "minimum": 0},
+        ],
+    })
+    text = "book,trade,note,size\nA,1,,\nA,2,hi,3\nB,1, ,0\nA,1,x,1\nA,2,toolong,1\nC,9,,-1\n"
+    result = validate_file(write_csv(tmp_path / "t.csv", text), tmp_path / "out", 1.0, schema)
+    assert entries(result) == [(5, "book+trade", "duplicate"), (6, "note", "too_long"), (7, "size", "too_small")]
+    assert result.report["rejects"][0]["value"] == "A | 1"
+    clean = pq.read_table(result.clean).to_pydict()
+    assert clean == {"book": ["A", "A", "B"], "trade": ["1", "2", "1"], "note": [None, "hi", " "],
+                     "size": [None, 3.0, 0.0]}
+
+
+def test_a_failing_writer_surfaces_its_error(tmp_path):
+    import pyarrow as pa
+
+    from preprocess.writer import BackgroundParquetWriter
+
+    schema = pa.schema([("x", pa.int64())])
+
+    def broken(batch):
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        with BackgroundParquetWriter(tmp_path / "x.parquet", schema, broken) as writer:
+            writer.write(pa.record_batch({"x": [1]}, schema=schema))

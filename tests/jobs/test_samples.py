@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 
+import pytest
 from jobs_helpers import write_sample
 
 from threadline import samples
@@ -32,9 +33,7 @@ def test_gzip_output(tmp_path):
     assert gzip.decompress(path.read_bytes()).decode().splitlines()[0] == ",".join(samples.COLUMNS)
 
 
-def test_bad_arguments_exit_2(capsys):
-    import pytest
-
+def test_bad_arguments_exit_2():
     for argv in (["--bad-share", "1.5"], ["--rows", "-1"]):
         with pytest.raises(SystemExit) as exit_info:
             samples.main(argv)
