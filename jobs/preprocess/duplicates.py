@@ -1,24 +1,22 @@
 """The unique-key rule: among rows that pass every other rule, the first occurrence of a key wins.
 
-A cheap DuckDB pass over the key column alone finds the keys that occur more
-than once (usually none or few). The streaming pass then only has to follow
-rows carrying one of those keys, so no per-row Python work is done for the
-rest and the clean file is written once.
+Runs in DuckDB over the checked table (see `staging`): a grouping over the
+key column of the valid rows finds the keys that occur more than once
+(usually none or few); only rows carrying one of them are ranked, and the
+later occurrences are listed in `__dups__` and flagged in the table, so the
+clean file leaves them out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import duckdb
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from .checks import quote_ident
+from .checks import BAD, quote_ident
 from .schema import Schema
+from .staging import DUP, TABLE
 
 KEY = "__key__"
+DUPS = "__dups__"  # record, first_record (the one that kept the key), key (as reported)
 
 
 def key_expression(schema: Schema) -> str | None:
@@ -38,52 +36,24 @@ def key_output_column(schema: Schema) -> str | None:
     return schema.unique_key[0] if len(schema.unique_key) == 1 else KEY
 
 
-def repeated_keys(con: duckdb.DuckDBPyConnection, source: str, schema: Schema) -> pa.Array:
-    """Keys occurring more than once anywhere in the file (valid rows or not)."""
-    key = key_expression(schema)
-    if key is None:
-        return pa.array([], pa.string())
-    table = con.sql(
-        f"SELECT k FROM (SELECT {key} AS k FROM {source}) WHERE k IS NOT NULL GROUP BY k HAVING count(*) > 1"
-    ).to_arrow_table()
-    return table.column("k").combine_chunks()
-
-
-@dataclass
-class Duplicates:
-    """Later occurrences of a key: their record, the record that kept the key, the key text."""
-
-    record: list[int] = field(default_factory=list)
-    first_record: list[int] = field(default_factory=list)
-    key: list[str] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.record)
-
-
-class KeyTracker:
-    """Follows the repeated keys through the batches, in file order."""
-
-    def __init__(self, repeated: pa.Array) -> None:
-        self.repeated = repeated
-        self.first: dict[str, int] = {}
-        self.found = Duplicates()
-
-    def mark(self, keys: pa.Array, bad: pa.Array, records_before: int) -> np.ndarray | None:
-        """A mask of this batch's rows that repeat an earlier valid row's key (None: no such row)."""
-        if len(self.repeated) == 0:
-            return None
-        candidates = pc.and_(pc.is_in(keys, value_set=self.repeated), pc.invert(bad))
-        positions = pc.indices_nonzero(candidates).to_numpy()
-        if len(positions) == 0:
-            return None
-        mask = np.zeros(len(keys), dtype=bool)
-        for position, key in zip(positions.tolist(), keys.take(positions).to_pylist()):
-            record = records_before + position + 1
-            first = self.first.setdefault(key, record)
-            if first != record:
-                mask[position] = True
-                self.found.record.append(record)
-                self.found.first_record.append(first)
-                self.found.key.append(key.replace(chr(31), " | "))
-        return mask if mask.any() else None
+def mark_duplicates(con: duckdb.DuckDBPyConnection, schema: Schema) -> int:
+    """Fill `__dups__`, flag those rows in the checked table; returns how many there are."""
+    column = key_output_column(schema)
+    if column is None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {DUPS} (record BIGINT, first_record BIGINT, key VARCHAR)")
+        return 0
+    k = quote_ident(column)
+    valid = f"FROM {TABLE} WHERE NOT {BAD} AND {k} IS NOT NULL"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {DUPS} AS
+        SELECT record, first_record, replace(key, chr(31), ' | ') AS key FROM (
+            SELECT rowid + 1 AS record, min(rowid) OVER (PARTITION BY {k}) + 1 AS first_record, {k} AS key
+            {valid} AND {k} IN (SELECT {k} {valid} GROUP BY {k} HAVING count(*) > 1)
+        ) WHERE record <> first_record
+        """
+    )
+    count = con.execute(f"SELECT count(*) FROM {DUPS}").fetchone()[0]
+    if count:
+        con.execute(f"UPDATE {TABLE} SET {DUP} = true WHERE rowid IN (SELECT record - 1 FROM {DUPS})")
+    return count

@@ -1,6 +1,6 @@
 """The reject list: one entry per (row, column, rule), with line number, reason and escaped value.
 
-Built in DuckDB from the spooled bad rows and the duplicates, so a file with
+Built in DuckDB from the checked table's bad rows and the duplicates, so a file with
 millions of rejects is written to `rejects.csv` without Python loops; the
 report keeps the first entries and the counts per rule.
 """
@@ -14,10 +14,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from .checks import Rule, code_column, possible_rules, quote_ident, quote_literal, reason, text_column
-from .duplicates import Duplicates
+from .checks import BAD, Rule, code_column, possible_rules, quote_ident, quote_literal, reason, text_column
+from .duplicates import DUPS
 from .escaping import sql_macro
 from .schema import Schema
+from .staging import TABLE
 
 SAMPLE_SIZE = 1000
 CSV_COLUMNS = ("line", "record", "column", "rule", "reason", "value")
@@ -46,16 +47,15 @@ def _rules_table(schema: Schema) -> pa.Table:
     return pa.table({"column": columns, "code": pa.array(codes, pa.uint8()), "rule": names, "reason": reasons})
 
 
-def _entry_selects(schema: Schema, bad: Path) -> list[str]:
-    source = f"read_parquet({quote_literal(str(bad))})"
+def _entry_selects(schema: Schema) -> list[str]:
     selects = []
     for position, column in enumerate(schema.columns):
         code = quote_ident(code_column(column.name))
         value = quote_ident(text_column(column.name) if column.type == "number" else column.name)
         selects.append(
-            f"SELECT __record__ AS record, {position} AS pos, {quote_literal(column.name)} AS \"column\","
+            f"SELECT rowid + 1 AS record, {position} AS pos, {quote_literal(column.name)} AS \"column\","
             f" {code} AS code, CAST({value} AS VARCHAR) AS value, CAST(NULL AS BIGINT) AS first_record"
-            f" FROM {source} WHERE {code} <> 0"
+            f" FROM {TABLE} WHERE {BAD} AND {code} <> 0"
         )
     return selects
 
@@ -63,29 +63,22 @@ def _entry_selects(schema: Schema, bad: Path) -> list[str]:
 def build(
     con: duckdb.DuckDBPyConnection,
     schema: Schema,
-    bad: Path | None,
-    duplicates: Duplicates,
     line_map: dict[int, int] | None,
     fast_lines: bool,
     out_csv: Path,
 ) -> RejectList:
-    """Write `out_csv` (when there is anything to list) and summarise it."""
+    """Write `out_csv` (when there is anything to list) and summarise it.
+
+    Reads the checked table and `__dups__`, both already filled.
+    """
     con.execute(sql_macro())
     con.register("__rules__", _rules_table(schema))
     key = "+".join(schema.unique_key)
     key_position = min((schema.names.index(k) for k in schema.unique_key), default=0)
-    con.register(
-        "__dups__",
-        pa.table({
-            "record": pa.array(duplicates.record, pa.int64()),
-            "first_record": pa.array(duplicates.first_record, pa.int64()),
-            "key": pa.array(duplicates.key, pa.string()),
-        }),
-    )
-    selects = _entry_selects(schema, bad) if bad is not None else []
+    selects = _entry_selects(schema)
     selects.append(
         f"SELECT record, {key_position} AS pos, {quote_literal(key)} AS \"column\","
-        f" CAST({int(Rule.DUPLICATE)} AS UTINYINT) AS code, key AS value, first_record FROM __dups__"
+        f" CAST({int(Rule.DUPLICATE)} AS UTINYINT) AS code, key AS value, first_record FROM {DUPS}"
     )
     joins = ""
     if fast_lines:
@@ -128,7 +121,7 @@ def build(
         'SELECT "column", rule, rule_reason, count(*) AS rows FROM __entries__'
         ' GROUP BY ALL ORDER BY rows DESC, "column", rule'
     ).fetchall()
-    for name in ("__rules__", "__dups__", "__lines__"):
+    for name in ("__rules__", "__lines__"):
         try:
             con.unregister(name)
         except duckdb.Error:
