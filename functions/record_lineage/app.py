@@ -1,11 +1,20 @@
-"""State-machine lineage events -> the lineage graph (Neptune, openCypher through boto3 `neptunedata`).
+"""Lineage events -> the lineage graph (Neptune, openCypher through boto3 `neptunedata`).
+
+The state machine sends its lineage events to the lineage queue; Lambda hands
+them to this function in batches (an SQS event source with
+ReportBatchItemFailures). Events that cannot be written are answered as
+`batchItemFailures` and come back after the queue's visibility timeout, then go
+to the dead-letter queue: a run never waits on Neptune and no event is lost.
 
 `run_started` records the Run and its input; `run_finished` records the final
 status and one StepAttempt per Batch attempt of every job that ran, failed ones
-included, with the datasets they read and wrote. Writes are idempotent, so a
-retried invocation is harmless. A malformed event is logged and skipped; a
-graph that cannot be reached raises LineageGraphError (the state machine
-catches it and goes on: lineage must not fail a run).
+included, with their cache keys and the datasets they read and wrote (with
+ETags, sizes, row counts and schema read from S3 and the validation report).
+Writes are idempotent, so a redelivered event is harmless. A malformed event is
+logged and skipped.
+
+Invoked directly with one event (tests, `sam local invoke -e events/...`), it
+records that event and raises LineageGraphError when the graph cannot be reached.
 """
 
 from __future__ import annotations
@@ -14,13 +23,18 @@ import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from threadline_common import aws
 from threadline_common.lineage import (
     LineageEventError,
     NeptuneCypher,
+    RunFinished,
     RunStarted,
     parse_lineage_event,
     record_event,
 )
+from threadline_common.lineage.consumer import consume, is_sqs_batch
+from threadline_common.lineage.facts import collect_facts
+from threadline_common.lineage.graph import ObjectFacts
 from threadline_common.observability import lambda_handler
 
 logger = Logger()
@@ -30,6 +44,26 @@ DEFAULT_PIPELINE_NAME = "threadline"
 
 @lambda_handler(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    pipeline = os.environ.get("PIPELINE_NAME") or DEFAULT_PIPELINE_NAME
+    if is_sqs_batch(event):
+        return _handle_batch(event["Records"], pipeline)
+    return _handle_one(event, pipeline)
+
+
+def _handle_batch(records: list[dict[str, Any]], pipeline: str) -> dict[str, Any]:
+    outcome = consume(records, NeptuneCypher.from_environment(), pipeline, facts_for=_facts)
+    for message_id, reason in outcome.skipped.items():
+        logger.error("Skipped a malformed lineage event", extra={"message_id": message_id, "reason": reason})
+    if outcome.failed:
+        logger.warning("Lineage events left for a later delivery", extra={
+            "failed": outcome.failed, "errors": outcome.errors[:5]})
+    logger.info("Recorded lineage batch", extra={
+        "records": len(records), "recorded": len(outcome.recorded), "failed": len(outcome.failed),
+        "skipped": len(outcome.skipped), "queries": outcome.queries})
+    return outcome.response()
+
+
+def _handle_one(event: dict[str, Any], pipeline: str) -> dict[str, Any]:
     try:
         lineage_event = parse_lineage_event(event)
     except LineageEventError as exc:
@@ -37,8 +71,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"status": "skipped", "reason": str(exc)}
 
     logger.append_keys(run_id=lineage_event.run_id)
-    pipeline = os.environ.get("PIPELINE_NAME") or DEFAULT_PIPELINE_NAME
-    result = record_event(NeptuneCypher.from_environment(), lineage_event, pipeline)
+    facts = _facts(lineage_event) if isinstance(lineage_event, RunFinished) else []
+    result = record_event(NeptuneCypher.from_environment(), lineage_event, pipeline, facts)
     if result.skipped_jobs:
         logger.warning("Some job entries had no readable job description", extra={"skipped_jobs": result.skipped_jobs})
     kind = "run_started" if isinstance(lineage_event, RunStarted) else "run_finished"
@@ -51,3 +85,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "queries": result.queries,
         "skipped_jobs": result.skipped_jobs,
     }
+
+
+def _facts(event: RunFinished) -> list[ObjectFacts]:
+    """ETags, sizes, row counts and schema of what the run wrote; nothing when S3 cannot tell."""
+    found = collect_facts(aws.client("s3"), event)
+    if found.problems:
+        logger.warning("Some dataset facts could not be read", extra={"problems": found.problems[:5]})
+    return found.facts

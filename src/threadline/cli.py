@@ -11,8 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .lineage_cli import app as lineage_app
+
 app = typer.Typer(help="threadline: CSV -> Step Functions + Batch pipeline, and its offline twin.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(lineage_app, name="lineage")
 console = Console(soft_wrap=True)
 
 SAMPLE = Path(__file__).with_name("data") / "sample-positions.csv"
@@ -30,9 +33,13 @@ def demo(workdir: WorkdirOption = Path(".threadline"), fault: FaultOption = None
 @app.command()
 def run(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
         key: Annotated[Optional[str], typer.Option(help="Object key in the incoming bucket.")] = None,
-        workdir: WorkdirOption = Path(".threadline"), fault: FaultOption = None) -> None:
+        workdir: WorkdirOption = Path(".threadline"), fault: FaultOption = None,
+        resume: Annotated[bool, typer.Option(
+            "--resume", help="Then run FILE again, resumed from the lineage graph: steps whose cache key matches "
+                             "an earlier successful step with its outputs still there are reused (faults apply "
+                             "to the first run only).")] = False) -> None:
     """Run the whole pipeline offline on FILE (.csv or .csv.gz)."""
-    _run_one(file, key or f"incoming/{file.name}", workdir, fault or [])
+    _run_one(file, key or f"incoming/{file.name}", workdir, fault or [], resume=resume)
 
 
 @app.command()
@@ -76,7 +83,7 @@ def sample(argv: Annotated[Optional[list[str]], typer.Argument(help="Generator o
     raise typer.Exit(generate(argv or []))
 
 
-def _run_one(file: Path, key: str, workdir: Path, faults: list[str]) -> None:
+def _run_one(file: Path, key: str, workdir: Path, faults: list[str], resume: bool = False) -> None:
     from .twin.faults import Fault, FaultSpecError
     from .twin.runs import collect, find_execution, upload, wait
     from .twin.server import Twin, TwinConfig
@@ -103,6 +110,18 @@ def _run_one(file: Path, key: str, workdir: Path, faults: list[str]) -> None:
         _print_run(twin, result)
         console.print(f"\nrun took {elapsed:.2f}s from upload to {result.status} "
                       f"(twin start {ready:.2f}s); logs under {twin.workdir / 'logs'}")
+        if resume:  # every `threadline run` starts from empty buckets: the rerun resumes from the run above
+            from .rerun import rerun, source_of_run
+
+            twin.faults.clear()
+            sfn = twin.client("stepfunctions")
+            source = source_of_run(sfn, twin.state_machine_arn, result.run_id)
+            console.print("\n[bold]rerun, resumed from the lineage graph[/] (faults applied to the first run only)")
+            _, arn = rerun(sfn, twin.state_machine_arn, source, base_run_id=result.run_id)
+            rerun_started = time.monotonic()
+            result = collect(twin, wait(twin, arn))
+            _print_run(twin, result)
+            console.print(f"\nresumed run took {time.monotonic() - rerun_started:.2f}s to {result.status}")
     raise typer.Exit(0 if result.status == "SUCCEEDED" else 1)
 
 

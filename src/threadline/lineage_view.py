@@ -18,6 +18,8 @@ def layer_modules() -> None:
 def lineage_summary(twin: Any, run_id: str) -> list[str]:
     """A few lines about the run's lineage: its attempts in order and what they read and wrote."""
     layer_modules()
+    if getattr(twin, "event_sources", None) is not None:
+        twin.event_sources.wait_idle(timeout=30)  # lineage events travel through a queue
     import boto3
     from threadline_common.lineage.neptune import NeptuneCypher
     from threadline_common.lineage.reader import run_datasets, run_summary
@@ -31,6 +33,9 @@ def lineage_summary(twin: Any, run_id: str) -> list[str]:
     run = summary["run"]
     lines = [f"run {run_id}: {run.get('status')} ({len(summary['attempts'])} step attempts)"]
     for attempt in summary["attempts"]:
+        if attempt.get("status") == "REUSED":
+            lines.append(f"  {attempt.get('step')}: REUSED (not run) - {attempt.get('status_reason')}")
+            continue
         reason = "" if attempt.get("status") == "SUCCEEDED" else (attempt.get("status_reason") or "")
         lines.append(f"  {attempt.get('step')}#{attempt.get('attempt')} on {attempt.get('capacity')}: "
                      f"{attempt.get('status')} {reason}".rstrip())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -48,11 +49,27 @@ def standin(graph: GraphStore) -> Iterator[NeptuneStandin]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A local S3 (moto) for what the lineage function reads about a run's outputs."""
+    from moto.server import ThreadedMotoServer
+
+    from threadline.twin.server import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
 @pytest.fixture
-def neptune_env(standin: NeptuneStandin, monkeypatch: pytest.MonkeyPatch) -> Iterator[NeptuneStandin]:
+def neptune_env(standin: NeptuneStandin, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[NeptuneStandin]:
     """The environment the twin gives the lineage function: fake credentials and the stand-in's endpoint."""
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "NEPTUNE_ENDPOINT", "NEPTUNE_PORT"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
+    urllib.request.urlopen(urllib.request.Request(f"{s3_endpoint}/moto-api/reset", method="POST"), timeout=10).read()
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

@@ -110,3 +110,38 @@ def test_query_texts_keep_to_what_neptune_and_the_embedded_graph_share(name: str
         assert text.lstrip().startswith("UNWIND $rows AS row")
         assert not re.search(r"(?<!ON )CREATE", text), "writes MERGE, so a retried write adds nothing"
     assert "DELETE" not in text.upper() and "REMOVE" not in text.upper()
+
+
+def test_reused_steps_become_stand_ins_linked_to_the_attempt_they_reused(sample_event: Any) -> None:
+    event = sample_event("lineage_run_finished.json")
+    earlier = {"attempt_id": "pre-earlier#1", "run_id": "earlier-run", "cache_key": "k" * 32}
+    event["jobs"] = {key: value for key, value in event["jobs"].items() if not key.startswith("preprocess")}
+    event["failures"] = {}
+    event["plan"] = {"resume": True, "start_at": "analysis", "reused": {"preprocess": earlier}}
+
+    plan = plan_run_finished(parse_lineage_event(event), "threadline")
+
+    stand_in, analysis = plan.attempts[0], plan.attempts[1]
+    assert (stand_in.step, stand_in.status, stand_in.seq, analysis.seq) == ("preprocess", "REUSED", 1, 2)
+    rows = {write.query: write.rows for write in plan.writes}
+    assert rows[queries.LINK_REUSED] == [{"src": stand_in.attempt_id, "dst": "pre-earlier#1"}]
+    attempt_rows = {row["attempt_id"]: row for row in rows[queries.MERGE_STEP_ATTEMPTS]}
+    assert attempt_rows[stand_in.attempt_id]["cache_key"] == "k" * 32
+    assert attempt_rows[analysis.attempt_id]["cache_key"]  # keyed on the reused pre-processing's key
+    assert {"src": stand_in.attempt_id, "dst": analysis.attempt_id} in rows[queries.LINK_FOLLOWED_BY]
+
+
+def test_combined_plans_write_each_query_text_once_in_dependency_order(sample_event: Any) -> None:
+    from threadline_common.lineage.graph import WRITE_ORDER, combine, plan_run_started
+
+    started = parse_lineage_event(sample_event("lineage_run_started.json"))
+    finished = parse_lineage_event(sample_event("lineage_run_finished.json"))
+    single = plan_run_finished(finished, "threadline")
+
+    plan = combine([plan_run_finished(finished, "threadline"), plan_run_started(started, "threadline"), single])
+
+    texts = [write.query for write in plan.writes]
+    assert len(texts) == len(set(texts)) and texts == sorted(texts, key=WRITE_ORDER.index)
+    merged = {write.query: write.rows for write in plan.writes}
+    assert merged[queries.MERGE_STEP_ATTEMPTS] == next(w.rows for w in single.writes
+                                                      if w.query == queries.MERGE_STEP_ATTEMPTS)  # duplicates folded

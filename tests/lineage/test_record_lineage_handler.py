@@ -82,6 +82,8 @@ def test_spot_reclaimed_job_and_on_demand_fallback_are_recorded(
         (run_id, "CONSUMED", source["uri"]),
         *((attempt, "CONSUMED", source["uri"]) for attempt in ids[:4]),
         (ids[3], "PRODUCED", prefix + "preprocess/"),  # only the attempt that succeeded produced it
+        (ids[3], "CONTAINS", prefix + "preprocess/clean.parquet"),  # objects inside what it produced
+        (ids[3], "CONTAINS", prefix + "preprocess/validation.json"),
         (ids[4], "CONSUMED", prefix + "preprocess/clean.parquet"),
         (ids[4], "PRODUCED", prefix + "analysis/"),
         (ids[5], "CONSUMED", prefix + "analysis/"),

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from threadline.twin.faults import Fault
-from threadline.twin.runs import RunResult, run_file
+from threadline.rerun import rerun, source_of_run
+from threadline.twin.runs import RunResult, collect, run_file, wait
 from threadline.twin.server import Twin, TwinConfig
 
 ASL = Path(__file__).resolve().parents[2] / "statemachines" / "pipeline.asl.json"
@@ -39,6 +40,23 @@ def run_pipeline(twin: Twin):
     yield start
     for stem in added:
         twin.faults.clear(run_id=stem)
+
+
+@pytest.fixture
+def resume_pipeline(twin: Twin):
+    """Rerun the input of an earlier run, resumed from the lineage graph (once the graph has its lineage)."""
+
+    def resume(earlier: RunResult) -> RunResult:
+        assert twin.event_sources is not None and twin.event_sources.wait_idle(60)
+        sfn = twin.client("stepfunctions")
+        source = source_of_run(sfn, twin.state_machine_arn, earlier.run_id)
+        _, arn = rerun(sfn, twin.state_machine_arn, source, base_run_id=earlier.run_id)
+        result = collect(twin, wait(twin, arn))
+        _visited.update(result.path)
+        assert twin.event_sources.wait_idle(60)
+        return result
+
+    return resume
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

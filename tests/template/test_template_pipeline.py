@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 SUBSTITUTION_KEYS = {
-    "RecordLineageFunctionArn", "NotifySlackFunctionArn", "RunTableName",
+    "LineageQueueUrl", "PlanResumeFunctionArn", "NotifySlackFunctionArn", "RunTableName",
     "SpotJobQueueArn", "OnDemandJobQueueArn", "GpuJobQueueArn", "GpuFallbackJobQueueArn",
     "PreprocessJobDefinitionArn", "AnalysisJobDefinitionArn", "PostprocessJobDefinitionArn",
     "IntermediateBucketName", "ResultsBucketName", "QuarantineBucketName",
@@ -134,7 +134,8 @@ def test_record_lineage_runs_in_the_vpc_and_reaches_neptune(resources: dict[str,
     }
     assert variables["NEPTUNE_PORT"] == {"Ref": "NeptunePort"}
     statements = _statements(resources["RecordLineageFunction"])
-    assert _actions(statements) == {"neptune-db:connect", "neptune-db:ReadDataViaQuery", "neptune-db:WriteDataViaQuery"}
+    # Neptune, the lineage queue it consumes, and the run outputs it describes (tests/lineage/test_lineage_template.py).
+    assert {"neptune-db:connect", "neptune-db:ReadDataViaQuery", "neptune-db:WriteDataViaQuery"} <= _actions(statements)
     (resource,) = _resources_for(statements, "neptune-db:connect")
     arn, values = resource["Fn::Sub"]
     assert arn.startswith("arn:${AWS::Partition}:neptune-db:${AWS::Region}:${AWS::AccountId}:") and arn.endswith("/*")
@@ -194,8 +195,10 @@ def test_state_machine_definition_and_observability(resources: dict[str, Any]) -
 def test_state_machine_permissions(resources: dict[str, Any]) -> None:
     statements = _statements(resources["PipelineStateMachine"])
     invoked = {str(r) for r in _resources_for(statements, "lambda:InvokeFunction")}
-    for function in ("RecordLineageFunction", "NotifySlackFunction"):
-        assert str({"Fn::GetAtt": [function, "Arn"]}) in invoked
+    assert str({"Fn::GetAtt": ["NotifySlackFunction", "Arn"]}) in invoked
+    # Lineage events are queued, not invoked: a run never waits on Neptune.
+    assert str({"Fn::GetAtt": ["RecordLineageFunction", "Arn"]}) not in invoked
+    assert _resources_for(statements, "sqs:SendMessage") == [{"Fn::GetAtt": ["LineageQueue", "Arn"]}]
     assert _resources_for(statements, "dynamodb:PutItem") == [{"Fn::GetAtt": ["RunTable", "Arn"]}]
     assert _resources_for(statements, "dynamodb:UpdateItem") == [{"Fn::GetAtt": ["RunTable", "Arn"]}]
     submit = sorted(r["Ref"] for r in _resources_for(statements, "batch:SubmitJob"))

@@ -222,6 +222,88 @@ def sdk_streaming_body(scene: Scene) -> dict:
             "output": json.loads(described.get("output") or "null")}
 
 
+def _consumer(scene: Scene, name: str, body: str) -> str:
+    """A Lambda function in the twin's runtime whose app.py is `body`; returns its ARN."""
+    import io
+    import zipfile
+
+    folder = scene.tmp / name
+    folder.mkdir()
+    (folder / "app.py").write_text(body)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "")
+    arn = scene.client("lambda").create_function(
+        FunctionName=name, Runtime="python3.13", Role=scene.role, Handler="app.handler",
+        Code={"ZipFile": buffer.getvalue()})["FunctionArn"]
+    scene.lambdas.register(FunctionSpec(name, name, arn, folder, "app.handler", [], {}, timeout=30))
+    return arn
+
+
+def _queue_with_dead_letters(scene: Scene, max_receive_count: int = 2) -> tuple[str, str, str]:
+    """(queue URL, queue ARN, dead-letter queue ARN)."""
+    sqs = scene.client("sqs")
+    dead = sqs.create_queue(QueueName="dead")["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(QueueName="events", Attributes={"VisibilityTimeout": "1", "RedrivePolicy": json.dumps(
+        {"deadLetterTargetArn": dead_arn, "maxReceiveCount": max_receive_count})})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn, dead_arn
+
+
+def _in_queue(scene: Scene, url: str) -> int:
+    attributes = scene.client("sqs").get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+    return sum(int(v) for v in attributes["Attributes"].values())
+
+
+def sqs_event_source_inline_delivery(scene: Scene) -> dict:
+    fails_everything = ("def handler(event, context):\n"
+                        "    return {'batchItemFailures': [{'itemIdentifier': r['messageId']} for r in event['Records']]}\n")
+    _consumer(scene, "consumer", fails_everything)
+    url, arn, _ = _queue_with_dead_letters(scene)
+    scene.client("lambda").create_event_source_mapping(
+        EventSourceArn=arn, FunctionName="consumer", BatchSize=10, FunctionResponseTypes=["ReportBatchItemFailures"])
+    scene.client("sqs").send_message(QueueUrl=url, MessageBody='{"n": 1}')
+    # The function failed the message: it must still be in the queue, for a later delivery.
+    return {"invoked_during_send": len(scene.lambdas.invocations), "left_in_queue": _in_queue(scene, url)}
+
+
+def sqs_message_move_task(scene: Scene) -> dict:
+    url, _, dead_arn = _queue_with_dead_letters(scene)
+    sqs = scene.client("sqs")
+    dead_url = sqs.get_queue_url(QueueName="dead")["QueueUrl"]
+    sqs.send_message(QueueUrl=dead_url, MessageBody='{"n": 1}')
+    try:
+        sqs.start_message_move_task(SourceArn=dead_arn)
+    except Exception as exc:
+        return {"error": str(exc)[:200], "moved": _in_queue(scene, url)}
+    tasks = sqs.list_message_move_tasks(SourceArn=dead_arn)["Results"]
+    return {"moved": _in_queue(scene, url), "left_in_dead_letters": _in_queue(scene, dead_url),
+            "task": {k: tasks[0][k] for k in ("Status", "ApproximateNumberOfMessagesMoved")}}
+
+
+def batch_describe_container_image(scene: Scene) -> dict:
+    queue = scene.job_queue()
+    definition = scene.job_definition("imaged", "pass")
+    job_id = scene.client("batch").submit_job(jobName="scene-job", jobQueue=queue, jobDefinition=definition)["jobId"]
+    job = scene.wait_job(job_id)
+    return {"status": job["status"], "image": job.get("container", {}).get("image")}
+
+
+def batch_describe_node_properties(scene: Scene) -> dict:
+    container = {"image": "gpu:1", "command": ["python", "job.py"],
+                 "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}]}
+    arn = scene.client("batch").register_job_definition(
+        jobDefinitionName="multi", type="multinode",
+        nodeProperties={"numNodes": 2, "mainNode": 0, "nodeRangeProperties": [{"targetNodes": "0:", "container": container}]},
+    )["jobDefinitionArn"]
+    [definition] = scene.client("batch").describe_job_definitions(jobDefinitions=[arn])["jobDefinitions"]
+    nodes = definition.get("nodeProperties")
+    return {"num_nodes": nodes["numNodes"] if nodes else None,
+            "image": nodes["nodeRangeProperties"][0]["container"]["image"] if nodes else None}
+
+
 SCENARIOS = {name: globals()[name] for name in moto_fixes.FIXES}
 
 

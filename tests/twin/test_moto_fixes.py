@@ -78,3 +78,32 @@ def test_sdk_streaming_body_regression():
     broken, fixed = scenario("sdk_streaming_body", False), scenario("sdk_streaming_body", True)
     assert broken["status"] == "FAILED" and "strip" in broken["cause"]
     assert fixed["output"] == {"report": {"summary": "3 rows rejected"}}
+
+
+def test_sqs_event_source_inline_delivery_regression():
+    broken = scenario("sqs_event_source_inline_delivery", False)
+    fixed = scenario("sqs_event_source_inline_delivery", True)
+    # moto ran the function inside SendMessage and deleted the message it failed.
+    assert broken == {"invoked_during_send": 1, "left_in_queue": 0}
+    assert fixed == {"invoked_during_send": 0, "left_in_queue": 1}
+
+
+def test_sqs_message_move_task_regression():
+    broken, fixed = scenario("sqs_message_move_task", False), scenario("sqs_message_move_task", True)
+    assert "StartMessageMoveTask" in broken["error"] and broken["moved"] == 0
+    assert fixed == {"moved": 1, "left_in_dead_letters": 0,
+                     "task": {"Status": "COMPLETED", "ApproximateNumberOfMessagesMoved": 1}}
+
+
+def test_batch_describe_container_image_regression():
+    broken = scenario("batch_describe_container_image", False)
+    fixed = scenario("batch_describe_container_image", True)
+    assert broken == {"status": "SUCCEEDED", "image": None}
+    assert fixed == {"status": "SUCCEEDED", "image": "local"}
+
+
+def test_batch_describe_node_properties_regression():
+    broken = scenario("batch_describe_node_properties", False)
+    fixed = scenario("batch_describe_node_properties", True)
+    assert broken == {"num_nodes": None, "image": None}
+    assert fixed == {"num_nodes": 2, "image": "gpu:1"}

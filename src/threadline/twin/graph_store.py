@@ -26,10 +26,10 @@ SCHEMA: tuple[str, ...] = (
     "attempt_id STRING, step STRING, job_key STRING, seq INT64, job_id STRING, job_name STRING,"
     " queue STRING, capacity STRING, job_definition STRING, attempt INT64, status STRING,"
     " status_reason STRING, exit_code INT64, node_count INT64, image STRING, parameters_json STRING,"
-    " log_stream STRING, started_at STRING, ended_at STRING, PRIMARY KEY (attempt_id))",
+    " log_stream STRING, started_at STRING, ended_at STRING, cache_key STRING, PRIMARY KEY (attempt_id))",
     "CREATE NODE TABLE IF NOT EXISTS Dataset("
     "dataset_id STRING, uri STRING, kind STRING, version STRING, etag STRING, size INT64,"
-    " PRIMARY KEY (dataset_id))",
+    " row_count INT64, schema STRING, schema_hash STRING, PRIMARY KEY (dataset_id))",
     "CREATE REL TABLE IF NOT EXISTS PART_OF("
     "FROM Run TO Pipeline, FROM StepAttempt TO Run, FROM Dataset TO Dataset)",
     "CREATE REL TABLE IF NOT EXISTS CONSUMED(FROM Run TO Dataset, FROM StepAttempt TO Dataset)",
@@ -37,6 +37,12 @@ SCHEMA: tuple[str, ...] = (
     "CREATE REL TABLE IF NOT EXISTS RETRY_OF(FROM StepAttempt TO StepAttempt)",
     "CREATE REL TABLE IF NOT EXISTS FALLBACK_OF(FROM StepAttempt TO StepAttempt)",
     "CREATE REL TABLE IF NOT EXISTS FOLLOWED_BY(FROM StepAttempt TO StepAttempt)",
+    "CREATE REL TABLE IF NOT EXISTS REUSED(FROM StepAttempt TO StepAttempt)",
+    # Properties added since the first schema: a graph written by an older threadline gains them.
+    "ALTER TABLE StepAttempt ADD IF NOT EXISTS cache_key STRING",
+    "ALTER TABLE Dataset ADD IF NOT EXISTS row_count INT64",
+    "ALTER TABLE Dataset ADD IF NOT EXISTS schema STRING",
+    "ALTER TABLE Dataset ADD IF NOT EXISTS schema_hash STRING",
 )
 
 # ladybug reports errors as RuntimeError("<Kind> exception: <message>").

@@ -27,6 +27,10 @@ FIXES: tuple[str, ...] = (
     "eventbridge_lambda_targets",
     "context_start_time_iso",
     "sdk_streaming_body",
+    "sqs_event_source_inline_delivery",
+    "sqs_message_move_task",
+    "batch_describe_container_image",
+    "batch_describe_node_properties",
 )
 
 SYNC_POLL_SECONDS = 0.05
@@ -130,6 +134,46 @@ def fix_batch_describe_exit_code() -> None:
         return result
 
     batch_models.Job.describe = describe
+
+
+def fix_batch_describe_container_image() -> None:
+    """`describe_jobs` of a container job has no `container.image`.
+
+    AWS reports the image the job ran (the job definition's); lineage records it
+    and it is part of every step's cache key.
+    """
+    from moto.batch import models as batch_models
+
+    original = batch_models.Job.describe
+
+    def describe(self: Any) -> dict[str, Any]:
+        result = original(self)
+        properties = self.job_definition.container_properties or {}
+        container = result.get("container")
+        if isinstance(container, dict) and "image" not in container and properties.get("image"):
+            container["image"] = properties["image"]
+        return result
+
+    batch_models.Job.describe = describe
+
+
+def fix_batch_describe_node_properties() -> None:
+    """`describe_job_definitions` of a multi-node job definition has no `nodeProperties`.
+
+    The definition's image, command and node count are in it; resuming a run
+    reads the image of the analysis job definition to compute its cache key.
+    """
+    from moto.batch import models as batch_models
+
+    original = batch_models.JobDefinition.describe
+
+    def describe(self: Any) -> dict[str, Any]:
+        result = original(self)
+        if getattr(self, "node_properties", None) and "nodeProperties" not in result:
+            result["nodeProperties"] = copy.deepcopy(self.node_properties)
+        return result
+
+    batch_models.JobDefinition.describe = describe
 
 
 def fix_batch_environment_mutation() -> None:
@@ -244,6 +288,88 @@ def fix_sdk_streaming_body() -> None:
     sdk_module.StateTaskServiceAwsSdk._eval_service_task = eval_service_task
 
 
+def fix_sqs_event_source_inline_delivery() -> None:
+    """SendMessage to a queue with a Lambda event source runs the function inside the call.
+
+    moto receives the new message and invokes the function synchronously within
+    SendMessage, one message per invocation, deletes it whatever
+    `batchItemFailures` says (ReportBatchItemFailures is ignored) and never polls
+    again: a message that failed stays in the queue until the next send, and the
+    sender waits on the function. Lambda polls the queue instead. The twin's
+    poller (`event_sources.py`) does that; moto must not deliver on its own.
+    """
+    from moto.sqs import models as sqs_models
+
+    original = sqs_models.Queue.add_message
+    hiding = threading.Lock()
+
+    def add_message(self: Any, message: Any) -> None:
+        with hiding:
+            mappings = self.lambda_event_source_mappings
+            self.lambda_event_source_mappings = {}
+            try:
+                original(self, message)
+            finally:
+                self.lambda_event_source_mappings = mappings
+
+    sqs_models.Queue.add_message = add_message
+
+
+def fix_sqs_message_move_task() -> None:
+    """`StartMessageMoveTask` (redrive from a dead-letter queue) answers 500 NotImplemented.
+
+    Move every message of the dead-letter queue to its source queue (the only
+    queue whose redrive policy names it, or `DestinationArn`), as SQS's redrive
+    does, and report the finished task to `ListMessageMoveTasks`.
+    """
+    import base64
+    import time
+
+    from moto.core.responses import ActionResult
+    from moto.sqs.exceptions import QueueDoesNotExist, SQSException
+    from moto.sqs.responses import SQSResponse
+
+    tasks: list[dict[str, Any]] = []
+
+    def queue_by_arn(backend: Any, arn: str) -> Any:
+        for queue in backend.queues.values():
+            if queue.queue_arn == arn:
+                return queue
+        raise QueueDoesNotExist()
+
+    def start_message_move_task(self: Any) -> ActionResult:
+        backend = self.sqs_backend
+        source = queue_by_arn(backend, self._get_param("SourceArn"))
+        destination_arn = self._get_param("DestinationArn")
+        if destination_arn:
+            destination = queue_by_arn(backend, destination_arn)
+        else:
+            origins = backend.list_dead_letter_source_queues(source.name)
+            if len(origins) != 1:
+                raise SQSException("InvalidParameterValue",
+                                   f"{source.name} is the dead-letter queue of {len(origins)} queues; name DestinationArn")
+            destination = origins[0]
+        with source._messages_lock:
+            messages = list(source._messages)
+            source._messages = []
+        for message in messages:
+            backend.send_message(destination.name, message.body, message_attributes=message.message_attributes)
+        started = int(time.time() * 1000)
+        handle = base64.b64encode(json.dumps({"source": source.queue_arn, "at": started}).encode()).decode()
+        tasks.append({"TaskHandle": handle, "Status": "COMPLETED", "SourceArn": source.queue_arn,
+                      "DestinationArn": destination.queue_arn, "ApproximateNumberOfMessagesMoved": len(messages),
+                      "ApproximateNumberOfMessagesToMove": len(messages), "StartedTimestamp": started})
+        return ActionResult({"TaskHandle": handle})
+
+    def list_message_move_tasks(self: Any) -> ActionResult:
+        source_arn = self._get_param("SourceArn")
+        found = [dict(task) for task in reversed(tasks) if task["SourceArn"] == source_arn]
+        return ActionResult({"Results": found[: int(self._get_param("MaxResults") or 1)]})
+
+    SQSResponse.start_message_move_task = start_message_move_task
+    SQSResponse.list_message_move_tasks = list_message_move_tasks
+
+
 def route_lambda_invoke(executor: LambdaExecutor) -> None:
     """Seam: moto runs Lambda handlers in Docker; the twin runs them as local processes."""
     from moto.awslambda import models as lambda_models
@@ -298,6 +424,10 @@ def apply(lambda_executor: LambdaExecutor, batch_executor: BatchExecutor,
             "eventbridge_lambda_targets": lambda: fix_eventbridge_lambda_targets(invoke_lambda_by_arn),
             "context_start_time_iso": fix_context_start_time_iso,
             "sdk_streaming_body": fix_sdk_streaming_body,
+            "sqs_event_source_inline_delivery": fix_sqs_event_source_inline_delivery,
+            "sqs_message_move_task": fix_sqs_message_move_task,
+            "batch_describe_container_image": fix_batch_describe_container_image,
+            "batch_describe_node_properties": fix_batch_describe_node_properties,
         }
         for name in FIXES:
             if name in skipped or name in _applied:

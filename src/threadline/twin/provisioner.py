@@ -463,6 +463,23 @@ def _function(p: Provisioner, logical_id: str, props: dict, resource: dict) -> t
     return name, {"Arn": function["FunctionArn"]}
 
 
+@handles("AWS::Lambda::EventSourceMapping")
+def _event_source_mapping(p: Provisioner, logical_id: str, props: dict, resource: dict) -> tuple[Any, dict]:
+    """Recorded in the twin's Lambda API; the twin's poller (event_sources.py) delivers from it."""
+    args: dict[str, Any] = {"EventSourceArn": props["EventSourceArn"], "FunctionName": props["FunctionName"],
+                            "Enabled": bool(props.get("Enabled", True))}
+    for key in ("BatchSize", "MaximumBatchingWindowInSeconds"):
+        if key in props:
+            args[key] = int(props[key])
+    for key in ("FunctionResponseTypes", "ScalingConfig", "FilterCriteria"):
+        if key in props:
+            args[key] = props[key]
+    if "MaximumConcurrency" in args.get("ScalingConfig", {}):
+        args["ScalingConfig"] = {"MaximumConcurrency": int(args["ScalingConfig"]["MaximumConcurrency"])}
+    mapping = p.client("lambda").create_event_source_mapping(**args)
+    return mapping["UUID"], {"Id": mapping["UUID"], "EventSourceMappingArn": mapping.get("EventSourceMappingArn")}
+
+
 @handles("AWS::Events::Rule")
 def _rule(p: Provisioner, logical_id: str, props: dict, resource: dict) -> tuple[Any, dict]:
     events = p.client("events")

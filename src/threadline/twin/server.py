@@ -19,7 +19,9 @@ from typing import Any
 import boto3
 
 from . import moto_fixes
+from .alarms import SqsAlarmEvaluator
 from .batch_runtime import LocalBatchRuntime
+from .event_sources import EventSourcePoller
 from .faults import FaultPlan
 from .lambda_runtime import LocalLambdaRuntime
 from .provisioner import Provisioned, Provisioner
@@ -86,6 +88,8 @@ class Twin:
         self._clients: dict[str, Any] = {}
         self.lambda_runtime: LocalLambdaRuntime | None = None
         self.batch_runtime: LocalBatchRuntime | None = None
+        self.event_sources: EventSourcePoller | None = None
+        self.alarms: SqsAlarmEvaluator | None = None
 
     # -- life cycle --------------------------------------------------------------
 
@@ -121,9 +125,17 @@ class Twin:
                                                self.workdir / "logs" / "batch", self.faults)
         moto_fixes.apply(self.lambda_runtime, self.batch_runtime, skip=skip_fixes)
         self._provision()
+        self.event_sources = EventSourcePoller(self.session, self.endpoint_url, REGION).start()
+        self.alarms = SqsAlarmEvaluator(self.session, self.endpoint_url, REGION).start()
         return self
 
     def stop(self) -> None:
+        if self.alarms is not None:
+            self.alarms.stop()
+            self.alarms = None
+        if self.event_sources is not None:
+            self.event_sources.stop()
+            self.event_sources = None
         if self.lambda_runtime is not None:
             self.lambda_runtime.close()
         if self._neptune is not None:

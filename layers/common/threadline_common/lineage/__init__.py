@@ -2,8 +2,18 @@
 
 from .events import LineageEvent, LineageEventError, RunFinished, RunStarted, parse_lineage_event
 from .neptune import CypherRunner, LineageGraphError, NeptuneCypher
-from .reader import attempt_history, attempt_links, run_datasets, run_summary, runs_for_input
-from .record import RecordResult, record_event
+from .reader import (
+    attempt_history,
+    attempt_links,
+    downstream,
+    failures,
+    run_datasets,
+    run_report,
+    run_summary,
+    runs_for_input,
+    upstream,
+)
+from .record import RecordResult, record_event, record_events
 
 __all__ = [
     "CypherRunner",
@@ -16,9 +26,14 @@ __all__ = [
     "RunStarted",
     "attempt_history",
     "attempt_links",
+    "downstream",
+    "failures",
     "parse_lineage_event",
     "record_event",
+    "record_events",
     "run_datasets",
+    "run_report",
     "run_summary",
     "runs_for_input",
+    "upstream",
 ]

@@ -32,6 +32,16 @@ class RunFinished:
     jobs: dict[str, Any] = field(default_factory=dict)
     failures: dict[str, Any] = field(default_factory=dict)
     error: dict[str, Any] | None = None
+    plan: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reused(self) -> dict[str, dict[str, Any]]:
+        """Steps this run did not run because it reused an earlier attempt's outputs (by step)."""
+        reused = self.plan.get("reused") if isinstance(self.plan, dict) else None
+        if not isinstance(reused, dict):
+            return {}
+        return {step: entry for step, entry in reused.items()
+                if isinstance(entry, dict) and isinstance(entry.get("attempt_id"), str)}
 
 
 LineageEvent = RunStarted | RunFinished
@@ -64,6 +74,7 @@ def parse_lineage_event(event: Any) -> LineageEvent:
             jobs=_mapping(event, "jobs"),
             failures=_mapping(event, "failures"),
             error=_error(event),
+            plan=_mapping(event, "plan"),
         )
     raise LineageEventError(f"unknown lineage event {kind!r}; expected {RUN_STARTED!r} or {RUN_FINISHED!r}")
 

@@ -4,20 +4,58 @@ The model follows OpenLineage run events: a Pipeline (job namespace) has Runs;
 a Run has StepAttempts (one per Batch attempt, failed ones included); attempts
 CONSUMED and PRODUCED Datasets and are chained by RETRY_OF (Batch's own retry),
 FALLBACK_OF (the state machine's On-Demand / second-GPU-queue fallback) and
-FOLLOWED_BY (the next step).
+FOLLOWED_BY (the next step). Every attempt carries its cache key (`cache.py`); a
+step a resumed run reused instead of running is a stand-in attempt with status
+REUSED and a REUSED edge to the attempt whose outputs it took.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import queries
 from .batch import AttemptRecord, attempt_records, dataset_parameters, job_description, job_key_order
+from .cache import StepIdentity, source_version, step_key
 from .events import RunFinished, RunStarted
 
 MAX_TEXT_CHARS = 65_536
+REUSED = "REUSED"
+
+# Every write in dependency order: nodes before the relationships that MATCH them. Plans of
+# several events combine into one write per query text, in this order.
+WRITE_ORDER: tuple[str, ...] = (
+    queries.MERGE_RUN_STARTED,
+    queries.MERGE_RUN_FINISHED,
+    queries.MERGE_DATASETS,
+    queries.SET_DATASET_SIZES,
+    queries.SET_DATASET_ROW_COUNTS,
+    queries.SET_DATASET_SCHEMAS,
+    queries.LINK_DATASET_PART_OF,
+    queries.LINK_RUN_CONSUMED,
+    queries.MERGE_STEP_ATTEMPTS,
+    queries.SET_ATTEMPT_EXIT_CODES,
+    queries.LINK_ATTEMPT_CONSUMED,
+    queries.LINK_ATTEMPT_PRODUCED,
+    queries.LINK_RETRY_OF,
+    queries.LINK_FALLBACK_OF,
+    queries.LINK_FOLLOWED_BY,
+    queries.LINK_REUSED,
+)
+
+
+@dataclass(frozen=True)
+class ObjectFacts:
+    """What S3 and the jobs' reports tell about one object a run read or wrote."""
+
+    uri: str
+    etag: str | None = None
+    size: int | None = None
+    row_count: int | None = None
+    schema: str | None = None
+    schema_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +80,28 @@ class Plan:
             self.writes.append(Write(query, unique))
 
 
+def combine(plans: Iterable[Plan]) -> Plan:
+    """One plan for several events: one write per query text, in dependency order.
+
+    Writes are idempotent MERGEs and SETs that do not depend on which event came
+    first, so a batch of events needs a round trip per query text, not per event.
+    """
+    rows: dict[str, list[dict[str, Any]]] = {}
+    combined = Plan()
+    for plan in plans:
+        for write in plan.writes:
+            rows.setdefault(write.query, []).extend(write.rows)
+        combined.attempts.extend(plan.attempts)
+        combined.skipped_jobs.update(plan.skipped_jobs)
+    unknown = set(rows) - set(WRITE_ORDER)
+    if unknown:
+        raise ValueError(f"writes outside WRITE_ORDER: {sorted(q.split(chr(10))[2][:40] for q in unknown)}")
+    for query in WRITE_ORDER:
+        if query in rows:
+            combined.add(query, rows[query])
+    return combined
+
+
 def plan_run_started(event: RunStarted, pipeline: str) -> Plan:
     plan = Plan()
     plan.add(queries.MERGE_RUN_STARTED, [{
@@ -54,7 +114,8 @@ def plan_run_started(event: RunStarted, pipeline: str) -> Plan:
     return plan
 
 
-def plan_run_finished(event: RunFinished, pipeline: str) -> Plan:
+def plan_run_finished(event: RunFinished, pipeline: str, facts: Iterable[ObjectFacts] = ()) -> Plan:
+    """The writes for a finished run; `facts` adds what S3 and the validation report say about objects."""
     error = event.error or {}
     plan = Plan()
     plan.add(queries.MERGE_RUN_FINISHED, [{
@@ -66,27 +127,43 @@ def plan_run_finished(event: RunFinished, pipeline: str) -> Plan:
         "error": _text(error.get("Error")),
         "cause": _text(error.get("Cause")),
     }])
-    source = _add_source(plan, event.run_id, event.source)
+    facts_by_uri = {fact.uri: fact for fact in facts}
+    source = _add_source(plan, event.run_id, event.source, facts_by_uri.get(_source_uri(event.source) or ""))
     attempts = _attempts(event, plan)
     plan.attempts = attempts
+    keys = _cache_keys(event, attempts)
     if not attempts:
         return plan
 
-    plan.add(queries.MERGE_STEP_ATTEMPTS, [_attempt_row(event.run_id, a) for a in attempts])
+    plan.add(queries.MERGE_STEP_ATTEMPTS, [_attempt_row(event.run_id, a, keys.get(a.attempt_id)) for a in attempts])
     plan.add(queries.SET_ATTEMPT_EXIT_CODES, [
         {"attempt_id": a.attempt_id, "exit_code": a.exit_code} for a in attempts if a.exit_code is not None
     ])
-    _add_datasets(plan, attempts, source)
+    _add_datasets(plan, attempts, source, facts_by_uri)
     _add_attempt_links(plan, attempts)
+    plan.add(queries.LINK_REUSED, [
+        {"src": a.attempt_id, "dst": event.reused[a.step]["attempt_id"]} for a in attempts if a.status == REUSED
+    ])
     return plan
 
 
 def _attempts(event: RunFinished, plan: Plan) -> list[AttemptRecord]:
-    """All attempts of all jobs in pipeline order; a job key in both `jobs` and `failures` is read from `jobs`."""
+    """All attempts of all jobs in pipeline order, reused steps included as stand-ins.
+
+    A job key in both `jobs` and `failures` is read from `jobs`.
+    """
     entries = {**event.failures, **event.jobs}
+    ran = set()
+    for job_key in entries:
+        ran.add(job_key_order(job_key)[1])
+    slots: list[tuple[tuple[int, str, int], str, Any]] = [(job_key_order(k), k, entries[k]) for k in entries]
+    slots += [(job_key_order(step), step, None) for step in event.reused if step not in ran]
     records: list[AttemptRecord] = []
-    for job_key in sorted(entries, key=job_key_order):
-        description = job_description(entries[job_key])
+    for _, job_key, entry in sorted(slots, key=lambda slot: slot[0]):
+        if entry is None:
+            records.append(_reused_record(event, job_key, seq=len(records) + 1))
+            continue
+        description = job_description(entry)
         if description is None:
             plan.skipped_jobs[job_key] = "no job description in the entry"
             continue
@@ -97,7 +174,42 @@ def _attempts(event: RunFinished, plan: Plan) -> list[AttemptRecord]:
     return records
 
 
-def _attempt_row(run_id: str, a: AttemptRecord) -> dict[str, Any]:
+def _reused_record(event: RunFinished, step: str, seq: int) -> AttemptRecord:
+    """The stand-in for a step the run did not run: it reused another attempt's outputs."""
+    reused = event.reused[step]
+    return AttemptRecord(
+        attempt_id=f"{event.run_id}#{step}#reused", step=step, job_key=step, fallback=False, seq=seq,
+        job_id="", job_name=None, queue=None, capacity="NONE", job_definition=None, attempt=1,
+        status=REUSED, status_reason=f"reused {reused['attempt_id']} of run {reused.get('run_id') or '?'}",
+        exit_code=None, node_count=0, image=None, parameters={}, log_stream=None,
+        started_at=None, ended_at=None,
+    )
+
+
+def _cache_keys(event: RunFinished, attempts: list[AttemptRecord]) -> dict[str, str | None]:
+    """The cache key of every attempt (by attempt id), fed by the keys of the steps before it.
+
+    A step's inputs are versioned by the key of the attempt that produced them in
+    this run, or by the key the plan gave a step the run reused.
+    """
+    version = source_version(event.source)
+    step_keys: dict[str, str | None] = {
+        step: entry.get("cache_key") for step, entry in event.reused.items() if entry.get("cache_key")
+    }
+    keys: dict[str, str | None] = {}
+    for a in attempts:
+        if a.status == REUSED:
+            keys[a.attempt_id] = step_keys.get(a.step)
+            continue
+        identity = StepIdentity(a.step, a.job_definition, a.image, a.parameters)
+        key = step_key(identity, version, step_keys)
+        keys[a.attempt_id] = key
+        if a.status == "SUCCEEDED":
+            step_keys[a.step] = key
+    return keys
+
+
+def _attempt_row(run_id: str, a: AttemptRecord, cache_key: str | None) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "attempt_id": a.attempt_id,
@@ -118,6 +230,7 @@ def _attempt_row(run_id: str, a: AttemptRecord) -> dict[str, Any]:
         "log_stream": a.log_stream,
         "started_at": a.started_at,
         "ended_at": a.ended_at,
+        "cache_key": cache_key,
     }
 
 
@@ -127,6 +240,9 @@ class _Dataset:
     version: str | None = None
     etag: str | None = None
     size: int | None = None
+    row_count: int | None = None
+    schema: str | None = None
+    schema_hash: str | None = None
 
     @property
     def dataset_id(self) -> str:
@@ -142,8 +258,12 @@ class _Dataset:
                 "version": self.version, "etag": self.etag}
 
 
-def _source_dataset(source: dict[str, Any]) -> _Dataset | None:
-    uri = source.get("uri") or (f"s3://{source['bucket']}/{source['key']}" if source.get("bucket") else None)
+def _source_uri(source: dict[str, Any]) -> str | None:
+    return source.get("uri") or (f"s3://{source['bucket']}/{source['key']}" if source.get("bucket") else None)
+
+
+def _source_dataset(source: dict[str, Any], fact: ObjectFacts | None = None) -> _Dataset | None:
+    uri = _source_uri(source)
     if not uri:
         return None
     version = source.get("version_id")
@@ -153,11 +273,15 @@ def _source_dataset(source: dict[str, Any]) -> _Dataset | None:
         version=version if version and version != "null" else None,
         etag=source.get("etag") or None,
         size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        row_count=fact.row_count if fact else None,
+        schema=fact.schema if fact else None,
+        schema_hash=fact.schema_hash if fact else None,
     )
 
 
-def _add_source(plan: Plan, run_id: str, source: dict[str, Any]) -> _Dataset | None:
-    dataset = _source_dataset(source)
+def _add_source(plan: Plan, run_id: str, source: dict[str, Any],
+                fact: ObjectFacts | None = None) -> _Dataset | None:
+    dataset = _source_dataset(source, fact)
     if dataset is None:
         return None
     _merge_datasets(plan, [dataset])
@@ -170,10 +294,28 @@ def _merge_datasets(plan: Plan, datasets: list[_Dataset]) -> None:
     plan.add(queries.SET_DATASET_SIZES, [
         {"dataset_id": d.dataset_id, "size": d.size} for d in datasets if d.size is not None
     ])
+    plan.add(queries.SET_DATASET_ROW_COUNTS, [
+        {"dataset_id": d.dataset_id, "row_count": d.row_count} for d in datasets if d.row_count is not None
+    ])
+    plan.add(queries.SET_DATASET_SCHEMAS, [
+        {"dataset_id": d.dataset_id, "schema": d.schema, "schema_hash": d.schema_hash}
+        for d in datasets if d.schema_hash is not None
+    ])
 
 
-def _add_datasets(plan: Plan, attempts: list[AttemptRecord], source: _Dataset | None) -> None:
-    """CONSUMED for every attempt (it was given the data); PRODUCED only by attempts that succeeded."""
+def _fact_dataset(fact: ObjectFacts) -> _Dataset:
+    """An intermediate or result object: unversioned, so its URI is its id and its ETag its version."""
+    return _Dataset(uri=fact.uri, etag=fact.etag, size=fact.size, row_count=fact.row_count,
+                    schema=fact.schema, schema_hash=fact.schema_hash)
+
+
+def _add_datasets(plan: Plan, attempts: list[AttemptRecord], source: _Dataset | None,
+                  facts: dict[str, ObjectFacts]) -> None:
+    """CONSUMED for every attempt (it was given the data); PRODUCED only by attempts that succeeded.
+
+    Objects named in `facts` (what the produced prefixes hold) become datasets of their own,
+    PART_OF the prefix that holds them.
+    """
     datasets: dict[str, _Dataset] = {}
     consumed: list[dict[str, Any]] = []
     produced: list[dict[str, Any]] = []
@@ -186,9 +328,19 @@ def _add_datasets(plan: Plan, attempts: list[AttemptRecord], source: _Dataset | 
                 uri = a.parameters.get(name)
                 if not uri:
                     continue
-                dataset = source if source is not None and uri == source.uri else _Dataset(uri=uri)
+                if source is not None and uri == source.uri:
+                    dataset = source
+                elif uri in facts:
+                    dataset = _fact_dataset(facts[uri])
+                else:
+                    dataset = _Dataset(uri=uri)
                 datasets[dataset.dataset_id] = dataset
                 links.append({"attempt_id": a.attempt_id, "dataset_id": dataset.dataset_id})
+    produced_prefixes = [datasets[link["dataset_id"]].uri for link in produced
+                         if datasets[link["dataset_id"]].kind == "prefix"]
+    for fact in facts.values():
+        if fact.uri not in datasets and any(fact.uri.startswith(prefix) for prefix in produced_prefixes):
+            datasets[fact.uri] = _fact_dataset(fact)
     _merge_datasets(plan, list(datasets.values()))
     plan.add(queries.LINK_ATTEMPT_CONSUMED, consumed)
     plan.add(queries.LINK_ATTEMPT_PRODUCED, produced)
@@ -205,6 +357,7 @@ def _add_attempt_links(plan: Plan, attempts: list[AttemptRecord]) -> None:
     by_job: dict[str, list[AttemptRecord]] = {}
     for a in attempts:
         by_job.setdefault(a.job_key, []).append(a)
+    # A reused stand-in has no Batch history of its own: no retries or fallbacks to link.
 
     retries = [
         {"src": later.attempt_id, "dst": earlier.attempt_id}

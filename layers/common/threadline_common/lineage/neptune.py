@@ -20,8 +20,25 @@ class CypherRunner(Protocol):
     def run(self, query: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]: ...
 
 
+# Answers that say "not now" rather than "not this query": the same write may succeed later.
+UNAVAILABLE_CODES = frozenset({
+    "ServiceUnavailableException", "ThrottlingException", "TooManyRequestsException",
+    "InternalFailureException", "ConcurrentModificationException", "TimeLimitExceededException",
+    "MemoryLimitExceededException", "QueryLimitExceededException",
+})
+
+
 class LineageGraphError(RuntimeError):
-    """The lineage graph could not be reached or refused a query."""
+    """The lineage graph could not be reached or refused a query.
+
+    `unavailable` is true when the graph could not be reached, was busy or
+    throttled: every other write would fail the same way just now.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None, unavailable: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.unavailable = unavailable
 
 
 def endpoint_url(environ: Mapping[str, str] = os.environ) -> str | None:
@@ -57,8 +74,12 @@ class NeptuneCypher:
             response = self._client.execute_open_cypher_query(**request)
         except ClientError as exc:
             error = exc.response.get("Error", {})
+            code = error.get("Code") or exc.response.get("code") or "ClientError"
             detail = exc.response.get("detailedMessage") or error.get("Message") or ""
-            raise LineageGraphError(f"{error.get('Code', 'ClientError')}: {detail}".rstrip(": ")) from exc
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            raise LineageGraphError(f"{code}: {detail}".rstrip(": "), code=code,
+                                    unavailable=code in UNAVAILABLE_CODES or status >= 500) from exc
         except BotoCoreError as exc:
-            raise LineageGraphError(f"{type(exc).__name__}: {exc}") from exc
+            raise LineageGraphError(f"{type(exc).__name__}: {exc}", code=type(exc).__name__,
+                                    unavailable=True) from exc
         return list(response.get("results", []))

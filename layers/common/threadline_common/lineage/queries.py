@@ -60,6 +60,19 @@ MATCH (d:Dataset {dataset_id: row.dataset_id})
 SET d.size = row.size
 """
 
+SET_DATASET_ROW_COUNTS = """
+UNWIND $rows AS row
+MATCH (d:Dataset {dataset_id: row.dataset_id})
+SET d.row_count = row.row_count
+"""
+
+SET_DATASET_SCHEMAS = """
+UNWIND $rows AS row
+MATCH (d:Dataset {dataset_id: row.dataset_id})
+SET d.schema = row.schema,
+    d.schema_hash = row.schema_hash
+"""
+
 LINK_DATASET_PART_OF = """
 UNWIND $rows AS row
 MATCH (a:Dataset {dataset_id: row.src})
@@ -94,7 +107,8 @@ SET a.step = row.step,
     a.parameters_json = row.parameters_json,
     a.log_stream = row.log_stream,
     a.started_at = row.started_at,
-    a.ended_at = row.ended_at
+    a.ended_at = row.ended_at,
+    a.cache_key = row.cache_key
 MERGE (a)-[:PART_OF]->(r)
 """
 
@@ -139,6 +153,14 @@ MATCH (b:StepAttempt {attempt_id: row.dst})
 MERGE (a)-[:FOLLOWED_BY]->(b)
 """
 
+# A step a resumed run did not run: its stand-in attempt points at the attempt whose outputs it reused.
+LINK_REUSED = """
+UNWIND $rows AS row
+MATCH (a:StepAttempt {attempt_id: row.src})
+MATCH (b:StepAttempt {attempt_id: row.dst})
+MERGE (a)-[:REUSED]->(b)
+"""
+
 # --- reads ------------------------------------------------------------------
 
 RUN = """
@@ -151,12 +173,14 @@ RETURN r.run_id AS run_id, p.name AS pipeline, r.execution_arn AS execution_arn,
 
 RUN_ATTEMPTS = """
 MATCH (a:StepAttempt)-[:PART_OF]->(r:Run {run_id: $run_id})
+OPTIONAL MATCH (a)-[:REUSED]->(b:StepAttempt)-[:PART_OF]->(o:Run)
 RETURN a.attempt_id AS attempt_id, a.seq AS seq, a.step AS step, a.job_key AS job_key,
        a.job_id AS job_id, a.job_name AS job_name, a.queue AS queue, a.capacity AS capacity,
        a.job_definition AS job_definition, a.attempt AS attempt, a.status AS status,
        a.status_reason AS status_reason, a.exit_code AS exit_code, a.node_count AS node_count,
        a.image AS image, a.parameters_json AS parameters_json, a.log_stream AS log_stream,
-       a.started_at AS started_at, a.ended_at AS ended_at
+       a.started_at AS started_at, a.ended_at AS ended_at, a.cache_key AS cache_key,
+       b.attempt_id AS reused_attempt, o.run_id AS reused_run
 ORDER BY a.seq
 """
 
@@ -177,17 +201,26 @@ RETURN a.attempt_id AS src, 'FOLLOWED_BY' AS rel, b.attempt_id AS dst
 RUN_DATASETS = """
 MATCH (r:Run {run_id: $run_id})-[:CONSUMED]->(d:Dataset)
 RETURN r.run_id AS node, 'CONSUMED' AS rel, d.dataset_id AS dataset_id, d.uri AS uri,
-       d.kind AS kind, d.version AS version, d.etag AS etag, d.size AS size
+       d.kind AS kind, d.version AS version, d.etag AS etag, d.size AS size,
+       d.row_count AS row_count, d.schema_hash AS schema_hash
 UNION ALL
 MATCH (a:StepAttempt)-[:PART_OF]->(:Run {run_id: $run_id})
 MATCH (a)-[:CONSUMED]->(d:Dataset)
 RETURN a.attempt_id AS node, 'CONSUMED' AS rel, d.dataset_id AS dataset_id, d.uri AS uri,
-       d.kind AS kind, d.version AS version, d.etag AS etag, d.size AS size
+       d.kind AS kind, d.version AS version, d.etag AS etag, d.size AS size,
+       d.row_count AS row_count, d.schema_hash AS schema_hash
 UNION ALL
 MATCH (a:StepAttempt)-[:PART_OF]->(:Run {run_id: $run_id})
 MATCH (a)-[:PRODUCED]->(d:Dataset)
 RETURN a.attempt_id AS node, 'PRODUCED' AS rel, d.dataset_id AS dataset_id, d.uri AS uri,
-       d.kind AS kind, d.version AS version, d.etag AS etag, d.size AS size
+       d.kind AS kind, d.version AS version, d.etag AS etag, d.size AS size,
+       d.row_count AS row_count, d.schema_hash AS schema_hash
+UNION ALL
+MATCH (a:StepAttempt)-[:PART_OF]->(:Run {run_id: $run_id})
+MATCH (a)-[:PRODUCED]->(:Dataset)<-[:PART_OF]-(d:Dataset)
+RETURN a.attempt_id AS node, 'CONTAINS' AS rel, d.dataset_id AS dataset_id, d.uri AS uri,
+       d.kind AS kind, d.version AS version, d.etag AS etag, d.size AS size,
+       d.row_count AS row_count, d.schema_hash AS schema_hash
 """
 
 # Earlier attempts behind one attempt (its retries and the jobs it fell back from).
@@ -204,4 +237,98 @@ MATCH (r:Run)-[:CONSUMED]->(d:Dataset {uri: $uri})
 RETURN r.run_id AS run_id, r.status AS status, r.started_at AS started_at,
        d.version AS version
 ORDER BY started_at
+"""
+
+# --- lineage traversal (one dataset and one level per query; the reader walks level by level) ---
+# One short pattern per dataset: the embedded graph plans `UNWIND` + multi-hop patterns as scans,
+# and Neptune answers each of these from its indexes.
+
+_DATASET_COLUMNS = """d.dataset_id AS dataset_id, d.uri AS uri, d.kind AS kind, d.version AS version,
+       d.etag AS etag, d.size AS size, d.row_count AS row_count, d.schema_hash AS schema_hash"""
+
+_ATTEMPT_COLUMNS = """a.attempt_id AS attempt_id, a.step AS step, a.attempt AS attempt, a.status AS status,
+       a.status_reason AS status_reason, a.exit_code AS exit_code, a.capacity AS capacity,
+       a.job_definition AS job_definition, a.image AS image, a.parameters_json AS parameters_json,
+       a.node_count AS node_count, a.started_at AS started_at, a.ended_at AS ended_at,
+       a.cache_key AS cache_key, r.run_id AS run_id"""
+
+# Datasets by URI: every version of the object, or else the recorded prefixes that hold it.
+DATASETS_BY_URI = f"""
+MATCH (d:Dataset {{uri: $uri}})
+RETURN {_DATASET_COLUMNS}
+"""
+
+DATASET_BY_ID = f"""
+MATCH (d:Dataset {{dataset_id: $dataset_id}})
+RETURN {_DATASET_COLUMNS}
+"""
+
+PREFIXES_HOLDING_URI = f"""
+MATCH (d:Dataset)
+WHERE d.kind = 'prefix' AND $uri STARTS WITH d.uri
+RETURN {_DATASET_COLUMNS}
+"""
+
+# Upstream, one level: the attempts that produced a dataset (or the prefix that holds it) and what
+# those attempts read.
+PRODUCERS_OF = f"""
+MATCH (x:Dataset {{dataset_id: $id}})<-[:PRODUCED]-(a:StepAttempt)-[:PART_OF]->(r:Run)
+OPTIONAL MATCH (a)-[:CONSUMED]->(d:Dataset)
+RETURN {_ATTEMPT_COLUMNS}, {_DATASET_COLUMNS}
+UNION ALL
+MATCH (x:Dataset {{dataset_id: $id}})-[:PART_OF]->(:Dataset)<-[:PRODUCED]-(a:StepAttempt)-[:PART_OF]->(r:Run)
+OPTIONAL MATCH (a)-[:CONSUMED]->(d:Dataset)
+RETURN {_ATTEMPT_COLUMNS}, {_DATASET_COLUMNS}
+"""
+
+# Downstream, one level: the attempts that read a dataset (or an object inside it) and what they wrote.
+CONSUMERS_OF = f"""
+MATCH (x:Dataset {{dataset_id: $id}})<-[:CONSUMED]-(a:StepAttempt)-[:PART_OF]->(r:Run)
+OPTIONAL MATCH (a)-[:PRODUCED]->(d:Dataset)
+RETURN {_ATTEMPT_COLUMNS}, {_DATASET_COLUMNS}
+UNION ALL
+MATCH (x:Dataset {{dataset_id: $id}})<-[:PART_OF]-(:Dataset)<-[:CONSUMED]-(a:StepAttempt)-[:PART_OF]->(r:Run)
+OPTIONAL MATCH (a)-[:PRODUCED]->(d:Dataset)
+RETURN {_ATTEMPT_COLUMNS}, {_DATASET_COLUMNS}
+"""
+
+# Runs that read a dataset directly (a run whose first step never ran still consumed its input).
+RUNS_CONSUMING = """
+MATCH (r:Run)-[:CONSUMED]->(x:Dataset {dataset_id: $id})
+RETURN r.run_id AS run_id, r.status AS status, r.started_at AS started_at,
+       r.ended_at AS ended_at, r.error AS error
+"""
+
+# --- failures --------------------------------------------------------------------------
+
+# Failed attempts since a moment (ISO-8601 strings compare in time order), grouped by reason.
+FAILED_ATTEMPTS_SINCE = """
+MATCH (a:StepAttempt)-[:PART_OF]->(r:Run)
+WHERE a.status = 'FAILED' AND coalesce(a.ended_at, a.started_at, r.ended_at, r.started_at) >= $since
+RETURN a.step AS step, a.status_reason AS reason, a.exit_code AS exit_code, count(*) AS attempts,
+       count(DISTINCT r.run_id) AS runs, collect(DISTINCT r.run_id) AS run_ids,
+       max(coalesce(a.ended_at, a.started_at, r.ended_at, r.started_at)) AS last_at
+ORDER BY attempts DESC, step
+"""
+
+# Failed runs since a moment, one row per failed attempt (the last one says at which step).
+FAILED_RUNS_SINCE = """
+MATCH (r:Run)
+WHERE r.status = 'FAILED' AND coalesce(r.ended_at, r.started_at) >= $since
+OPTIONAL MATCH (a:StepAttempt)-[:PART_OF]->(r)
+WHERE a.status = 'FAILED'
+RETURN r.run_id AS run_id, r.started_at AS started_at, r.ended_at AS ended_at, r.error AS error,
+       r.cause AS cause, a.seq AS seq, a.step AS step, a.status_reason AS reason, a.exit_code AS exit_code
+"""
+
+# --- resume ----------------------------------------------------------------------------
+
+# Earlier successful attempts with this cache key, newest first, with what they wrote.
+REUSABLE_ATTEMPTS = """
+MATCH (a:StepAttempt)-[:PART_OF]->(r:Run)
+WHERE a.cache_key = $cache_key AND a.status = 'SUCCEEDED'
+RETURN a.attempt_id AS attempt_id, a.step AS step, r.run_id AS run_id, a.node_count AS node_count,
+       a.parameters_json AS parameters_json, a.ended_at AS ended_at
+ORDER BY ended_at DESC
+LIMIT 5
 """

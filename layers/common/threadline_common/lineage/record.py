@@ -1,11 +1,12 @@
-"""Writes one lineage event to the graph, in batches."""
+"""Writes lineage events to the graph, in batched UNWIND writes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .events import LineageEvent, RunStarted
-from .graph import Plan, plan_run_finished, plan_run_started
+from .graph import ObjectFacts, Plan, combine, plan_run_finished, plan_run_started
 from .neptune import CypherRunner
 
 BATCH_ROWS = 500
@@ -18,18 +19,33 @@ class RecordResult:
     skipped_jobs: dict[str, str] = field(default_factory=dict)
 
 
-def plan_for(event: LineageEvent, pipeline: str) -> Plan:
+def plan_for(event: LineageEvent, pipeline: str, facts: Iterable[ObjectFacts] = ()) -> Plan:
     if isinstance(event, RunStarted):
         return plan_run_started(event, pipeline)
-    return plan_run_finished(event, pipeline)
+    return plan_run_finished(event, pipeline, facts)
 
 
-def record_event(runner: CypherRunner, event: LineageEvent, pipeline: str) -> RecordResult:
-    """Run the event's writes in order; a failure raises (LineageGraphError) and a retry rewrites all, harmlessly."""
-    plan = plan_for(event, pipeline)
+def run_plan(runner: CypherRunner, plan: Plan) -> int:
+    """Send the plan's writes in order, at most BATCH_ROWS rows a query; the number of queries sent."""
     sent = 0
     for write in plan.writes:
         for start in range(0, len(write.rows), BATCH_ROWS):
             runner.run(write.query, {"rows": write.rows[start:start + BATCH_ROWS]})
             sent += 1
+    return sent
+
+
+def record_event(runner: CypherRunner, event: LineageEvent, pipeline: str,
+                 facts: Iterable[ObjectFacts] = ()) -> RecordResult:
+    """Run the event's writes in order; a failure raises (LineageGraphError) and a retry rewrites all, harmlessly."""
+    plan = plan_for(event, pipeline, facts)
+    sent = run_plan(runner, plan)
+    return RecordResult(queries=sent, attempts=len(plan.attempts), skipped_jobs=dict(plan.skipped_jobs))
+
+
+def record_events(runner: CypherRunner, events: Sequence[tuple[LineageEvent, Sequence[ObjectFacts]]],
+                  pipeline: str) -> RecordResult:
+    """Write several events as one combined plan: one round trip per query text, not per event."""
+    plan = combine(plan_for(event, pipeline, facts) for event, facts in events)
+    sent = run_plan(runner, plan)
     return RecordResult(queries=sent, attempts=len(plan.attempts), skipped_jobs=dict(plan.skipped_jobs))

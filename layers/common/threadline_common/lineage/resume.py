@@ -1,0 +1,170 @@
+"""Resuming a run from the lineage graph: which leading steps an earlier run already did.
+
+For each reusable step in pipeline order the planner computes the cache key
+(`cache.py`) the step would get in this run, looks for an earlier successful
+attempt with that key whose outputs are still in S3 (intermediates expire), and
+if there is one, points the next step at those outputs instead of this run's
+own prefix. Keys chain, so reuse is always a leading part of the pipeline: the
+first step that must run again makes every later one run again too.
+
+Post-processing checks that the partial results it merges were written for
+its own run id, so a run can take an earlier run's analysis only when it takes
+that run's post-processing (its report) too. When every step is reused the run
+does no Batch work at all: the state machine records the earlier report as the
+run's own (`start_at` is `done`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import queries
+from .batch import STEP_ORDER
+from .cache import SOURCE_PARAMETER, StepIdentity, source_version, step_key
+from .facts import split_uri
+from .neptune import CypherRunner
+
+REUSABLE_STEPS = ("preprocess", "analysis", "postprocess")
+DONE = "done"
+# What a step's outputs are to the steps after it: output parameter -> {dataset name: object under it}.
+OUTPUTS: dict[str, tuple[str, dict[str, str]]] = {
+    "preprocess": ("output_prefix", {"clean_uri": "clean.parquet", "validation_uri": "validation.json"}),
+    "analysis": ("partials_prefix", {"partials_prefix": ""}),
+    "postprocess": ("report_prefix", {"report_json": "report.json", "report_html": "report.html"}),
+}
+# A step's read parameters, as the planner fills them (the values only need to exist; versions come from keys).
+READS: dict[str, tuple[str, ...]] = {"preprocess": (SOURCE_PARAMETER,), "analysis": ("clean_uri",),
+                                     "postprocess": ("partials_prefix", "validation_uri")}
+# A step whose outputs the next step accepts only from its own run: reused only with the next one.
+REUSED_ONLY_WITH_NEXT = {"analysis": "postprocess"}
+
+ImageOf = Callable[[str], str | None]
+
+
+@dataclass
+class Plan:
+    start_at: str = "preprocess"
+    datasets: dict[str, str] = field(default_factory=dict)
+    reused: dict[str, dict[str, str]] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_state(self) -> dict[str, Any]:
+        """The `plan` the state machine keeps (and sends with `run_finished`)."""
+        return {"resume": True, "start_at": self.start_at, "datasets": self.datasets, "reused": self.reused,
+                "keys": self.keys, "notes": self.notes}
+
+
+def plan_resume(runner: CypherRunner, s3: Any, image_of: ImageOf, source: Mapping[str, Any],
+                datasets: Mapping[str, str], steps: Mapping[str, Mapping[str, Any]]) -> Plan:
+    """Decide where a resumed run starts.
+
+    `datasets` are the run's own input locations (the defaults a fresh run uses);
+    `steps` give each reusable step's job definition and configuration parameters
+    exactly as the state machine passes them to Batch.
+    """
+    plan = Plan(datasets=dict(datasets))
+    own = dict(datasets)
+    version = source_version(source)
+    keys: dict[str, str | None] = {}
+    for step in REUSABLE_STEPS:
+        spec = steps.get(step)
+        if spec is None:
+            plan.notes.append(f"{step}: no job definition given; it runs")
+            break
+        job_definition = str(spec["job_definition"])
+        parameters = {name: str(value) for name, value in dict(spec.get("parameters") or {}).items()}
+        for name in READS.get(step, ()):
+            parameters.setdefault(name, str(source.get("uri")) if name == SOURCE_PARAMETER else plan.datasets.get(name, ""))
+        key = step_key(StepIdentity(step, job_definition, image_of(job_definition), parameters), version, keys)
+        keys[step] = key
+        if key is None:
+            plan.notes.append(f"{step}: an input has no version; it runs")
+            break
+        plan.keys[step] = key
+        found = _reusable(runner, s3, step, key, plan)
+        if found is None:
+            break
+        attempt, outputs = found
+        plan.reused[step] = {"attempt_id": attempt["attempt_id"], "run_id": attempt["run_id"], "cache_key": key}
+        plan.datasets.update(outputs)
+        position = STEP_ORDER.index(step) + 1
+        plan.start_at = STEP_ORDER[position] if position < len(STEP_ORDER) else DONE
+    for step, following in REUSED_ONLY_WITH_NEXT.items():
+        if step in plan.reused and following not in plan.reused:
+            del plan.reused[step]
+            for name in OUTPUTS[step][1]:
+                plan.datasets[name] = own.get(name, plan.datasets[name])
+            plan.start_at = step
+            plan.notes.append(f"{step}: reusable, but {following} takes it only from its own run; it runs")
+    return plan
+
+
+def _reusable(runner: CypherRunner, s3: Any, step: str, key: str,
+              plan: Plan) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """The newest earlier successful attempt with this key whose outputs are all still there."""
+    candidates = runner.run(queries.REUSABLE_ATTEMPTS, {"cache_key": key})
+    if not candidates:
+        plan.notes.append(f"{step}: no earlier successful attempt with key {key[:12]}")
+        return None
+    output_parameter, objects = OUTPUTS[step]
+    for attempt in candidates:
+        try:
+            prefix = json.loads(attempt.get("parameters_json") or "{}").get(output_parameter)
+        except json.JSONDecodeError:
+            prefix = None
+        if not prefix:
+            continue
+        outputs = {name: prefix + relative for name, relative in objects.items()}
+        missing = _missing(s3, step, prefix, objects, int(attempt.get("node_count") or 1))
+        if missing:
+            plan.notes.append(f"{step}: {attempt['attempt_id']} of run {attempt['run_id']} matches but "
+                              f"{missing} is gone")
+            continue
+        return attempt, outputs
+    return None
+
+
+def _missing(s3: Any, step: str, prefix: str, objects: Mapping[str, str], node_count: int) -> str | None:
+    """The first output that is not in S3 (or cannot be seen), else None."""
+    if step == "analysis":
+        wanted = [f"node-{index:04d}.parquet" for index in range(node_count)]
+        try:
+            bucket, key = split_uri(prefix)
+            listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1000).get("Contents", [])
+        except (ClientError, BotoCoreError, ValueError):
+            return prefix
+        present = {item["Key"].rsplit("/", 1)[-1] for item in listed}
+        return next((prefix + name for name in wanted if name not in present), None)
+    for relative in objects.values():
+        uri = prefix + relative
+        try:
+            bucket, key = split_uri(uri)
+            s3.head_object(Bucket=bucket, Key=key)
+        except (ClientError, BotoCoreError, ValueError):
+            return uri
+    return None
+
+
+def image_reader(batch: Any) -> ImageOf:
+    """The image of a job definition revision (container or multi-node), asked of Batch once each."""
+    cache: dict[str, str | None] = {}
+
+    def image_of(job_definition: str) -> str | None:
+        if job_definition not in cache:
+            found = batch.describe_job_definitions(jobDefinitions=[job_definition]).get("jobDefinitions", [])
+            image = None
+            if found:
+                definition = found[0]
+                image = (definition.get("containerProperties") or {}).get("image")
+                for node_range in (definition.get("nodeProperties") or {}).get("nodeRangeProperties", []):
+                    image = image or (node_range.get("container") or {}).get("image")
+            cache[job_definition] = image
+        return cache[job_definition]
+
+    return image_of

@@ -1,0 +1,91 @@
+"""The template's lineage plumbing: queue, dead letters, event source, alarm, and exactly the permissions used."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def resources() -> dict[str, Any]:
+    template, problems = decode(str(REPO / "template.yaml"))
+    assert not problems and template is not None
+    return json.loads(json.dumps(template))["Resources"]
+
+
+def _statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for policy in resource["Properties"]["Policies"] for s in policy["Statement"]]
+
+
+def _grants(resource: dict[str, Any]) -> dict[str, list[Any]]:
+    grants: dict[str, list[Any]] = {}
+    for statement in _statements(resource):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for action in actions:
+            grants.setdefault(action, []).extend(targets)
+    return grants
+
+
+def test_lineage_queue_is_encrypted_and_dead_letters_after_five_receives(resources) -> None:
+    queue = resources["LineageQueue"]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": ["LineageDeadLetterQueue", "Arn"]},
+                                      "maxReceiveCount": 5}
+    # Lambda's advice for SQS sources: visibility at least six times the function's timeout.
+    assert int(queue["VisibilityTimeout"]) >= 6 * 30
+    assert resources["LineageDeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+    assert int(resources["LineageDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"]) == 14 * 24 * 3600
+
+
+def test_the_function_consumes_the_queue_with_partial_batch_failures(resources) -> None:
+    mapping = resources["RecordLineageEvents"]
+    assert mapping["Type"] == "AWS::Lambda::EventSourceMapping"
+    props = mapping["Properties"]
+    assert props["EventSourceArn"] == {"Fn::GetAtt": ["LineageQueue", "Arn"]}
+    assert props["FunctionName"] == {"Ref": "RecordLineageFunction"}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 1 <= int(props["BatchSize"]) <= 10
+    assert "Events" not in resources["RecordLineageFunction"]["Properties"]  # no SAM-managed poller policy
+
+
+def test_the_dead_letter_alarm_goes_to_the_alarm_topic(resources) -> None:
+    alarm = resources["LineageDeadLettersAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["LineageDeadLetterQueue", "QueueName"]}}]
+    assert float(alarm["Threshold"]) == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_the_lineage_function_is_granted_exactly_what_it_uses(resources) -> None:
+    grants = _grants(resources["RecordLineageFunction"])
+    assert set(grants) == {
+        "neptune-db:connect", "neptune-db:ReadDataViaQuery", "neptune-db:WriteDataViaQuery",
+        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+        "s3:ListBucket", "s3:GetObject", "kms:Decrypt",
+    }
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
+        assert grants[action] == [{"Fn::GetAtt": ["LineageQueue", "Arn"]}]
+    assert grants["s3:GetObject"] == [{"Fn::Sub": "${IntermediateBucket.Arn}/runs/*/preprocess/validation.json"}]
+    assert sorted(str(r) for r in grants["s3:ListBucket"]) == sorted(
+        str({"Fn::GetAtt": [b, "Arn"]}) for b in ("IntermediateBucket", "ResultsBucket"))
+
+
+def test_the_state_machine_sends_lineage_to_the_queue_only(resources) -> None:
+    grants = _grants(resources["PipelineStateMachine"])
+    assert grants["sqs:SendMessage"] == [{"Fn::GetAtt": ["LineageQueue", "Arn"]}]
+    assert not any("RecordLineageFunction" in str(r) for r in grants["lambda:InvokeFunction"])
+    asl = json.loads((REPO / "statemachines" / "pipeline.asl.json").read_text())
+    lineage_states = [name for name, state in asl["States"].items() if name.startswith("Record")]
+    assert sorted(lineage_states) == ["RecordRunFailed", "RecordRunStart", "RecordRunSucceeded"]
+    for name in lineage_states:
+        state = asl["States"][name]
+        assert state["Resource"] == "arn:aws:states:::sqs:sendMessage"
+        assert state["Parameters"]["QueueUrl"] == "${LineageQueueUrl}"
+        assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"]  # lineage never fails a run

@@ -1,0 +1,163 @@
+"""Resume from the graph: a rerun skips the steps an earlier run already did, and only those.
+
+Each rerun is a new execution of the same object version with `"resume": true`
+(what `threadline run FILE --resume` and `threadline lineage rerun` start).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from threadline.lineage_view import layer_modules
+from threadline.rerun import source_of_run
+from threadline.twin.runs import RunResult
+
+layer_modules()
+from threadline_common.lineage import NeptuneCypher, run_report  # noqa: E402
+
+SAMPLE = (Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "sample-positions.csv").read_bytes()
+START = ["InitialiseRun", "RecordRunStart", "CreateRunRecord", "NotifyRunStarted", "ChooseFirstStep"]
+END = ["RecordRunSucceeded", "NotifyRunSucceeded", "RunSucceeded"]
+SEED = '"seed": "20261121"'
+
+
+def graph(twin: Any) -> NeptuneCypher:
+    return NeptuneCypher(boto3.client("neptunedata", endpoint_url=twin.neptune.url, region_name="us-east-1",
+                                      aws_access_key_id="testing", aws_secret_access_key="testing"))
+
+
+def batch_jobs(twin: Any, run_id: str) -> dict[str, dict[str, str]]:
+    """The Batch jobs a run submitted, by job name prefix, with their parameters (as Batch describes them)."""
+    records = [job for job in list(twin.batch_runtime.jobs.values()) if job.job_name.endswith(f"-{run_id}")]
+    if not records:
+        return {}
+    described = twin.client("batch").describe_jobs(jobs=[job.job_id for job in records])["jobs"]
+    return {job["jobName"][: -len(run_id) - 1]: dict(job["parameters"]) for job in described}
+
+
+@contextmanager
+def definition_changed(twin: Any, old: str, new: str) -> Iterator[None]:
+    """Deploy a changed state machine (as `sam deploy` with a new parameter or image would), then restore it."""
+    sfn = twin.client("stepfunctions")
+    original = sfn.describe_state_machine(stateMachineArn=twin.state_machine_arn)["definition"]
+    assert old in original
+    sfn.update_state_machine(stateMachineArn=twin.state_machine_arn, definition=original.replace(old, new))
+    try:
+        yield
+    finally:
+        sfn.update_state_machine(stateMachineArn=twin.state_machine_arn, definition=original)
+
+
+def new_analysis_image(twin: Any) -> tuple[str, str]:
+    """Register the analysis job definition again with another image: (old ARN, new revision's ARN)."""
+    batch = twin.client("batch")
+    old = twin.physical_id("AnalysisJobDefinition")
+    [definition] = batch.describe_job_definitions(jobDefinitions=[old])["jobDefinitions"]
+    nodes = definition["nodeProperties"]
+    for node_range in nodes["nodeRangeProperties"]:
+        node_range["container"]["image"] = node_range["container"]["image"].replace(":latest", ":v2")
+    new = batch.register_job_definition(
+        jobDefinitionName=definition["jobDefinitionName"], type="multinode", nodeProperties=nodes,
+        retryStrategy=definition.get("retryStrategy", {}), timeout=definition.get("timeout", {}),
+        platformCapabilities=definition.get("platformCapabilities", ["EC2"]))["jobDefinitionArn"]
+    assert new != old
+    return old, new
+
+
+def test_resume_after_a_failed_analysis_reruns_from_the_analysis(run_pipeline, resume_pipeline, twin):
+    failed = run_pipeline("resume-failed.csv", SAMPLE, faults=("analysis:exit=3",))
+    assert failed.status == "FAILED" and failed.error == "AnalysisFailed"
+    twin.faults.clear(run_id="resume-failed")  # the cause is fixed
+
+    resumed = resume_pipeline(failed)
+
+    assert resumed.status == "SUCCEEDED", resumed.cause
+    assert resumed.path == START + ["PlanResume", "ResumeFrom", "Analysis", "Postprocess"] + END
+    jobs = batch_jobs(twin, resumed.run_id)
+    assert sorted(jobs) == ["analysis", "postprocess"]  # no pre-processing job
+    assert jobs["analysis"]["clean_uri"] == f"s3://{twin.physical_id('IntermediateBucket')}/runs/" \
+                                            f"{failed.run_id}/preprocess/clean.parquet"
+    assert jobs["postprocess"]["validation_uri"].endswith(f"/runs/{failed.run_id}/preprocess/validation.json")
+    assert any(uri.endswith(f"runs/{resumed.run_id}/report.json") for uri in resumed.objects["ResultsBucket"])
+
+    report = run_report(graph(twin), resumed.run_id)
+    first = run_report(graph(twin), failed.run_id)
+    [reused, analysis, post] = report["attempts"]
+    assert (reused["step"], reused["status"], reused["reused_run"]) == ("preprocess", "REUSED", failed.run_id)
+    assert reused["reused_attempt"] == first["attempts"][0]["attempt_id"]
+    assert reused["cache_key"] == first["attempts"][0]["cache_key"]
+    assert analysis["cache_key"] == first["attempts"][1]["cache_key"]  # the same work as the failed attempt
+    assert (analysis["status"], post["status"]) == ("SUCCEEDED", "SUCCEEDED")
+    assert {"src": reused["attempt_id"], "rel": "FOLLOWED_BY", "dst": analysis["attempt_id"]} in report["links"]
+
+
+def test_unchanged_reruns_skip_the_work_and_changes_rerun_only_what_depends_on_them(run_pipeline, resume_pipeline,
+                                                                                     twin):
+    first = run_pipeline("resume-same.csv", SAMPLE)
+    assert first.status == "SUCCEEDED", first.cause
+    assert twin.event_sources.wait_idle(60)  # lineage is written from the queue, after the run
+    keys = {a["step"]: a["cache_key"] for a in run_report(graph(twin), first.run_id)["attempts"]}
+
+    # Nothing changed: every step is reused, no Batch job runs, the run's record points at the earlier report.
+    same = resume_pipeline(first)
+    assert same.status == "SUCCEEDED", same.cause
+    assert same.path == START + ["PlanResume", "ResumeFrom", "MarkRunReused"] + END
+    assert batch_jobs(twin, same.run_id) == {}
+    report_json = f"s3://{twin.physical_id('ResultsBucket')}/runs/{first.run_id}/report.json"
+    assert (same.record["status"], same.record["reused_from"]) == ("SUCCEEDED", first.run_id)
+    assert same.record["outputs"]["report_json"] == report_json
+    assert same.slack[-1]["kind"] == "run_succeeded" and f"runs/{first.run_id}/report.html" in json.dumps(same.slack[-1])
+    reused = run_report(graph(twin), same.run_id)["attempts"]
+    assert [(a["step"], a["status"], a["reused_run"]) for a in reused] == [
+        ("preprocess", "REUSED", first.run_id), ("analysis", "REUSED", first.run_id),
+        ("postprocess", "REUSED", first.run_id)]
+    assert [a["cache_key"] for a in reused] == [keys["preprocess"], keys["analysis"], keys["postprocess"]]
+
+    # A parameter of the analysis changed: the analysis (and what follows) runs, pre-processing is reused.
+    with definition_changed(twin, SEED, '"seed": "7"'):
+        seeded = resume_pipeline(first)
+    assert seeded.path == START + ["PlanResume", "ResumeFrom", "Analysis", "Postprocess"] + END
+    assert batch_jobs(twin, seeded.run_id)["analysis"]["seed"] == "7"
+    seeded_keys = {a["step"]: a["cache_key"] for a in run_report(graph(twin), seeded.run_id)["attempts"]}
+    assert seeded_keys["preprocess"] == keys["preprocess"] and seeded_keys["analysis"] != keys["analysis"]
+
+    # A new analysis image: the same.
+    old, new = new_analysis_image(twin)
+    with definition_changed(twin, old, new):
+        imaged = resume_pipeline(first)
+    assert imaged.path == START + ["PlanResume", "ResumeFrom", "Analysis", "Postprocess"] + END
+    attempts = run_report(graph(twin), imaged.run_id)["attempts"]
+    assert attempts[1]["image"].endswith(":v2") and attempts[1]["job_definition"] == new
+    assert attempts[0]["status"] == "REUSED" and attempts[1]["cache_key"] not in (keys["analysis"],
+                                                                                   seeded_keys["analysis"])
+
+    # A changed file: no earlier step has its keys, everything runs (asked of the planner the state machine calls).
+    plan = plan_for(twin, first, etag="0" * 32)
+    assert (plan["start_at"], plan["reused"]) == ("preprocess", {})
+    assert plan_for(twin, first)["start_at"] == "done"  # the unchanged file, for contrast
+
+
+def plan_for(twin: Any, run: RunResult, etag: str | None = None) -> dict[str, Any]:
+    """Invoke the planner with the input the state machine's PlanResume state sends."""
+    sfn = twin.client("stepfunctions")
+    source = source_of_run(sfn, twin.state_machine_arn, run.run_id)
+    if etag:
+        source = {**source, "etag": etag, "version_id": "v-changed"}
+    definition = json.loads(sfn.describe_state_machine(stateMachineArn=twin.state_machine_arn)["definition"])
+    payload = json.loads(json.dumps(definition["States"]["PlanResume"]["Parameters"]["Payload"]))
+    payload.pop("run_id.$"), payload.pop("source.$"), payload.pop("datasets.$")
+    intermediate = twin.physical_id("IntermediateBucket")
+    payload.update(run_id="planned", source=source, datasets={
+        "clean_uri": f"s3://{intermediate}/runs/planned/preprocess/clean.parquet",
+        "validation_uri": f"s3://{intermediate}/runs/planned/preprocess/validation.json",
+        "partials_prefix": f"s3://{intermediate}/runs/planned/analysis/"})
+    response = twin.client("lambda").invoke(FunctionName=twin.physical_id("PlanResumeFunction"),
+                                            Payload=json.dumps(payload).encode())
+    assert "FunctionError" not in response
+    return json.loads(response["Payload"].read())
