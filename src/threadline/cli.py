@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .lineage_cli import app as lineage_app
@@ -91,7 +94,7 @@ def _run_one(file: Path, key: str, workdir: Path, faults: list[str], resume: boo
     try:
         parsed = [Fault.parse(spec) for spec in faults]
     except FaultSpecError as exc:
-        console.print(f"[red]{exc}[/]")
+        console.print(str(exc), style="red", markup=False)
         raise typer.Exit(2) from exc
     started = time.monotonic()
     with Twin(TwinConfig(workdir=workdir.resolve())) as twin:
@@ -122,7 +125,18 @@ def _run_one(file: Path, key: str, workdir: Path, faults: list[str], resume: boo
             result = collect(twin, wait(twin, arn))
             _print_run(twin, result)
             console.print(f"\nresumed run took {time.monotonic() - rerun_started:.2f}s to {result.status}")
-    raise typer.Exit(0 if result.status == "SUCCEEDED" else 1)
+    _exit_now(0 if result.status == "SUCCEEDED" else 1)
+
+
+def _exit_now(code: int) -> None:
+    """Exit once the twin is stopped and the output flushed.
+
+    Tearing down moto's in-memory backends at interpreter exit takes ~1.5 s and
+    holds nothing that still needs writing, so skip it.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _print_cloud_only(twin: object) -> None:
@@ -140,7 +154,7 @@ def _print_run(twin: object, result: object) -> None:
     colour = "green" if r.status == "SUCCEEDED" else "red"
     console.print(f"\n[bold]run[/] {r.run_id}: [{colour}]{r.status}[/] in {r.seconds:.2f}s")
     if r.error:
-        console.print(f"  error: [red]{r.error}[/]  cause: {_short(r.cause, 300)}")
+        console.print(f"  error: [red]{escape(r.error)}[/]  cause: {escape(_short(r.cause, 300))}")
     table = Table(title="states taken", show_lines=False)
     table.add_column("#", justify="right")
     table.add_column("state")
@@ -160,10 +174,10 @@ def _print_run(twin: object, result: object) -> None:
         console.print_json(json.dumps(r.record, default=str))
     console.print(f"[bold]Slack[/] ({len(r.slack)} messages, outbox {twin.outbox})")  # type: ignore[attr-defined]
     for message in r.slack:
-        console.print(f"  - {_short(message.get('text', ''), 160)}")
+        console.print(f"  - {escape(_short(message.get('text', ''), 160))}")
     console.print("[bold]lineage[/]")
     for line in lineage_summary(twin, r.run_id):
-        console.print(f"  {line}")
+        console.print(f"  {escape(line)}")
     console.print(f"[bold]execution graph[/] (as the Step Functions console draws it): "
                   f"{write_execution_graph(twin, r)}")  # type: ignore[arg-type]
 
