@@ -45,11 +45,11 @@ def merge(paths: dict[int, Path], run_id: str) -> Merged:
             raise JobError(f"partial from node {node} is unreadable: {exc}") from exc
         if info.node_index != node:
             raise JobError(f"partial {partial_name(node)} says it comes from node {info.node_index}")
-        if info.run_id != run_id:
-            raise JobError(f"partial from node {node} belongs to run {info.run_id!r}, not {run_id!r}")
         if infos:
             first = infos[0]
-            for field in ("num_nodes", "scenarios", "seed", "horizon_days", "block_size"):
+            # A resumed run merges an earlier run's analysis, so the partials need not carry this run's
+            # id; they must carry one and the same run id (and plan) among themselves.
+            for field in ("run_id", "num_nodes", "scenarios", "seed", "horizon_days", "block_size"):
                 if getattr(info, field) != getattr(first, field):
                     raise JobError(f"partial from node {node} disagrees with node {first.node_index} on {field}")
         if info.num_nodes != len(paths):

@@ -118,7 +118,6 @@ def replace_partial(tmp_path, node: int, scenario: np.ndarray, partial: PartialI
 @pytest.mark.parametrize(("setup", "text"), [
     (dict(skip=(1,)), "missing partial from node 1 (node-0001.parquet)"),
     (dict(extra=3), "unexpected partial from node 3 (node-0003.parquet)"),
-    (dict(run_id="other"), "partial from node 0 belongs to run 'other'"),
     (dict(num_nodes=4), "partial from node 0 was written for 4 node(s), not 3"),
 ])
 def test_partial_problems_name_the_node(run_table, tmp_path, capsys, setup, text):
@@ -136,6 +135,21 @@ def test_partial_from_another_plan_is_an_error(run_table, tmp_path, capsys):
     put_validation()
     assert run("postprocess", main, args(3)) == 1
     assert "partial from node 2 disagrees with node 0 on seed" in capsys.readouterr().err
+
+
+def test_partials_of_two_runs_do_not_mix(run_table, tmp_path, capsys):
+    put_partials(tmp_path, nodes=3)
+    replace_partial(tmp_path, 2, np.arange(1333, 2000), info(2, 3, 2000, run_id="another-run"))
+    put_validation()
+    assert run("postprocess", main, args(3)) == 1
+    assert "partial from node 2 disagrees with node 0 on run_id" in capsys.readouterr().err
+
+
+def test_an_earlier_runs_analysis_is_merged_for_a_resumed_run(run_table, tmp_path):
+    """A resumed run reuses an earlier run's partials: one run id among them, not this run's."""
+    put_partials(tmp_path, nodes=3, run_id="earlier-run")
+    put_validation()
+    assert run("postprocess", main, args(3)) == 0
 
 
 def test_gap_in_scenarios_is_an_error(run_table, tmp_path, capsys):

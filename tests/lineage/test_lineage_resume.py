@@ -77,15 +77,14 @@ def test_outputs_that_expired_are_not_reused(runner, earlier) -> None:
     assert plan(runner, earlier).start_at == "preprocess"
 
 
-def test_the_analysis_is_reused_only_with_the_report(runner, earlier) -> None:
-    """Post-processing merges partial results only of its own run: without the report, the analysis reruns."""
+def test_the_analysis_is_reused_without_the_report(runner, earlier) -> None:
+    """Without the earlier report only post-processing runs, on the earlier run's partial results."""
     earlier["s3"].delete_object(Bucket=RESULTS, Key=f"runs/{earlier['run_id']}/report.html")
 
     result = plan(runner, earlier)
 
-    assert result.start_at == "analysis" and list(result.reused) == ["preprocess"]
-    assert result.datasets["partials_prefix"] == earlier["own"]["partials_prefix"]
-    assert any("only from its own run" in note for note in result.notes)
+    assert result.start_at == "postprocess" and list(result.reused) == ["preprocess", "analysis"]
+    assert result.datasets["partials_prefix"] == f"s3://{MID}/runs/{earlier['run_id']}/analysis/"
 
 
 def test_a_changed_file_reuses_nothing(runner, earlier) -> None:

@@ -161,3 +161,38 @@ def plan_for(twin: Any, run: RunResult, etag: str | None = None) -> dict[str, An
                                             Payload=json.dumps(payload).encode())
     assert "FunctionError" not in response
     return json.loads(response["Payload"].read())
+
+
+def new_postprocess_image(twin: Any) -> tuple[str, str]:
+    """Register the post-processing job definition again with another image: (old ARN, new revision's ARN)."""
+    batch = twin.client("batch")
+    old = twin.physical_id("PostprocessJobDefinition")
+    [definition] = batch.describe_job_definitions(jobDefinitions=[old])["jobDefinitions"]
+    container = definition["containerProperties"]
+    container["image"] = container["image"].replace(":latest", ":v2")
+    new = batch.register_job_definition(
+        jobDefinitionName=definition["jobDefinitionName"], type="container", containerProperties=container,
+        retryStrategy=definition.get("retryStrategy", {}), timeout=definition.get("timeout", {}))["jobDefinitionArn"]
+    assert new != old
+    return old, new
+
+
+def test_a_new_postprocess_image_reruns_only_the_postprocessing(run_pipeline, resume_pipeline, twin):
+    first = run_pipeline("resume-post-image.csv", SAMPLE)
+    assert first.status == "SUCCEEDED", first.cause
+    assert twin.event_sources.wait_idle(60)
+
+    old, new = new_postprocess_image(twin)
+    with definition_changed(twin, old, new):
+        rerun = resume_pipeline(first)
+
+    assert rerun.status == "SUCCEEDED", rerun.cause
+    assert rerun.path == START + ["PlanResume", "ResumeFrom", "Postprocess"] + END
+    jobs = batch_jobs(twin, rerun.run_id)
+    assert list(jobs) == ["postprocess"]
+    assert jobs["postprocess"]["partials_prefix"].endswith(f"runs/{first.run_id}/analysis/")
+    assert twin.event_sources.wait_idle(60)
+    attempts = run_report(graph(twin), rerun.run_id)["attempts"]
+    assert [(a["step"], a["status"]) for a in attempts] == [
+        ("preprocess", "REUSED"), ("analysis", "REUSED"), ("postprocess", "SUCCEEDED")]
+    assert attempts[2]["image"].endswith(":v2")

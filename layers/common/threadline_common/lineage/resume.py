@@ -7,11 +7,10 @@ if there is one, points the next step at those outputs instead of this run's
 own prefix. Keys chain, so reuse is always a leading part of the pipeline: the
 first step that must run again makes every later one run again too.
 
-Post-processing checks that the partial results it merges were written for
-its own run id, so a run can take an earlier run's analysis only when it takes
-that run's post-processing (its report) too. When every step is reused the run
-does no Batch work at all: the state machine records the earlier report as the
-run's own (`start_at` is `done`).
+Post-processing checks that the partial results it merges come from one run
+and one plan, so it can merge an earlier run's analysis. When every step is
+reused the run does no Batch work at all: the state machine records the
+earlier report as the run's own (`start_at` is `done`).
 """
 
 from __future__ import annotations
@@ -40,8 +39,6 @@ OUTPUTS: dict[str, tuple[str, dict[str, str]]] = {
 # A step's read parameters, as the planner fills them (the values only need to exist; versions come from keys).
 READS: dict[str, tuple[str, ...]] = {"preprocess": (SOURCE_PARAMETER,), "analysis": ("clean_uri",),
                                      "postprocess": ("partials_prefix", "validation_uri")}
-# A step whose outputs the next step accepts only from its own run: reused only with the next one.
-REUSED_ONLY_WITH_NEXT = {"analysis": "postprocess"}
 
 ImageOf = Callable[[str], str | None]
 
@@ -69,7 +66,6 @@ def plan_resume(runner: CypherRunner, s3: Any, image_of: ImageOf, source: Mappin
     exactly as the state machine passes them to Batch.
     """
     plan = Plan(datasets=dict(datasets))
-    own = dict(datasets)
     version = source_version(source)
     keys: dict[str, str | None] = {}
     for step in REUSABLE_STEPS:
@@ -95,13 +91,6 @@ def plan_resume(runner: CypherRunner, s3: Any, image_of: ImageOf, source: Mappin
         plan.datasets.update(outputs)
         position = STEP_ORDER.index(step) + 1
         plan.start_at = STEP_ORDER[position] if position < len(STEP_ORDER) else DONE
-    for step, following in REUSED_ONLY_WITH_NEXT.items():
-        if step in plan.reused and following not in plan.reused:
-            del plan.reused[step]
-            for name in OUTPUTS[step][1]:
-                plan.datasets[name] = own.get(name, plan.datasets[name])
-            plan.start_at = step
-            plan.notes.append(f"{step}: reusable, but {following} takes it only from its own run; it runs")
     return plan
 
 
