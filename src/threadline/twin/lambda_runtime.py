@@ -107,9 +107,10 @@ class LocalLambdaRuntime:
                 return {"errorType": "Sandbox.Timedout",
                         "errorMessage": f"Task timed out after {spec.timeout}.00 seconds"}, True
             if not result_path.exists():
+                code = worker.returncode()
                 worker.kill()
                 return {"errorType": "Runtime.ExitError",
-                        "errorMessage": f"Runtime exited with error: exit status {worker.returncode()}"}, True
+                        "errorMessage": f"Runtime exited with error: exit status {code}"}, True
             outcome = json.loads(result_path.read_text(encoding="utf-8"))
         self._give_back(spec, worker)
         return outcome["payload"], not outcome["ok"]
@@ -186,9 +187,14 @@ class _Worker:
         return self.process.poll() is None
 
     def returncode(self) -> int | None:
-        return self.process.poll()
+        """The exit status once the interpreter has gone (None if it is somehow still there)."""
+        try:
+            return self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return None
 
     def invoke(self, event_path: Path, result_path: Path, log_path: Path, timeout: float) -> bool:
+        """False only when the handler is still running at `timeout`; a result file exists unless it died."""
         request = {"event_path": str(event_path), "result_path": str(result_path), "log_path": str(log_path)}
         try:
             assert self.process.stdin is not None
@@ -199,7 +205,8 @@ class _Worker:
         ready, _, _ = select.select([self.control], [], [], timeout)
         if not ready:
             return False
-        return os.read(self.control, 64).startswith(b"done")
+        os.read(self.control, 64)  # "done", or end of file when the interpreter died
+        return True
 
     def kill(self) -> None:
         if self.process.poll() is None:
