@@ -15,18 +15,22 @@ def layer_modules() -> None:
         sys.path.insert(0, str(LAYER))
 
 
+def twin_graph(twin: Any) -> Any:
+    """The production lineage client (`NeptuneCypher` over boto3 neptunedata), pointed at the twin's endpoint."""
+    layer_modules()
+    from threadline_common.lineage.neptune import NeptuneCypher
+
+    return NeptuneCypher(twin.session.client("neptunedata", endpoint_url=twin.neptune.url))
+
+
 def lineage_summary(twin: Any, run_id: str) -> list[str]:
     """A few lines about the run's lineage: its attempts in order and what they read and wrote."""
     layer_modules()
     if getattr(twin, "event_sources", None) is not None:
         twin.event_sources.wait_idle(timeout=30)  # lineage events travel through a queue
-    import boto3
-    from threadline_common.lineage.neptune import NeptuneCypher
     from threadline_common.lineage.reader import run_datasets, run_summary
 
-    client = boto3.client("neptunedata", endpoint_url=twin.neptune.url, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    runner = NeptuneCypher(client)
+    runner = twin_graph(twin)
     summary = run_summary(runner, run_id)
     if summary is None:
         return [f"no lineage recorded for {run_id}"]

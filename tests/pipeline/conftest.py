@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
 
+from threadline.lineage_view import twin_graph
 from threadline.twin.faults import Fault
 from threadline.rerun import rerun, source_of_run
 from threadline.twin.runs import RunResult, collect, run_file, wait
@@ -21,6 +23,12 @@ _visited: set[str] = set()
 def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     with Twin(TwinConfig(workdir=tmp_path_factory.mktemp("twin"))) as running:
         yield running
+
+
+@pytest.fixture
+def graph(twin: Twin) -> Any:
+    """The production lineage client, pointed at the twin's neptunedata endpoint."""
+    return twin_graph(twin)
 
 
 @pytest.fixture

@@ -73,19 +73,13 @@ def test_notify_slack_with_the_sample_notice_and_alarm_writes_the_outbox(twin):
     assert sum(1 for m in written if alarm_name in json.dumps(m) and "ALARM" in json.dumps(m)) == 1
 
 
-def test_record_lineage_with_the_sample_events_writes_the_graph(twin):
+def test_record_lineage_with_the_sample_events_writes_the_graph(twin, graph):
     for name in ("lineage_run_started.json", "lineage_run_finished.json"):
         result, errored = invoke(twin, "RecordLineageFunction", event(name))
         assert not errored, result
-    import boto3
-
-    client = boto3.client("neptunedata", endpoint_url=twin.neptune.url, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
     run_id = event("lineage_run_started.json")["run_id"]
     deadline = time.monotonic() + 10
     rows: list = []
     while time.monotonic() < deadline and not rows:
-        rows = client.execute_open_cypher_query(
-            openCypherQuery="MATCH (r:Run {run_id: $run_id}) RETURN r.status AS status",
-            parameters=json.dumps({"run_id": run_id}))["results"]
+        rows = graph.run("MATCH (r:Run {run_id: $run_id}) RETURN r.status AS status", {"run_id": run_id})
     assert rows == [{"status": "SUCCEEDED"}]

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from typer.testing import CliRunner
 
@@ -22,14 +21,6 @@ from threadline_common.lineage import NeptuneCypher, run_report, upstream  # noq
 
 SAMPLE = (Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "sample-positions.csv").read_bytes()
 EVENTS = Path(__file__).resolve().parents[2] / "events"
-
-
-@pytest.fixture
-def graph(twin: Any) -> NeptuneCypher:
-    """The production lineage client, pointed at the twin's neptunedata endpoint."""
-    client = boto3.client("neptunedata", endpoint_url=twin.neptune.url, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    return NeptuneCypher(client)
 
 
 def until(condition: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -12,9 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import boto3
-
-from threadline.lineage_view import layer_modules
+from threadline.lineage_view import layer_modules, twin_graph
 from threadline.rerun import source_of_run
 from threadline.twin.runs import RunResult
 
@@ -28,8 +26,7 @@ SEED = '"seed": "20261121"'
 
 
 def graph(twin: Any) -> NeptuneCypher:
-    return NeptuneCypher(boto3.client("neptunedata", endpoint_url=twin.neptune.url, region_name="us-east-1",
-                                      aws_access_key_id="testing", aws_secret_access_key="testing"))
+    return twin_graph(twin)
 
 
 def batch_jobs(twin: Any, run_id: str) -> dict[str, dict[str, str]]:
