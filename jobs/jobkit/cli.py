@@ -36,21 +36,22 @@ def s3_prefix(value: str) -> S3Uri:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def positive_int(value: str) -> int:
+def _integer(value: str) -> int:
     try:
-        number = int(value)
+        return int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+
+
+def positive_int(value: str) -> int:
+    number = _integer(value)
     if number <= 0:
         raise argparse.ArgumentTypeError(f"{value!r} must be > 0")
     return number
 
 
 def non_negative_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    number = _integer(value)
     if number < 0:
         raise argparse.ArgumentTypeError(f"{value!r} must be >= 0")
     return number

@@ -638,8 +638,6 @@ def _normalise_job_definition_numbers(args: dict[str, Any]) -> None:
                 container[key] = int(container[key])
         for item in container.get("environment", []):
             item["value"] = str(item["value"])
-        if "ephemeralStorage" in container:
-            container["ephemeralStorage"]["sizeInGiB"] = int(container["ephemeralStorage"]["sizeInGiB"])
         container.pop("ephemeralStorage", None)  # Fargate-only in the API; EC2 jobs use volumes
 
     if "containerProperties" in args:
