@@ -133,7 +133,7 @@ def slack_messages(twin: Twin, run_id: str | None = None) -> list[dict[str, Any]
     messages = []
     for path in sorted(twin.outbox.glob("*.json")):
         message = json.loads(path.read_text(encoding="utf-8"))
-        if run_id is None or run_id in json.dumps(message):
+        if run_id is None or message.get("run_id") == run_id:
             messages.append(message)
     return messages
 
