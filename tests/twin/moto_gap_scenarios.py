@@ -140,12 +140,23 @@ def sync_stale_token_listener(scene: Scene) -> dict:
 
 
 def sync_poll_interval(scene: Scene) -> dict:
+    """The gaps between the state machine's own `describe_jobs` polls while a 1.2 s job runs."""
+    from moto.batch import models as batch_models
+
+    polls: list[float] = []
+    original = batch_models.BatchBackend.describe_jobs
+
+    def describe_jobs(self, jobs):
+        polls.append(time.monotonic())
+        return original(self, jobs)
+
+    batch_models.BatchBackend.describe_jobs = describe_jobs
     queue = scene.job_queue()
-    definition = scene.job_definition("quick", "pass")
-    scene.run_state_machine({"StartAt": "Job", "States": {"Job": _sync_task(queue, definition)}})  # warm-up
-    started = time.monotonic()
+    definition = scene.job_definition("slow", "import time; time.sleep(1.2)")
     described = scene.run_state_machine({"StartAt": "Job", "States": {"Job": _sync_task(queue, definition)}})
-    return {"status": described["status"], "seconds": time.monotonic() - started}
+    gaps = sorted(later - earlier for earlier, later in zip(polls, polls[1:]))
+    return {"status": described["status"], "polls": len(polls),
+            "median_gap": gaps[len(gaps) // 2] if gaps else None}
 
 
 def batch_describe_exit_code(scene: Scene) -> dict:
