@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 import time
 import urllib.error
 import urllib.parse
@@ -120,8 +119,10 @@ def test_small_requests_do_not_stall_on_delayed_acks(client: Any) -> None:
         client.execute_open_cypher_query(openCypherQuery="RETURN 1 AS one")
         durations.append(time.perf_counter() - started)
 
-    # With Nagle's algorithm on, every keep-alive request waits ~40 ms for a delayed ACK.
-    assert statistics.median(durations) < 0.035
+    # With Nagle's algorithm on, every keep-alive request waits ~40 ms for a delayed ACK
+    # (measured: fastest of 15 at 44 ms; without it, 2 ms). The fastest request is
+    # the check, since a busy machine only ever makes requests slower.
+    assert min(durations) < 0.035
 
 
 def test_standin_given_a_path_opens_the_graph_on_start_and_closes_it_on_stop(tmp_path: Any) -> None:
