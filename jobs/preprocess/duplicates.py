@@ -3,8 +3,11 @@
 Runs in DuckDB over the checked table (see `staging`): a grouping over the
 key column of the valid rows finds the keys that occur more than once
 (usually none or few); only rows carrying one of them are ranked, and the
-later occurrences are listed in `__dups__` and flagged in the table, so the
-clean file leaves them out.
+later occurrences are listed in `__dups__`. Once the reject list is built they
+are deleted from the table, so the clean file leaves them out. (A DELETE, not
+an UPDATE of a flag column: DuckDB 2.0.0 takes seconds over the first UPDATE
+of a 10M-row table and milliseconds over the DELETE; the clean write stays a
+single-table scan, which keeps file order.)
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import duckdb
 
 from .checks import BAD, quote_ident
 from .schema import Schema
-from .staging import DUP, TABLE
+from .staging import TABLE
 
 KEY = "__key__"
 DUPS = "__dups__"  # record, first_record (the one that kept the key), key (as reported)
@@ -36,8 +39,8 @@ def key_output_column(schema: Schema) -> str | None:
     return schema.unique_key[0] if len(schema.unique_key) == 1 else KEY
 
 
-def mark_duplicates(con: duckdb.DuckDBPyConnection, schema: Schema) -> int:
-    """Fill `__dups__`, flag those rows in the checked table; returns how many there are."""
+def find_duplicates(con: duckdb.DuckDBPyConnection, schema: Schema) -> int:
+    """Fill `__dups__`; returns how many rows it lists."""
     column = key_output_column(schema)
     if column is None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {DUPS} (record BIGINT, first_record BIGINT, key VARCHAR)")
@@ -53,7 +56,9 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection, schema: Schema) -> int:
         ) WHERE record <> first_record
         """
     )
-    count = con.execute(f"SELECT count(*) FROM {DUPS}").fetchone()[0]
-    if count:
-        con.execute(f"UPDATE {TABLE} SET {DUP} = true WHERE rowid IN (SELECT record - 1 FROM {DUPS})")
-    return count
+    return con.execute(f"SELECT count(*) FROM {DUPS}").fetchone()[0]
+
+
+def drop_later(con: duckdb.DuckDBPyConnection) -> None:
+    """Delete the rows listed in `__dups__` from the checked table (after the reject list is built)."""
+    con.execute(f"DELETE FROM {TABLE} WHERE rowid IN (SELECT record - 1 FROM {DUPS})")

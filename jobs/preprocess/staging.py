@@ -1,8 +1,8 @@
 """The checked rows as a DuckDB table: parsed and checked once, then read by every later step.
 
 Loading the checking query into a temporary table lets DuckDB parse and check
-the CSV a single time on all cores; the unique-key rule, the clean Parquet and
-the reject list are then cheap scans of that table. DuckDB keeps the table in
+the CSV a single time on all cores; the unique-key rule, the reject list and
+the clean Parquet are then cheap scans of that table. DuckDB keeps the table in
 its own memory and spills to `spill_dir` when it does not fit, so Python never
 holds the rows. Insertion order is preserved, so `rowid + 1` is the record
 number (1 = first row after the header).
@@ -18,7 +18,6 @@ from .checks import BAD, quote_ident, quote_literal
 from .schema import Schema
 
 TABLE = "__checked__"
-DUP = "__dup__"  # set by the unique-key rule on later occurrences of a key
 
 
 def connect(spill_dir: Path) -> duckdb.DuckDBPyConnection:
@@ -34,7 +33,7 @@ def connect(spill_dir: Path) -> duckdb.DuckDBPyConnection:
 
 def load(con: duckdb.DuckDBPyConnection, checked_query: str) -> int:
     """Run the checking query into the table; returns the number of records."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {TABLE} AS SELECT *, false AS {DUP} FROM ({checked_query})")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {TABLE} AS {checked_query}")
     return con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
 
 
@@ -48,9 +47,12 @@ def bad_records(con: duckdb.DuckDBPyConnection) -> list[int]:
 
 
 def write_clean(con: duckdb.DuckDBPyConnection, schema: Schema, path: Path) -> None:
-    """The accepted rows, typed and in file order, as Parquet written by DuckDB."""
+    """The rows without a rule broken, typed and in file order, as Parquet written by DuckDB.
+
+    Later occurrences of a unique key must already be gone (`duplicates.drop_later`).
+    """
     columns = ", ".join(quote_ident(name) for name in schema.names)
     con.execute(
-        f"COPY (SELECT {columns} FROM {TABLE} WHERE NOT {BAD} AND NOT {DUP})"
+        f"COPY (SELECT {columns} FROM {TABLE} WHERE NOT {BAD})"
         f" TO {quote_literal(str(path))} (FORMAT parquet, COMPRESSION snappy)"
     )

@@ -2,8 +2,8 @@
 
 DuckDB reads the file once (strict CSV, all text) and evaluates every rule
 in SQL on all cores into a temporary table (see `staging`); the unique-key
-rule, the clean Parquet (written by DuckDB) and the reject list are scans of
-that table. Rows never become Python objects, and DuckDB spills to disk when
+rule, the reject list and then the clean Parquet (written by DuckDB) are scans
+of that table. Rows never become Python objects, and DuckDB spills to disk when
 the table outgrows its memory.
 """
 
@@ -20,7 +20,7 @@ import duckdb
 
 from . import rejects, staging
 from .checks import checked_query, csv_source
-from .duplicates import DUPS, KEY, key_expression, key_output_column, mark_duplicates
+from .duplicates import DUPS, KEY, drop_later, find_duplicates, key_expression, key_output_column
 from .lines import first_structure_problem, record_lines
 from .report import build_report, file_error_report
 from .schema import POSITIONS_SCHEMA, Schema, load_schema
@@ -87,13 +87,14 @@ def validate_file(
                 line_count: LineCount = lines_future.result()
                 if records == 0:
                     raise FileProblem("the file has a header but no data rows")
-                rejected = staging.bad_count(con) + mark_duplicates(con, schema)
+                rejected = staging.bad_count(con) + find_duplicates(con, schema)
                 passed = rejected / records <= max_reject_share
-                if passed:
-                    staging.write_clean(con, schema, clean)
                 fast_lines = line_count.lines_before_trailing_blanks == 1 + records
                 line_map = None if fast_lines else _line_map(con, path, compression, records)
                 rejected_list = rejects.build(con, schema, line_map, fast_lines, rejects_csv)
+                if passed:  # last: it deletes the later duplicates from the table
+                    drop_later(con)
+                    staging.write_clean(con, schema, clean)
             finally:
                 con.close()
                 shutil.rmtree(spill, ignore_errors=True)
