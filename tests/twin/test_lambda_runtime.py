@@ -51,3 +51,33 @@ def test_a_handler_past_its_timeout_is_timed_out(runtime):
     payload, errored, _ = runtime.invoke("fn", {"do": "sleep"})
     assert errored and '"Sandbox.Timedout"' in payload
     assert runtime.invoke("fn", {"do": "after"})[1] is False  # a fresh environment serves the next call
+
+
+def _runtime_for(tmp_path: Path, source: str, timeout: int) -> LocalLambdaRuntime:
+    code = tmp_path / "slow"
+    code.mkdir()
+    (code / "app.py").write_text(source)
+    lambdas = LocalLambdaRuntime({}, tmp_path / "logs", FaultPlan())
+    lambdas.register(FunctionSpec("Slow", "slow", "arn:aws:lambda:us-east-1:123456789012:function:slow", code,
+                                  "app.handler", [], {}, timeout=timeout))
+    return lambdas
+
+
+def test_a_slow_import_is_init_time_not_invocation_time(tmp_path):
+    # The import takes longer than the 1 s function timeout: Lambda times init apart.
+    lambdas = _runtime_for(tmp_path, "import time\ntime.sleep(1.5)\n\n"
+                                     "def handler(event, context):\n    return 'ok'\n", timeout=1)
+    try:
+        assert lambdas.invoke("slow", {})[:2] == ('"ok"', False)
+    finally:
+        lambdas.close()
+
+
+def test_a_failing_import_is_reported_on_invocation(tmp_path):
+    lambdas = _runtime_for(tmp_path, "import no_such_module_here\n\ndef handler(event, context):\n    return 1\n",
+                           timeout=1)
+    try:
+        payload, errored, _ = lambdas.invoke("slow", {})
+        assert errored and '"Runtime.ImportModuleError"' in payload and "no_such_module_here" in payload
+    finally:
+        lambdas.close()

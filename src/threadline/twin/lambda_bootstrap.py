@@ -3,8 +3,8 @@
 Started by `lambda_runtime.LocalLambdaRuntime` with `python -P` so that only the
 function's code folder and its layers are importable (no twin code). It imports
 the handler once (the cold start), then serves invocations: one JSON request per
-line on stdin naming the event, result and log files; it answers "done" on the
-control pipe. While a handler runs, file descriptors 1 and 2 point at that
+line on stdin naming the event, result and log files; it says "ready" on the
+control pipe once the import is done and answers "done" there per invocation. While a handler runs, file descriptors 1 and 2 point at that
 invocation's log file, so print() and every logging handler land there.
 """
 
@@ -59,6 +59,7 @@ def main() -> None:
     except Exception as exc:  # reported on every invocation, as Lambda reports an init failure
         traceback.print_exc()
         init_error = _error(exc, "Runtime.ImportModuleError")
+    os.write(control_fd, b"ready\n")  # the init phase is over; invocations are timed from here
     for line in sys.stdin:
         request = json.loads(line)
         _redirect_output(request["log_path"])
