@@ -277,3 +277,20 @@ def test_large_file_keeps_file_order_and_true_line_numbers(tmp_path):
     clean = pq.read_table(result.clean).column("position_id").to_pylist()
     expected = [lines[i][0] for i in range(1, len(lines)) if (i + 1) not in rejected_lines]
     assert clean == expected
+
+
+@pytest.mark.parametrize("data", [
+    b"h\na\nb\n", b"h\na\nb", b"h\r\na\r\n\r\n\r\n", b"h\na\n\n\n\n\n\n\n\n\n", b"\n\n\n\n\n\n\n\n\n\n\n",
+    b"h\n" + b"x" * 70 + b"\n" + b"\r\n" * 40, b"", b"h\na\"\nb\"\n\n",
+])
+@pytest.mark.parametrize("chunk_size", [1, 3, 7, 4096])
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_line_count_matches_a_whole_file_count_at_any_chunk_size(tmp_path, data, chunk_size, compression):
+    from preprocess.sources import count_lines
+
+    path = tmp_path / "f"
+    path.write_bytes(gzip.compress(data) if compression == "gzip" else data)
+    counted = count_lines(path, compression, chunk_size)
+    body = data.rstrip(b"\r\n")
+    assert (counted.newlines, counted.ends_with_newline, counted.trailing_newlines) == (
+        data.count(b"\n"), data.endswith(b"\n"), data[len(body):].count(b"\n"))
