@@ -3,9 +3,10 @@
 Started by `lambda_runtime.LocalLambdaRuntime` with `python -P` so that only the
 function's code folder and its layers are importable (no twin code). It imports
 the handler once (the cold start), then serves invocations: one JSON request per
-line on stdin naming the event, result and log files; it says "ready" on the
-control pipe once the import is done and answers "done" there per invocation. While a handler runs, file descriptors 1 and 2 point at that
-invocation's log file, so print() and every logging handler land there.
+line on stdin naming the event, result and log files. On the control pipe it
+says "ready" once the import is done and "done" after each invocation. While a
+handler runs, file descriptors 1 and 2 point at that invocation's log file, so
+print() and every logging handler land there.
 """
 
 import importlib

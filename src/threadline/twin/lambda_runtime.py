@@ -205,15 +205,7 @@ class _Worker:
             self.process.stdin.flush()
         except (BrokenPipeError, OSError):
             return True  # the process is gone; the caller finds no result and reports the exit
-        deadline = time.monotonic() + timeout
-        while True:
-            readable, _, _ = select.select([self.control], [], [], max(0.0, deadline - time.monotonic()))
-            if not readable:
-                return False
-            said = os.read(self.control, 64)
-            if not said or b"done" in said:  # end of file: the interpreter died
-                return True
-            self.ready = True  # a late "ready": the init phase ran past INIT_LIMIT_S
+        return self._hear(b"done", timeout)
 
     def wait_ready(self, limit: float) -> None:
         """Let the init phase (the handler's import) finish before the invocation's clock starts.
@@ -221,12 +213,20 @@ class _Worker:
         Lambda times init apart from the function timeout, with its own 10 s
         limit; past it, the rest of init counts against the first invocation.
         """
-        if self.ready:
-            return
-        readable, _, _ = select.select([self.control], [], [], limit)
-        if readable:
+        if not self.ready:
+            self._hear(b"ready", limit)
+
+    def _hear(self, word: bytes, timeout: float) -> bool:
+        """Read the control pipe until `word` or end of file (the interpreter died); False at `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            readable, _, _ = select.select([self.control], [], [], max(0.0, deadline - time.monotonic()))
+            if not readable:
+                return False
             said = os.read(self.control, 64)
-            self.ready = b"ready" in said
+            self.ready = self.ready or b"ready" in said  # "ready" may come late, before "done"
+            if not said or word in said:
+                return True
 
     def kill(self) -> None:
         if self.process.poll() is None:
