@@ -15,6 +15,7 @@ from jobs_helpers import HEADER, row, write_csv, write_sample
 from preprocess import rejects as rejects_module
 from preprocess.escaping import safe_text, sql_macro
 from preprocess.schema import parse_schema
+from preprocess.sources import count_lines
 from preprocess.validate import validate_file
 from threadline import samples
 
@@ -286,8 +287,6 @@ def test_large_file_keeps_file_order_and_true_line_numbers(tmp_path):
 @pytest.mark.parametrize("chunk_size", [1, 3, 7, 4096])
 @pytest.mark.parametrize("compression", ["none", "gzip"])
 def test_line_count_matches_a_whole_file_count_at_any_chunk_size(tmp_path, data, chunk_size, compression):
-    from preprocess.sources import count_lines
-
     path = tmp_path / "f"
     path.write_bytes(gzip.compress(data) if compression == "gzip" else data)
     counted = count_lines(path, compression, chunk_size)

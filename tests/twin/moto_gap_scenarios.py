@@ -159,11 +159,16 @@ def sync_poll_interval(scene: Scene) -> dict:
             "median_gap": gaps[len(gaps) // 2] if gaps else None}
 
 
-def batch_describe_exit_code(scene: Scene) -> dict:
+def _run_one_job(scene: Scene, name: str, script: str) -> dict:
+    """Submit one container job running `script` and describe it once it has ended."""
     queue = scene.job_queue()
-    definition = scene.job_definition("exit3", "import sys; sys.exit(3)")
+    definition = scene.job_definition(name, script)
     job_id = scene.client("batch").submit_job(jobName="scene-job", jobQueue=queue, jobDefinition=definition)["jobId"]
-    job = scene.wait_job(job_id)
+    return scene.wait_job(job_id)
+
+
+def batch_describe_exit_code(scene: Scene) -> dict:
+    job = _run_one_job(scene, "exit3", "import sys; sys.exit(3)")
     return {"status": job["status"], "exit_code": job.get("container", {}).get("exitCode")}
 
 
@@ -295,10 +300,7 @@ def sqs_message_move_task(scene: Scene) -> dict:
 
 
 def batch_describe_container_image(scene: Scene) -> dict:
-    queue = scene.job_queue()
-    definition = scene.job_definition("imaged", "pass")
-    job_id = scene.client("batch").submit_job(jobName="scene-job", jobQueue=queue, jobDefinition=definition)["jobId"]
-    job = scene.wait_job(job_id)
+    job = _run_one_job(scene, "imaged", "pass")
     return {"status": job["status"], "image": job.get("container", {}).get("image")}
 
 
