@@ -1,9 +1,11 @@
 """The unique-key rule: among rows that pass every other rule, the first occurrence of a key wins.
 
-Runs in DuckDB over the checked table (see `staging`): a grouping over the
-key column of the valid rows finds the keys that occur more than once
-(usually none or few); only rows carrying one of them are ranked, and the
-later occurrences are listed in `__dups__`. Once the reject list is built they
+Runs over the checked table (see `staging`). DuckDB hashes the key of every
+valid row and NumPy sorts the hashes: equal keys have equal hashes, so a hash
+seen once is a key seen once, and only rows whose hash repeats (usually none
+or few) are compared by their key, in DuckDB, to list the later occurrences in
+`__dups__`. (Grouping 10M distinct strings in DuckDB took 1.3-1.7 s on two
+cores; the hash sort takes 0.4 s.) Once the reject list is built they
 are deleted from the table, so the clean file leaves them out. (A DELETE, not
 an UPDATE of a flag column: DuckDB 2.0.0 takes seconds over the first UPDATE
 of a 10M-row table and milliseconds over the DELETE; the clean write stays a
@@ -13,6 +15,8 @@ single-table scan, which keeps file order.)
 from __future__ import annotations
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 
 from .checks import BAD, quote_ident
 from .schema import Schema
@@ -20,6 +24,7 @@ from .staging import TABLE
 
 KEY = "__key__"
 DUPS = "__dups__"  # record, first_record (the one that kept the key), key (as reported)
+_REPEATED = "__repeated_key_hashes__"
 
 
 def key_expression(schema: Schema) -> str | None:
@@ -41,22 +46,35 @@ def key_output_column(schema: Schema) -> str | None:
 
 def find_duplicates(con: duckdb.DuckDBPyConnection, schema: Schema) -> int:
     """Fill `__dups__`; returns how many rows it lists."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {DUPS} (record BIGINT, first_record BIGINT, key VARCHAR)")
     column = key_output_column(schema)
     if column is None:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {DUPS} (record BIGINT, first_record BIGINT, key VARCHAR)")
         return 0
     k = quote_ident(column)
     valid = f"FROM {TABLE} WHERE NOT {BAD} AND {k} IS NOT NULL"
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {DUPS} AS
-        SELECT record, first_record, replace(key, chr(31), ' | ') AS key FROM (
-            SELECT rowid + 1 AS record, min(rowid) OVER (PARTITION BY {k}) + 1 AS first_record, {k} AS key
-            {valid} AND {k} IN (SELECT {k} {valid} GROUP BY {k} HAVING count(*) > 1)
-        ) WHERE record <> first_record
-        """
-    )
+    repeated = _repeated_hashes(con.execute(f"SELECT hash({k}) AS h {valid}").fetchnumpy()["h"])
+    if repeated.size == 0:
+        return 0
+    con.register(_REPEATED, pa.table({"h": repeated}))
+    try:
+        con.execute(
+            f"""
+            INSERT INTO {DUPS}
+            SELECT record, first_record, replace(key, chr(31), ' | ') FROM (
+                SELECT rowid + 1 AS record, min(rowid) OVER (PARTITION BY {k}) + 1 AS first_record, {k} AS key
+                {valid} AND hash({k}) IN (SELECT h FROM {_REPEATED})
+            ) WHERE record <> first_record
+            """
+        )
+    finally:
+        con.unregister(_REPEATED)
     return con.execute(f"SELECT count(*) FROM {DUPS}").fetchone()[0]
+
+
+def _repeated_hashes(hashes: np.ndarray) -> np.ndarray:
+    """The values that occur more than once in `hashes` (sorted in place)."""
+    hashes.sort()
+    return np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
 
 
 def drop_later(con: duckdb.DuckDBPyConnection) -> None:
