@@ -8,10 +8,12 @@ import json
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from jobs_helpers import HEADER, row, write_csv, write_sample
 
+from preprocess import duplicates as duplicates_module
 from preprocess import rejects as rejects_module
 from preprocess.escaping import safe_text, sql_macro
 from preprocess.schema import parse_schema
@@ -107,6 +109,20 @@ def test_duplicates_count_only_rows_that_pass_other_rules(tmp_path):
     assert entries(result) == [(2, "price", "too_small"), (5, "position_id", "duplicate"),
                                (6, "position_id", "duplicate")]
     assert pq.read_table(result.clean).column("position_id").to_pylist() == ["A", "B"]
+
+
+def test_keys_sharing_a_hash_are_compared_by_key(tmp_path, monkeypatch):
+    """A repeated hash only makes rows candidates; distinct keys among them are not duplicates.
+
+    Treating every hash as repeated stands in for hash collisions between distinct keys.
+    """
+    text = "\n".join([HEADER, row("A"), row("B"), row("C"), row("A"), row("D"), row("B")]) + "\n"
+    expected = [(5, "position_id", "duplicate"), (7, "position_id", "duplicate")]
+    assert entries(run(tmp_path, text, name="hashed.csv")) == expected
+    monkeypatch.setattr(duplicates_module, "_repeated_hashes", lambda hashes: np.unique(hashes))
+    result = run(tmp_path, text, name="all-candidates.csv")
+    assert entries(result) == expected
+    assert pq.read_table(result.clean).column("position_id").to_pylist() == ["A", "B", "C", "D"]
 
 
 def test_bom_crlf_and_quoted_commas(tmp_path):
