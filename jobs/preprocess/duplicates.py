@@ -5,11 +5,11 @@ valid row and NumPy sorts the hashes: equal keys have equal hashes, so a hash
 seen once is a key seen once, and only rows whose hash repeats (usually none
 or few) are compared by their key, in DuckDB, to list the later occurrences in
 `__dups__`. (Grouping 10M distinct strings in DuckDB took 1.3-1.7 s on two
-cores; the hash sort takes 0.4 s.) Once the reject list is built they
-are deleted from the table, so the clean file leaves them out. (A DELETE, not
-an UPDATE of a flag column: DuckDB 2.0.0 takes seconds over the first UPDATE
-of a 10M-row table and milliseconds over the DELETE; the clean write stays a
-single-table scan, which keeps file order.)
+cores; fetching and sorting the hashes took 0.4-0.8 s.) Once the reject list
+is built they are deleted from the table, so the clean file leaves them out.
+(A DELETE, not an UPDATE of a flag column: DuckDB 2.0.0 takes seconds over the
+first UPDATE of a 10M-row table and milliseconds over the DELETE; the clean
+write stays a single-table scan, which keeps file order.)
 """
 
 from __future__ import annotations
