@@ -11,4 +11,7 @@ test:
 bench:
 	@scripts/setup
 	@.venv/bin/pip install --quiet -r bench/requirements.txt
-	@.venv/bin/python -m bench
+	@.venv/bin/python bench/bench_preprocess.py
+	@.venv/bin/python bench/bench_preprocess_bounds.py
+	@.venv/bin/python bench/bench_analysis.py
+	@.venv/bin/python bench/bench_lineage.py

@@ -1,0 +1,153 @@
+"""How fast could any DuckDB design of the validation be? Stages timed against the raw conversion.
+
+    python bench/bench_preprocess_bounds.py                  # 1M and 10M rows
+    python bench/bench_preprocess_bounds.py --rows 200000    # a quick run
+
+The validation needs three things the raw conversion does not: a record
+number for every rejected row, the unique-key rule over all rows, and a
+second output (the reject list). DuckDB's CSV reader gives no row number, so
+the job loads the checked rows into a table (its insertion order numbers
+them) and writes the Parquet from that table. This benchmark times, in
+alternating rounds on the same file, the parts any other design would still
+pay, each as a single DuckDB statement:
+
+- `checked_fused`: the job's own checking query written straight to Parquet.
+  Every rule, but no table, no record numbers, no unique key, no reject list.
+- `typed_fused`: DuckDB's typed reader with `store_rejects` and a cheap form
+  of the rules as a filter, straight to Parquet: the cheapest parse there is. Rows
+  that fail conversion vanish into `reject_errors`, so it cannot number the rows.
+- `key_hash_pass`: one pass over the CSV hashing the key column only, the
+  least a design that learns the duplicates before writing must add.
+
+Each is reported as raw seconds / stage seconds (median of per-round ratios):
+a ceiling on the throughput ratio of any design built from that stage.
+Results go to stdout and bench/out/preprocess_bounds.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import _paths  # noqa: F401 - sets up imports
+import duckdb
+from _paths import OUT
+from bench_preprocess import raw_conversion
+
+from preprocess.checks import BAD, checked_query, csv_source, quote_ident, quote_literal
+from preprocess.schema import Column, Schema, load_schema
+from preprocess.sources import read_header
+from preprocess.validate import validate_file
+from threadline import samples
+
+
+def _typed_rule(column: Column) -> str:
+    """The column's rules over a typed value (the reader makes an empty field NULL).
+
+    Cheaper than the job's (lengths in bytes, no whitespace-only test), so the
+    ceiling it gives errs high.
+    """
+    v = quote_ident(column.name)
+    if column.type == "number":
+        tests = [f"isfinite({v})"]
+        if column.lower_bound:
+            bound, inclusive = column.lower_bound
+            tests.append(f"{v} {'>=' if inclusive else '>'} {float(bound)!r}")
+        if column.upper_bound:
+            bound, inclusive = column.upper_bound
+            tests.append(f"{v} {'<=' if inclusive else '<'} {float(bound)!r}")
+    else:
+        tests = [f"{v} IS NOT NULL"]
+        if column.max_length is not None:
+            tests.append(f"strlen({v}) <= {column.max_length}")
+        if column.allowed is not None:
+            tests.append(f"{v} IN ({', '.join(quote_literal(a) for a in column.allowed)})")
+    rule = " AND ".join(tests)
+    return f"({rule})" if column.required else f"({v} IS NULL OR ({rule}))"
+
+
+def _typed_source(path: Path, header: tuple[str, ...], schema: Schema) -> str:
+    types = {c.name: ("DOUBLE" if c.type == "number" else "VARCHAR") for c in schema.columns}
+    columns = ", ".join(f"{quote_literal(name)}: {quote_literal(types.get(name, 'VARCHAR'))}" for name in header)
+    return (f"read_csv({quote_literal(str(path))}, header = true, auto_detect = false, columns = {{{columns}}},"
+            f" strict_mode = true, store_rejects = true)")
+
+
+def stages(path: Path, work: Path, schema: Schema) -> dict[str, Callable[[], object]]:
+    header = read_header(path, "none")
+    text_source = csv_source(str(path), header, "none")
+    names = ", ".join(quote_ident(name) for name in schema.names)
+    parquet = quote_literal(str(work / "stage.parquet"))
+    checked_sql = (f"COPY (SELECT {names} FROM ({checked_query(schema, text_source)}) WHERE NOT {BAD})"
+                   f" TO {parquet} (FORMAT parquet, COMPRESSION snappy)")
+    typed_filter = " AND ".join(_typed_rule(c) for c in schema.columns)
+    typed_sql = (f"COPY (SELECT {names} FROM {_typed_source(path, header, schema)} WHERE {typed_filter})"
+                 f" TO {parquet} (FORMAT parquet, COMPRESSION snappy)")
+    key = quote_ident(schema.unique_key[0])
+    hash_sql = f"SELECT hash({key}) AS h FROM {text_source}"
+
+    def run(sql: str, fetch: bool = False) -> Callable[[], object]:
+        def action() -> None:
+            con = duckdb.connect()
+            con.execute("SET preserve_insertion_order = true")
+            result = con.execute(sql)
+            if fetch:
+                result.fetchnumpy()
+            con.close()
+        return action
+
+    return {
+        "raw_conversion": lambda: raw_conversion(path, work),
+        "threadline_validation": lambda: validate_file(path, work / "job", 0.05, schema),
+        "checked_fused": run(checked_sql),
+        "typed_fused": run(typed_sql),
+        "key_hash_pass": run(hash_sql, fetch=True),
+    }
+
+
+def bench_size(rows: int, rounds: int, bad_share: float, work: Path) -> dict:
+    data = work / f"positions-{rows}.csv"
+    if not data.exists():
+        print(f"generating {rows:,} rows ...", flush=True)
+        samples.main(["--rows", str(rows), "--bad-share", str(bad_share), "--seed", "1", "--out", str(data)])
+    actions = stages(data, work, load_schema())
+    times: dict[str, list[float]] = {name: [] for name in actions}
+    for round_number in range(rounds):
+        for name, action in actions.items():
+            started = time.perf_counter()
+            action()
+            times[name].append(time.perf_counter() - started)
+            print(f"  {rows:,} rows, round {round_number + 1}: {name} {times[name][-1]:.2f} s", flush=True)
+    raw = times["raw_conversion"]
+    ratio = {name: round(statistics.median(r / t for r, t in zip(raw, values)), 2) for name, values in times.items()}
+    two_pass = [h + t for h, t in zip(times["key_hash_pass"], times["typed_fused"])]
+    ratio["key_hash_pass+typed_fused"] = round(statistics.median(r / t for r, t in zip(raw, two_pass)), 2)
+    return {"rows": rows, "best_s": {n: round(min(v), 3) for n, v in times.items()}, "vs_raw": ratio}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--bad-share", type=float, default=0.01)
+    parser.add_argument("--work", type=Path, default=OUT / "preprocess-data")
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    results = [bench_size(rows, args.rounds, args.bad_share, args.work) for rows in args.rows]
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "preprocess_bounds.json").write_text(json.dumps({"duckdb": duckdb.__version__, "results": results},
+                                                           indent=2))
+    print(f"\n{'rows':>12} {'stage':<28} {'best s':>8} {'raw s / stage s':>16}")
+    for result in results:
+        for name, ratio in result["vs_raw"].items():
+            best = result["best_s"].get(name, "")
+            print(f"{result['rows']:>12,} {name:<28} {best!s:>8} {ratio:>16}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
