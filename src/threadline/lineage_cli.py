@@ -31,6 +31,8 @@ EndpointOption = Annotated[Optional[str], typer.Option(
     help="A neptunedata endpoint URL, e.g. the twin's while `threadline up` runs.")]
 NeptuneOption = Annotated[Optional[str], typer.Option(
     help="Neptune cluster endpoint (host[:port]); IAM auth with your AWS credentials.")]
+AwsEndpointOption = Annotated[Optional[str], typer.Option(
+    help="AWS endpoint, e.g. http://127.0.0.1:4566 for `threadline up`.")]
 RegionOption = Annotated[Optional[str], typer.Option(help="AWS region of the Neptune cluster.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -173,8 +175,7 @@ def show(run_id: Annotated[str, typer.Argument(help="The run id.")],
 @app.command()
 def redrive(stack: Annotated[str, typer.Option(help="Stack name (finds <stack>-LineageDeadLetterQueue*).")] = "threadline",
             queue_arn: Annotated[Optional[str], typer.Option(help="The dead-letter queue's ARN, if not found by name.")] = None,
-            endpoint_url: Annotated[Optional[str], typer.Option(
-                help="AWS endpoint, e.g. http://127.0.0.1:4566 for `threadline up`.")] = None,
+            endpoint_url: AwsEndpointOption = None,
             region: RegionOption = None, as_json: JsonOption = False) -> None:
     """Move lineage events that waited out Neptune in the dead-letter queue back to be written."""
     import boto3
@@ -201,8 +202,7 @@ def redrive(stack: Annotated[str, typer.Option(help="Stack name (finds <stack>-L
 def rerun(run_id: Annotated[str, typer.Argument(help="The run whose input to run again.")],
           resume: Annotated[bool, typer.Option(help="Reuse the leading steps an earlier run already did.")] = True,
           stack: Annotated[str, typer.Option(help="Stack name (finds <stack>-PipelineStateMachine*).")] = "threadline",
-          endpoint_url: Annotated[Optional[str], typer.Option(
-              help="AWS endpoint, e.g. http://127.0.0.1:4566 for `threadline up`.")] = None,
+          endpoint_url: AwsEndpointOption = None,
           region: RegionOption = None, as_json: JsonOption = False) -> None:
     """Run a run's input again as a new execution, resumed from the lineage graph (a redrive)."""
     import boto3
