@@ -57,11 +57,17 @@ def timed(action: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - started, _cpu_seconds() - cpu
 
 
-def bench_size(rows: int, rounds: int, bad_share: float, skip_pandas: bool, work: Path) -> dict:
+def positions_file(rows: int, bad_share: float, work: Path) -> Path:
+    """The generated positions file of `rows` rows in `work`, made once and reused by later runs."""
     data = work / f"positions-{rows}.csv"
     if not data.exists():
         print(f"generating {rows:,} rows ...", flush=True)
         samples.main(["--rows", str(rows), "--bad-share", str(bad_share), "--seed", "1", "--out", str(data)])
+    return data
+
+
+def bench_size(rows: int, rounds: int, bad_share: float, skip_pandas: bool, work: Path) -> dict:
+    data = positions_file(rows, bad_share, work)
     size_mb = data.stat().st_size / 1e6
     schema = load_schema()
     methods: dict[str, Callable[[], object]] = {

@@ -36,13 +36,12 @@ from pathlib import Path
 import _paths  # noqa: F401 - sets up imports
 import duckdb
 from _paths import OUT
-from bench_preprocess import raw_conversion
+from bench_preprocess import positions_file, raw_conversion
 
 from preprocess.checks import BAD, checked_query, csv_source, quote_ident, quote_literal
 from preprocess.schema import Column, Schema, load_schema
 from preprocess.sources import read_header
 from preprocess.validate import validate_file
-from threadline import samples
 
 
 def _typed_rule(column: Column) -> str:
@@ -110,10 +109,7 @@ def stages(path: Path, work: Path, schema: Schema) -> dict[str, Callable[[], obj
 
 
 def bench_size(rows: int, rounds: int, bad_share: float, work: Path) -> dict:
-    data = work / f"positions-{rows}.csv"
-    if not data.exists():
-        print(f"generating {rows:,} rows ...", flush=True)
-        samples.main(["--rows", str(rows), "--bad-share", str(bad_share), "--seed", "1", "--out", str(data)])
+    data = positions_file(rows, bad_share, work)
     actions = stages(data, work, load_schema())
     times: dict[str, list[float]] = {name: [] for name in actions}
     for round_number in range(rounds):
