@@ -6,8 +6,9 @@
 The validation needs three things the raw conversion does not: a record
 number for every rejected row, the unique-key rule over all rows, and a
 second output (the reject list). DuckDB's CSV reader gives no row number, so
-the job loads the checked rows into a table (its insertion order numbers
-them) and writes the Parquet from that table. This benchmark times, in
+the job loads the checked rows into a table (its insertion order, with the
+records the reader refused counted in, numbers them) and writes the Parquet
+from that table. This benchmark times, in
 alternating rounds on the same file, the parts any other design would still
 pay, each as a single DuckDB statement:
 
@@ -15,7 +16,7 @@ pay, each as a single DuckDB statement:
   Every rule, but no table, no record numbers, no unique key, no reject list.
 - `typed_fused`: DuckDB's typed reader with `store_rejects` and a cheap form
   of the rules as a filter, straight to Parquet: the cheapest parse there is. Rows
-  that fail conversion vanish into `reject_errors`, so it cannot number the rows.
+  that fail conversion vanish into `reject_errors`; a stream has no row numbers.
 - `key_hash_pass`: one pass over the CSV hashing the key column only, the
   least a design that learns the duplicates before writing must add.
 

@@ -8,6 +8,7 @@ the typed values, the codes, the original text of number columns on bad rows
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum
 
 from .schema import Column, Schema
@@ -90,7 +91,7 @@ def possible_rules(column: Column) -> list[Rule]:
     return rules
 
 
-def _string_code(column: Column) -> str:
+def string_code(column: Column) -> str:
     v = quote_ident(column.name)
     missing = int(Rule.MISSING) if column.required else 0
     # Most values are fine: one cheap test settles them before the rule-by-rule CASE.
@@ -126,14 +127,30 @@ def _number_code(column: Column, number: str) -> str:
     return f"CASE WHEN {' AND '.join(fine)} THEN 0 {' '.join(branches)} ELSE 0 END"
 
 
-def csv_source(path: str, file_columns: tuple[str, ...], compression: str) -> str:
-    """DuckDB's strict CSV reader over `path`, every column as VARCHAR, named as in the header."""
-    columns = ", ".join(f"{quote_literal(name)}: 'VARCHAR'" for name in file_columns)
+def csv_source(
+    path: str,
+    file_columns: tuple[str, ...],
+    compression: str,
+    types: Mapping[str, str] | None = None,
+    rejects_table: str | None = None,
+) -> str:
+    """DuckDB's strict CSV reader over `path`, columns named as in the header.
+
+    Columns are VARCHAR unless `types` names an SQL type. With `rejects_table`
+    the reader keeps going past values it cannot convert and lists them there
+    (DuckDB's `store_rejects`); otherwise it fails on the first.
+    """
+    types = types or {}
+    columns = ", ".join(f"{quote_literal(name)}: {quote_literal(types.get(name, 'VARCHAR'))}" for name in file_columns)
+    rejects = ""
+    if rejects_table:
+        rejects = (f", store_rejects = true, rejects_table = {quote_literal(rejects_table)},"
+                   f" rejects_scan = {quote_literal(rejects_table + '_scans')}")
     return (
         f"read_csv({quote_literal(path)}, header = true, auto_detect = false,"
         f" columns = {{{columns}}}, delim = ',', quote = '\"', escape = '\"',"
         f" strict_mode = true, null_padding = false, encoding = 'utf-8',"
-        f" compression = {quote_literal(compression)})"
+        f" compression = {quote_literal(compression)}{rejects})"
     )
 
 
@@ -162,7 +179,7 @@ def checked_query(schema: Schema, source: str, key: str | None = None) -> str:
             values.append(f"{quote_ident(column.name)} AS {quote_ident(text_column(column.name))}")
         else:
             values.append(quote_ident(column.name))
-            codes.append(f"CAST({_string_code(column)} AS UTINYINT) AS {quote_ident(code_column(column.name))}")
+            codes.append(f"CAST({string_code(column)} AS UTINYINT) AS {quote_ident(code_column(column.name))}")
     carried = ["__key__"] if key else []
     check_step = f"SELECT {', '.join(values + codes + carried)} FROM ({cast_step})"
 

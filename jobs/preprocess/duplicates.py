@@ -20,11 +20,13 @@ import pyarrow as pa
 
 from .checks import BAD, quote_ident
 from .schema import Schema
-from .staging import TABLE
+from .staging import TABLE, Numbering
 
 KEY = "__key__"
-DUPS = "__dups__"  # record, first_record (the one that kept the key), key (as reported)
+DUPS = "__dups__"  # row (in the checked table), record, first_record (the one that kept the key), key (as reported)
 _REPEATED = "__repeated_key_hashes__"
+_LATER = "__later_occurrences__"
+_RECORDS = "__later_records__"
 
 
 def key_expression(schema: Schema) -> str | None:
@@ -44,9 +46,9 @@ def key_output_column(schema: Schema) -> str | None:
     return schema.unique_key[0] if len(schema.unique_key) == 1 else KEY
 
 
-def find_duplicates(con: duckdb.DuckDBPyConnection, schema: Schema) -> int:
+def find_duplicates(con: duckdb.DuckDBPyConnection, schema: Schema, numbering: Numbering) -> int:
     """Fill `__dups__`; returns how many rows it lists."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {DUPS} (record BIGINT, first_record BIGINT, key VARCHAR)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {DUPS} (row BIGINT, record BIGINT, first_record BIGINT, key VARCHAR)")
     column = key_output_column(schema)
     if column is None:
         return 0
@@ -59,15 +61,24 @@ def find_duplicates(con: duckdb.DuckDBPyConnection, schema: Schema) -> int:
     try:
         con.execute(
             f"""
-            INSERT INTO {DUPS}
-            SELECT record, first_record, replace(key, chr(31), ' | ') FROM (
-                SELECT rowid + 1 AS record, min(rowid) OVER (PARTITION BY {k}) + 1 AS first_record, {k} AS key
+            CREATE OR REPLACE TEMP TABLE {_LATER} AS
+            SELECT row, first_row, replace(CAST(key AS VARCHAR), chr(31), ' | ') AS key FROM (
+                SELECT rowid AS row, min(rowid) OVER (PARTITION BY {k}) AS first_row, {k} AS key
                 {valid} AND hash({k}) IN (SELECT h FROM {_REPEATED})
-            ) WHERE record <> first_record
+            ) WHERE row <> first_row
             """
         )
     finally:
         con.unregister(_REPEATED)
+    later = con.execute(f"SELECT row, first_row FROM {_LATER}").fetchnumpy()
+    con.register(_RECORDS, pa.table({
+        "row": later["row"], "record": numbering.records(later["row"]),
+        "first_record": numbering.records(later["first_row"]),
+    }))
+    try:
+        con.execute(f"INSERT INTO {DUPS} SELECT row, record, first_record, key FROM {_LATER} JOIN {_RECORDS} USING (row)")
+    finally:
+        con.unregister(_RECORDS)
     return con.execute(f"SELECT count(*) FROM {DUPS}").fetchone()[0]
 
 
@@ -79,4 +90,4 @@ def _repeated_hashes(hashes: np.ndarray) -> np.ndarray:
 
 def drop_later(con: duckdb.DuckDBPyConnection) -> None:
     """Delete the rows listed in `__dups__` from the checked table (after the reject list is built)."""
-    con.execute(f"DELETE FROM {TABLE} WHERE rowid IN (SELECT record - 1 FROM {DUPS})")
+    con.execute(f"DELETE FROM {TABLE} WHERE rowid IN (SELECT row FROM {DUPS})")

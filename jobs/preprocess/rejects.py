@@ -1,6 +1,6 @@
 """The reject list: one entry per (row, column, rule), with line number, reason and escaped value.
 
-Built in DuckDB from the checked table's bad rows and the duplicates, so a file with
+Built in DuckDB from `__bad_rows__` and the duplicates, so a file with
 millions of rejects is written to `rejects.csv` without Python loops; the
 report keeps the first entries and the counts per rule.
 """
@@ -14,11 +14,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from .checks import BAD, Rule, code_column, possible_rules, quote_ident, quote_literal, reason, text_column
+from .checks import Rule, code_column, possible_rules, quote_ident, quote_literal, reason
 from .duplicates import DUPS
 from .escaping import sql_macro
 from .schema import Schema
-from .staging import TABLE
+from .staging import BAD_ROWS, value_column
 
 SAMPLE_SIZE = 1000
 CSV_COLUMNS = ("line", "record", "column", "rule", "reason", "value")
@@ -51,11 +51,11 @@ def _entry_selects(schema: Schema) -> list[str]:
     selects = []
     for position, column in enumerate(schema.columns):
         code = quote_ident(code_column(column.name))
-        value = quote_ident(text_column(column.name) if column.type == "number" else column.name)
+        value = quote_ident(value_column(column.name))
         selects.append(
-            f"SELECT rowid + 1 AS record, {position} AS pos, {quote_literal(column.name)} AS \"column\","
-            f" {code} AS code, CAST({value} AS VARCHAR) AS value, CAST(NULL AS BIGINT) AS first_record"
-            f" FROM {TABLE} WHERE {BAD} AND {code} <> 0"
+            f"SELECT record, {position} AS pos, {quote_literal(column.name)} AS \"column\","
+            f" {code} AS code, {value} AS value, CAST(NULL AS BIGINT) AS first_record"
+            f" FROM {BAD_ROWS} WHERE {code} <> 0"
         )
     return selects
 

@@ -1,29 +1,45 @@
-"""The checked rows as a DuckDB table: parsed and checked once, then read by every later step.
+"""The checked rows as DuckDB tables: parsed and checked once, then read by every later step.
 
-Loading the checking query into a temporary table lets DuckDB parse and check
-the CSV a single time on all cores; the unique-key rule, the reject list and
-the clean Parquet are then cheap scans of that table. DuckDB keeps the table in
-its own memory and spills to `spill_dir` when it does not fit, so Python never
-holds the rows. Insertion order is preserved, so `rowid + 1` is the record
-number (1 = first row after the header).
+Loading the rows into a temporary table lets DuckDB parse and check the CSV
+a single time on all cores; the unique-key rule, the reject list and the
+clean Parquet are then scans of that table. DuckDB keeps the table in its own
+memory and spills to `spill_dir` when it does not fit, so Python never holds
+the rows. Insertion order is preserved, so `rowid` follows file order; a
+`Numbering` turns it into record numbers (1 = first row after the header)
+when the reader left some records out of the table.
+
+Whichever way the rows were loaded (`typed_load` or `text_load`), the rows
+breaking a rule other than the unique key end up in `__bad_rows__`: record,
+then per column the rule code and the value as reported.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from .checks import BAD, quote_ident, quote_literal
 from .schema import Schema
 
 TABLE = "__checked__"
+BAD_ROWS = "__bad_rows__"
+
+
+def value_column(name: str) -> str:
+    return f"__value__{name}"
 
 
 def connect(spill_dir: Path) -> duckdb.DuckDBPyConnection:
     """A connection that keeps file order and spills into `spill_dir`."""
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = true")
+    # DuckDB checkpoints on its own once 16 MB of changes pile up, compressing every
+    # table (strings with DictFSST): 2-2.5 s of a 10M-row run spent on tables that
+    # live for seconds. Nothing here needs a checkpoint.
+    con.execute("SET checkpoint_threshold = '1TB'")
     # DuckDB turns `x IN (many constants)` into a hash join, which does not keep
     # row order over a multi-buffer CSV; kept as an expression, order holds.
     con.execute("SET disabled_optimizers = 'in_clause'")
@@ -31,25 +47,40 @@ def connect(spill_dir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def load(con: duckdb.DuckDBPyConnection, checked_query: str) -> int:
-    """Run the checking query into the table; returns the number of records."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {TABLE} AS {checked_query}")
+@dataclass(frozen=True)
+class Numbering:
+    """Record numbers of the table's rows, given the records the reader kept out of it."""
+
+    skipped: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # sorted record numbers
+
+    def records(self, rows: np.ndarray) -> np.ndarray:
+        """Record numbers of table rows (`rowid` values)."""
+        # kept_before[i]: how many records before the i-th skipped one are in the table.
+        kept_before = self.skipped - np.arange(1, self.skipped.size + 1)
+        return rows + 1 + np.searchsorted(kept_before, rows, side="right")
+
+
+def load(con: duckdb.DuckDBPyConnection, query: str) -> int:
+    """Run `query` into the table; returns the number of rows."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {TABLE} AS {query}")
     return con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
 
 
 def bad_count(con: duckdb.DuckDBPyConnection) -> int:
-    return con.execute(f"SELECT count(*) FROM {TABLE} WHERE {BAD}").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM {BAD_ROWS}").fetchone()[0]
 
 
 def bad_records(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Record numbers of rows breaking a rule other than the unique key."""
-    return [row[0] for row in con.execute(f"SELECT rowid + 1 FROM {TABLE} WHERE {BAD} ORDER BY rowid").fetchall()]
+    return [row[0] for row in con.execute(f"SELECT record FROM {BAD_ROWS} ORDER BY record").fetchall()]
 
 
 def write_clean(con: duckdb.DuckDBPyConnection, schema: Schema, path: Path) -> None:
-    """The rows without a rule broken, typed and in file order, as Parquet written by DuckDB.
+    """The rows without a rule broken, in file order, as Parquet written by DuckDB.
 
-    Later occurrences of a unique key must already be gone (`duplicates.drop_later`).
+    Numbers are DOUBLE and every other column a Parquet string (DuckDB writes
+    an ENUM column as one), however the table was loaded. Later occurrences
+    of a unique key must already be gone (`duplicates.drop_later`).
     """
     columns = ", ".join(quote_ident(name) for name in schema.names)
     con.execute(

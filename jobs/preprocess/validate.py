@@ -1,25 +1,26 @@
 """The validation core: a local CSV (or .csv.gz) in, clean Parquet and a report out. No S3 here.
 
-DuckDB reads the file once (strict CSV, all text) and evaluates every rule
-in SQL on all cores into a temporary table (see `staging`); the unique-key
-rule, the reject list and then the clean Parquet (written by DuckDB) are scans
-of that table. Rows never become Python objects, and DuckDB spills to disk when
-the table outgrows its memory.
+DuckDB reads the file once and evaluates every rule in SQL on all cores into
+a temporary table (see `staging`): typed when it can (`typed_load`), as text
+otherwise (`text_load`), with the same verdicts either way. The unique-key
+rule, the reject list and then the clean Parquet (written by DuckDB) are
+scans of that table. Rows never become Python objects, and DuckDB spills to
+disk when the table outgrows its memory.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from . import rejects, staging
-from .checks import checked_query, csv_source
+from . import rejects, staging, text_load, typed_load
+from .checks import csv_source
 from .duplicates import DUPS, KEY, drop_later, find_duplicates, key_expression, key_output_column
 from .lines import first_structure_problem, record_lines
 from .report import build_report, file_error_report
@@ -41,7 +42,7 @@ class Validation:
     rejects: Path | None
 
 
-def _locate(path: Path, compression: str, columns: int, error: duckdb.Error) -> FileProblem:
+def _locate(path: Path, compression: str, columns: int, error: Exception) -> FileProblem:
     """Name the first structural problem exactly; fall back to DuckDB's own words."""
     problem = first_structure_problem(path, compression, columns)
     if problem is not None:
@@ -54,6 +55,25 @@ def _line_map(con: duckdb.DuckDBPyConnection, path: Path, compression: str, reco
     dups = con.execute(f"SELECT record FROM {DUPS} UNION SELECT first_record FROM {DUPS}").fetchall()
     wanted = set(staging.bad_records(con)) | {row[0] for row in dups}
     return record_lines(path, compression, wanted, records)
+
+
+def _load(con: duckdb.DuckDBPyConnection, schema: Schema, path: Path, compression: str, header: tuple[str, ...],
+          lines: Future[LineCount], workdir: Path) -> tuple[int, staging.Numbering, bool]:
+    """Load and check the rows, typed when that gives the text path's answer; (records, numbering, fast_lines)."""
+    key = key_expression(schema) if key_output_column(schema) == KEY else None
+    try:
+        if typed_load.usable(schema):
+            loaded = typed_load.load(con, schema, path, compression, header, key)
+            records = loaded.rows + loaded.skipped.size
+            if lines.result().lines_before_trailing_blanks == 1 + records:
+                numbering = typed_load.finish(con, schema, loaded, header, key, workdir)
+                if numbering is not None:
+                    return records, numbering, True
+        numbering = text_load.load(con, schema, csv_source(str(path), header, compression), key)
+    except (duckdb.Error, typed_load.ReaderStructureError) as exc:
+        raise _locate(path, compression, len(header), exc) from exc
+    records = con.execute(f"SELECT count(*) FROM {staging.TABLE}").fetchone()[0]
+    return records, numbering, lines.result().lines_before_trailing_blanks == 1 + records
 
 
 def validate_file(
@@ -74,22 +94,14 @@ def validate_file(
         header = read_header(path, compression)
         check_header(header, schema)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            lines_future = pool.submit(count_lines, path, compression)
+            lines = pool.submit(count_lines, path, compression)
             con = staging.connect(spill)
             try:
-                source = csv_source(str(path), header, compression)
-                key = key_expression(schema)
-                query = checked_query(schema, source, key if key_output_column(schema) == KEY else None)
-                try:
-                    records = staging.load(con, query)
-                except duckdb.Error as exc:
-                    raise _locate(path, compression, len(header), exc) from exc
-                line_count: LineCount = lines_future.result()
+                records, numbering, fast_lines = _load(con, schema, path, compression, header, lines, workdir)
                 if records == 0:
                     raise FileProblem("the file has a header but no data rows")
-                rejected = staging.bad_count(con) + find_duplicates(con, schema)
+                rejected = staging.bad_count(con) + find_duplicates(con, schema, numbering)
                 passed = rejected / records <= max_reject_share
-                fast_lines = line_count.lines_before_trailing_blanks == 1 + records
                 line_map = None if fast_lines else _line_map(con, path, compression, records)
                 rejected_list = rejects.build(con, schema, line_map, fast_lines, rejects_csv)
                 if passed:  # last: it deletes the later duplicates from the table
