@@ -14,9 +14,10 @@ pay, each as a single DuckDB statement:
 
 - `checked_fused`: the job's own checking query written straight to Parquet.
   Every rule, but no table, no record numbers, no unique key, no reject list.
-- `typed_fused`: DuckDB's typed reader with `store_rejects` and a cheap form
-  of the rules as a filter, straight to Parquet: the cheapest parse there is. Rows
-  that fail conversion vanish into `reject_errors`; a stream has no row numbers.
+- `typed_fused`: the job's typed read (`typed_load`: numbers as DOUBLE,
+  allowed values as ENUM, `store_rejects`) with its rules as a filter,
+  straight to Parquet. Rows that fail conversion vanish into the rejects
+  table; a stream has no row numbers, no unique key and no reject list.
 - `key_hash_pass`: one pass over the CSV hashing the key column only, the
   least a design that learns the duplicates before writing must add.
 
@@ -40,41 +41,10 @@ from _paths import OUT
 from bench_preprocess import positions_file, raw_conversion
 
 from preprocess.checks import BAD, checked_query, csv_source, quote_ident, quote_literal
-from preprocess.schema import Column, Schema, load_schema
+from preprocess.schema import Schema, load_schema
 from preprocess.sources import read_header
+from preprocess.typed_checks import column_types, passes
 from preprocess.validate import validate_file
-
-
-def _typed_rule(column: Column) -> str:
-    """The column's rules over a typed value (the reader makes an empty field NULL).
-
-    Cheaper than the job's (lengths in bytes, no whitespace-only test), so the
-    ceiling it gives errs high.
-    """
-    v = quote_ident(column.name)
-    if column.type == "number":
-        tests = [f"isfinite({v})"]
-        if column.lower_bound:
-            bound, inclusive = column.lower_bound
-            tests.append(f"{v} {'>=' if inclusive else '>'} {float(bound)!r}")
-        if column.upper_bound:
-            bound, inclusive = column.upper_bound
-            tests.append(f"{v} {'<=' if inclusive else '<'} {float(bound)!r}")
-    else:
-        tests = [f"{v} IS NOT NULL"]
-        if column.max_length is not None:
-            tests.append(f"strlen({v}) <= {column.max_length}")
-        if column.allowed is not None:
-            tests.append(f"{v} IN ({', '.join(quote_literal(a) for a in column.allowed)})")
-    rule = " AND ".join(tests)
-    return f"({rule})" if column.required else f"({v} IS NULL OR ({rule}))"
-
-
-def _typed_source(path: Path, header: tuple[str, ...], schema: Schema) -> str:
-    types = {c.name: ("DOUBLE" if c.type == "number" else "VARCHAR") for c in schema.columns}
-    columns = ", ".join(f"{quote_literal(name)}: {quote_literal(types.get(name, 'VARCHAR'))}" for name in header)
-    return (f"read_csv({quote_literal(str(path))}, header = true, auto_detect = false, columns = {{{columns}}},"
-            f" strict_mode = true, store_rejects = true)")
 
 
 def stages(path: Path, work: Path, schema: Schema) -> dict[str, Callable[[], object]]:
@@ -84,8 +54,8 @@ def stages(path: Path, work: Path, schema: Schema) -> dict[str, Callable[[], obj
     parquet = quote_literal(str(work / "stage.parquet"))
     checked_sql = (f"COPY (SELECT {names} FROM ({checked_query(schema, text_source)}) WHERE NOT {BAD})"
                    f" TO {parquet} (FORMAT parquet, COMPRESSION snappy)")
-    typed_filter = " AND ".join(_typed_rule(c) for c in schema.columns)
-    typed_sql = (f"COPY (SELECT {names} FROM {_typed_source(path, header, schema)} WHERE {typed_filter})"
+    typed_source = csv_source(str(path), header, "none", column_types(schema), "__reader_rejects__")
+    typed_sql = (f"COPY (SELECT {names} FROM {typed_source} WHERE {passes(schema)})"
                  f" TO {parquet} (FORMAT parquet, COMPRESSION snappy)")
     key = quote_ident(schema.unique_key[0])
     hash_sql = f"SELECT hash({key}) AS h FROM {text_source}"

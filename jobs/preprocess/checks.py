@@ -107,23 +107,40 @@ def string_code(column: Column) -> str:
     return f"CASE WHEN {' AND '.join(fine)} THEN 0 {' '.join(branches)} ELSE 0 END"
 
 
+def bound_tests(column: Column, number: str) -> list[str]:
+    """SQL tests that `number` keeps within the column's schema bounds (none when unbounded)."""
+    tests = []
+    if column.lower_bound:
+        bound, inclusive = column.lower_bound
+        tests.append(f"{number} {'>=' if inclusive else '>'} {_num(bound)}")
+    if column.upper_bound:
+        bound, inclusive = column.upper_bound
+        tests.append(f"{number} {'<=' if inclusive else '<'} {_num(bound)}")
+    return tests
+
+
+def bound_branches(column: Column, number: str) -> list[str]:
+    """`WHEN` branches naming the bound that `number` breaks."""
+    branches = []
+    if column.lower_bound:
+        bound, inclusive = column.lower_bound
+        branches.append(f"WHEN {number} {'<' if inclusive else '<='} {_num(bound)} THEN {int(Rule.TOO_SMALL)}")
+    if column.upper_bound:
+        bound, inclusive = column.upper_bound
+        branches.append(f"WHEN {number} {'>' if inclusive else '>='} {_num(bound)} THEN {int(Rule.TOO_LARGE)}")
+    return branches
+
+
 def _number_code(column: Column, number: str) -> str:
     v = quote_ident(column.name)
     missing = int(Rule.MISSING) if column.required else 0
-    fine = [f"{number} IS NOT NULL", f"isfinite({number})"]
+    fine = [f"{number} IS NOT NULL", f"isfinite({number})", *bound_tests(column, number)]
     branches = [
         f"WHEN {v} IS NULL THEN {missing}",
         f"WHEN {number} IS NULL THEN CASE WHEN trim({v}) = '' THEN {missing} ELSE {int(Rule.NOT_A_NUMBER)} END",
         f"WHEN NOT isfinite({number}) THEN {int(Rule.NOT_FINITE)}",
+        *bound_branches(column, number),
     ]
-    if column.lower_bound:
-        bound, inclusive = column.lower_bound
-        fine.append(f"{number} {'>=' if inclusive else '>'} {_num(bound)}")
-        branches.append(f"WHEN {number} {'<' if inclusive else '<='} {_num(bound)} THEN {int(Rule.TOO_SMALL)}")
-    if column.upper_bound:
-        bound, inclusive = column.upper_bound
-        fine.append(f"{number} {'<=' if inclusive else '<'} {_num(bound)}")
-        branches.append(f"WHEN {number} {'>' if inclusive else '>='} {_num(bound)} THEN {int(Rule.TOO_LARGE)}")
     return f"CASE WHEN {' AND '.join(fine)} THEN 0 {' '.join(branches)} ELSE 0 END"
 
 

@@ -9,7 +9,7 @@ if some column's `code` is not 0, the same verdict `checks` gives on the text.
 
 from __future__ import annotations
 
-from .checks import Rule, quote_ident, quote_literal, string_code
+from .checks import Rule, bound_branches, bound_tests, quote_ident, quote_literal, string_code
 from .schema import Column, Schema
 
 _LARGEST = "1.7976931348623157e+308"  # DuckDB orders NaN above +inf, so `<= this` also fails NaN
@@ -30,9 +30,8 @@ def column_types(schema: Schema) -> dict[str, str]:
 def reported_value(column: Column) -> str:
     """SQL for a typed value as the reject list shows it.
 
-    An ENUM value never breaks a rule, so it is never shown (NULL); this also
-    keeps DuckDB 2.0.0 from casting the ENUM to text, whose first use after a
-    large load took over 2 s.
+    An ENUM value is allowed by construction, so it never breaks a rule and is
+    never shown (NULL).
     """
     if column.allowed is not None:
         return "CAST(NULL AS VARCHAR)"
@@ -41,11 +40,12 @@ def reported_value(column: Column) -> str:
 
 def _number_passes(column: Column) -> str:
     v = quote_ident(column.name)
-    lower, upper = column.lower_bound, column.upper_bound
-    tests = [
-        f"{v} {'>=' if lower[1] else '>'} {float(lower[0])!r}" if lower else f"{v} >= -{_LARGEST}",
-        f"{v} {'<=' if upper[1] else '<'} {float(upper[0])!r}" if upper else f"{v} <= {_LARGEST}",
-    ]
+    # The bounds, with the finite range standing in for a missing side (it also fails NaN and inf).
+    tests = bound_tests(column, v)
+    if not column.lower_bound:
+        tests.insert(0, f"{v} >= -{_LARGEST}")
+    if not column.upper_bound:
+        tests.append(f"{v} <= {_LARGEST}")
     return " AND ".join(tests)
 
 
@@ -84,11 +84,5 @@ def code(column: Column) -> str:
     if column.type != "number":
         return string_code(column)
     branches = [f"WHEN {v} IS NULL THEN {int(Rule.MISSING) if column.required else 0}",
-                f"WHEN NOT isfinite({v}) THEN {int(Rule.NOT_FINITE)}"]
-    if column.lower_bound:
-        bound, inclusive = column.lower_bound
-        branches.append(f"WHEN {v} {'<' if inclusive else '<='} {float(bound)!r} THEN {int(Rule.TOO_SMALL)}")
-    if column.upper_bound:
-        bound, inclusive = column.upper_bound
-        branches.append(f"WHEN {v} {'>' if inclusive else '>='} {float(bound)!r} THEN {int(Rule.TOO_LARGE)}")
+                f"WHEN NOT isfinite({v}) THEN {int(Rule.NOT_FINITE)}", *bound_branches(column, v)]
     return f"CASE {' '.join(branches)} ELSE 0 END"

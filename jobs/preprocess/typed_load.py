@@ -36,6 +36,7 @@ READER_REJECTS = "__reader_rejects__"
 _RECHECKED = "__rechecked__"
 _ROW_RECORDS = "__row_records__"
 _TYPED_BAD = "__typed_bad_rows__"
+_SKIPPED = "__skipped_records__"
 _RECHECK_FILE = "refused-records.csv"
 
 
@@ -112,7 +113,7 @@ def finish(con: duckdb.DuckDBPyConnection, schema: Schema, loaded: TypedLoad, he
     bad_rows = con.execute(f"SELECT rowid AS r FROM {staging.TABLE} WHERE {BAD}").fetchnumpy()["r"]
     con.register(_ROW_RECORDS, pa.table({"row": bad_rows, "record": numbering.records(bad_rows)}))
     skipped = pa.table({"ordinal": np.arange(loaded.skipped.size, dtype=np.int64), "record": loaded.skipped})
-    con.register("__skipped__", skipped)
+    con.register(_SKIPPED, skipped)
     try:
         # The bad rows first, then their codes: DuckDB would otherwise evaluate the codes on every row.
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_TYPED_BAD} AS "
@@ -125,9 +126,9 @@ def finish(con: duckdb.DuckDBPyConnection, schema: Schema, loaded: TypedLoad, he
         con.execute(f"DROP TABLE {_TYPED_BAD}")
         if loaded.skipped.size:
             rechecked = (f"(SELECT s.record, c.* FROM (SELECT rowid AS ordinal, * FROM {_RECHECKED}) c"
-                         f" JOIN __skipped__ s USING (ordinal))")
+                         f" JOIN {_SKIPPED} s USING (ordinal))")
             con.execute(f"INSERT INTO {staging.BAD_ROWS} {text_load.bad_rows_select(schema, rechecked)}")
     finally:
         con.unregister(_ROW_RECORDS)
-        con.unregister("__skipped__")
+        con.unregister(_SKIPPED)
     return numbering

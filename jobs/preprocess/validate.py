@@ -61,11 +61,15 @@ def _load(con: duckdb.DuckDBPyConnection, schema: Schema, path: Path, compressio
           lines: Future[LineCount], workdir: Path) -> tuple[int, staging.Numbering, bool]:
     """Load and check the rows, typed when that gives the text path's answer; (records, numbering, fast_lines)."""
     key = key_expression(schema) if key_output_column(schema) == KEY else None
+
+    def lines_are_records(records: int) -> bool:
+        return lines.result().lines_before_trailing_blanks == 1 + records
+
     try:
         if typed_load.usable(schema):
             loaded = typed_load.load(con, schema, path, compression, header, key)
             records = loaded.rows + loaded.skipped.size
-            if lines.result().lines_before_trailing_blanks == 1 + records:
+            if lines_are_records(records):
                 numbering = typed_load.finish(con, schema, loaded, header, key, workdir)
                 if numbering is not None:
                     return records, numbering, True
@@ -73,7 +77,7 @@ def _load(con: duckdb.DuckDBPyConnection, schema: Schema, path: Path, compressio
     except (duckdb.Error, typed_load.ReaderStructureError) as exc:
         raise _locate(path, compression, len(header), exc) from exc
     records = con.execute(f"SELECT count(*) FROM {staging.TABLE}").fetchone()[0]
-    return records, numbering, lines.result().lines_before_trailing_blanks == 1 + records
+    return records, numbering, lines_are_records(records)
 
 
 def validate_file(
