@@ -5,7 +5,8 @@ valid row and NumPy sorts the hashes: equal keys have equal hashes, so a hash
 seen once is a key seen once, and only rows whose hash repeats (usually none
 or few) are compared by their key, in DuckDB, to list the later occurrences in
 `__dups__`. (Grouping 10M distinct strings in DuckDB took 1.3-1.7 s on two
-cores; fetching and sorting the hashes took 0.4-0.8 s.) Once the reject list
+cores, grouping their hashes 1.0 s; fetching and sorting the hashes took
+0.4-0.8 s.) Once the reject list
 is built they are deleted from the table, so the clean file leaves them out.
 (A DELETE, not an UPDATE of a flag column: DuckDB 2.0.0 takes seconds over the
 first UPDATE of a 10M-row table and milliseconds over the DELETE; the clean
@@ -16,17 +17,13 @@ from __future__ import annotations
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 
 from .checks import BAD, quote_ident
 from .schema import Schema
-from .staging import TABLE, Numbering
+from .staging import TABLE, with_records
 
 KEY = "__key__"
 DUPS = "__dups__"  # row (in the checked table), record, first_record (the one that kept the key), key (as reported)
-_REPEATED = "__repeated_key_hashes__"
-_LATER = "__later_occurrences__"
-_RECORDS = "__later_records__"
 
 
 def key_expression(schema: Schema) -> str | None:
@@ -46,8 +43,8 @@ def key_output_column(schema: Schema) -> str | None:
     return schema.unique_key[0] if len(schema.unique_key) == 1 else KEY
 
 
-def find_duplicates(con: duckdb.DuckDBPyConnection, schema: Schema, numbering: Numbering) -> int:
-    """Fill `__dups__`; returns how many rows it lists."""
+def find_duplicates(con: duckdb.DuckDBPyConnection, schema: Schema) -> int:
+    """Fill `__dups__`; returns how many rows it lists. Needs `staging.number_records` done."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE {DUPS} (row BIGINT, record BIGINT, first_record BIGINT, key VARCHAR)")
     column = key_output_column(schema)
     if column is None:
@@ -57,28 +54,14 @@ def find_duplicates(con: duckdb.DuckDBPyConnection, schema: Schema, numbering: N
     repeated = _repeated_hashes(con.execute(f"SELECT hash({k}) AS h {valid}").fetchnumpy()["h"])
     if repeated.size == 0:
         return 0
-    con.register(_REPEATED, pa.table({"h": repeated}))
-    try:
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {_LATER} AS
-            SELECT row, first_row, replace(CAST(key AS VARCHAR), chr(31), ' | ') AS key FROM (
-                SELECT rowid AS row, min(rowid) OVER (PARTITION BY {k}) AS first_row, {k} AS key
-                {valid} AND hash({k}) IN (SELECT h FROM {_REPEATED})
-            ) WHERE row <> first_row
-            """
-        )
-    finally:
-        con.unregister(_REPEATED)
-    later = con.execute(f"SELECT row, first_row FROM {_LATER}").fetchnumpy()
-    con.register(_RECORDS, pa.table({
-        "row": later["row"], "record": numbering.records(later["row"]),
-        "first_record": numbering.records(later["first_row"]),
-    }))
-    try:
-        con.execute(f"INSERT INTO {DUPS} SELECT row, record, first_record, key FROM {_LATER} JOIN {_RECORDS} USING (row)")
-    finally:
-        con.unregister(_RECORDS)
+    later = f"""
+        SELECT row, first_row, replace(CAST(key AS VARCHAR), chr(31), ' | ') AS key FROM (
+            SELECT rowid AS row, min(rowid) OVER (PARTITION BY {k}) AS first_row, {k} AS key
+            {valid} AND hash({k}) IN (SELECT unnest($1::UBIGINT[]))
+        ) WHERE row <> first_row
+    """
+    numbered = with_records(with_records(later), "first_row", "first_record")
+    con.execute(f"INSERT INTO {DUPS} SELECT row, record, first_record, key FROM ({numbered})", [repeated.tolist()])
     return con.execute(f"SELECT count(*) FROM {DUPS}").fetchone()[0]
 
 

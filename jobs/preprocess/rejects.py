@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from .checks import Rule, code_column, possible_rules, quote_ident, quote_literal, reason
 from .duplicates import DUPS
@@ -31,7 +30,8 @@ class RejectList:
     sample: list[dict[str, Any]]
 
 
-def _rules_table(schema: Schema) -> pa.Table:
+def _create_rules_table(con: duckdb.DuckDBPyConnection, schema: Schema) -> None:
+    """`__rules__`: the words for every (column, rule code) the schema can give."""
     columns, codes, names, reasons = [], [], [], []
     for column in schema.columns:
         for rule in possible_rules(column):
@@ -44,7 +44,11 @@ def _rules_table(schema: Schema) -> pa.Table:
     codes.append(int(Rule.DUPLICATE))
     names.append(Rule.DUPLICATE.label)
     reasons.append(f"duplicate {key}")
-    return pa.table({"column": columns, "code": pa.array(codes, pa.uint8()), "rule": names, "reason": reasons})
+    con.execute(
+        'CREATE OR REPLACE TEMP TABLE __rules__ AS SELECT unnest($1::VARCHAR[]) AS "column",'
+        " unnest($2::UTINYINT[]) AS code, unnest($3::VARCHAR[]) AS rule, unnest($4::VARCHAR[]) AS reason",
+        [columns, codes, names, reasons],
+    )
 
 
 def _entry_selects(schema: Schema) -> list[str]:
@@ -72,7 +76,7 @@ def build(
     Reads the checked table and `__dups__`, both already filled.
     """
     con.execute(sql_macro())
-    con.register("__rules__", _rules_table(schema))
+    _create_rules_table(con, schema)
     key = "+".join(schema.unique_key)
     key_position = min((schema.names.index(k) for k in schema.unique_key), default=0)
     selects = _entry_selects(schema)
@@ -85,10 +89,9 @@ def build(
         line, first_line = "e.record + 1", "e.first_record + 1"
     else:
         items = sorted((line_map or {}).items())
-        con.register("__lines__", pa.table({
-            "record": pa.array([r for r, _ in items], pa.int64()),
-            "line": pa.array([n for _, n in items], pa.int64()),
-        }))
+        con.execute("CREATE OR REPLACE TEMP TABLE __lines__ AS"
+                    " SELECT unnest($1::BIGINT[]) AS record, unnest($2::BIGINT[]) AS line",
+                    [[r for r, _ in items], [n for _, n in items]])
         line, first_line = "l1.line", "l2.line"
         joins = ("LEFT JOIN __lines__ l1 ON l1.record = e.record"
                  " LEFT JOIN __lines__ l2 ON l2.record = e.first_record")
@@ -121,11 +124,7 @@ def build(
         'SELECT "column", rule, rule_reason, count(*) AS rows FROM __entries__'
         ' GROUP BY ALL ORDER BY rows DESC, "column", rule'
     ).fetchall()
-    for name in ("__rules__", "__lines__"):
-        try:
-            con.unregister(name)
-        except duckdb.Error:
-            pass
+    con.execute("DROP TABLE IF EXISTS __lines__")
     return RejectList(
         entries=entries,
         by_rule=[{"column": c, "rule": r, "reason": why, "rows": n} for c, r, why, n in counts],

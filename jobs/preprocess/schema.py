@@ -4,7 +4,9 @@ A schema names its columns in file-independent order, each with a type
 (`string` or `number`), whether it is required, and its rules: `allowed`
 values and `max_length` for strings; `minimum`, `exclusive_minimum`,
 `maximum`, `exclusive_maximum` for numbers (which must also be finite).
-`unique_key` lists the columns whose values must not repeat.
+An allowed value may not be blank (that reads as missing) or longer than
+`max_length` (it could never pass). `unique_key` lists the columns whose
+values must not repeat.
 """
 
 from __future__ import annotations
@@ -111,9 +113,13 @@ def _column(raw: Any, index: int) -> Column:
         not isinstance(allowed, list) or not allowed or not all(isinstance(v, str) for v in allowed)
     ):
         raise SchemaError(f"column {name}: allowed must be a non-empty list of strings")
+    if allowed is not None and any(value.strip(" ") == "" for value in allowed):
+        raise SchemaError(f"column {name}: allowed values must not be blank (a blank value counts as missing)")
     max_length = raw.get("max_length")
     if max_length is not None and (not isinstance(max_length, int) or max_length <= 0):
         raise SchemaError(f"column {name}: max_length must be a positive integer")
+    if max_length is not None and allowed is not None and any(len(value) > max_length for value in allowed):
+        raise SchemaError(f"column {name}: an allowed value is longer than max_length")
     bounds = {key: _number(raw[key], f"column {name}: {key}") for key in _NUMBER_RULES if key in raw}
     return Column(
         name=name,

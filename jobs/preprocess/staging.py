@@ -4,9 +4,9 @@ Loading the rows into a temporary table lets DuckDB parse and check the CSV
 a single time on all cores; the unique-key rule, the reject list and the
 clean Parquet are then scans of that table. DuckDB keeps the table in its own
 memory and spills to `spill_dir` when it does not fit, so Python never holds
-the rows. Insertion order is preserved, so `rowid` follows file order; a
-`Numbering` turns it into record numbers (1 = first row after the header)
-when the reader left some records out of the table.
+the rows. Insertion order is preserved, so `rowid` follows file order and
+maps to record numbers (1 = first row after the header) in SQL, allowing for
+records the reader kept out of the table (`number_records`, `with_records`).
 
 Whichever way the rows were loaded (`typed_load` or `text_load`), the rows
 breaking a rule other than the unique key end up in `__bad_rows__`: record,
@@ -15,17 +15,16 @@ then per column the rule code and the value as reported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import numpy as np
 
 from .checks import BAD, quote_ident, quote_literal
 from .schema import Schema
 
 TABLE = "__checked__"
 BAD_ROWS = "__bad_rows__"
+_OFFSETS = "__record_offsets__"
 
 
 def value_column(name: str) -> str:
@@ -47,17 +46,26 @@ def connect(spill_dir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-@dataclass(frozen=True)
-class Numbering:
-    """Record numbers of the table's rows, given the records the reader kept out of it."""
+def number_records(con: duckdb.DuckDBPyConnection, skipped: str | None = None) -> None:
+    """Prepare `with_records` for a table that lacks the records `skipped` (SQL for a `record` column).
 
-    skipped: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # sorted record numbers
+    Run once per load; without `skipped`, rows and records coincide.
+    """
+    # kept_before: how many records before a skipped one are in the table; `skipped`:
+    # how many were skipped up to it. Ties keep the largest count.
+    source = skipped or "SELECT CAST(NULL AS BIGINT) AS record WHERE false"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_OFFSETS} AS SELECT kept_before, max(skipped) AS skipped FROM ("
+        f"SELECT record - n AS kept_before, n AS skipped FROM ("
+        f"SELECT record, row_number() OVER (ORDER BY record) AS n FROM ({source}))) GROUP BY kept_before"
+    )
 
-    def records(self, rows: np.ndarray) -> np.ndarray:
-        """Record numbers of table rows (`rowid` values)."""
-        # kept_before[i]: how many records before the i-th skipped one are in the table.
-        kept_before = self.skipped - np.arange(1, self.skipped.size + 1)
-        return rows + 1 + np.searchsorted(kept_before, rows, side="right")
+
+def with_records(rows: str, row: str = "row", record: str = "record") -> str:
+    """SQL: the relation `rows` plus `record`, the record number of its table row `row`."""
+    # An ASOF join finds, per row, the last skipped record whose kept_before it reaches.
+    return (f"SELECT r.*, r.{row} + 1 + coalesce(o.skipped, 0) AS {record} FROM ({rows}) r"
+            f" ASOF LEFT JOIN {_OFFSETS} o ON r.{row} >= o.kept_before")
 
 
 def load(con: duckdb.DuckDBPyConnection, query: str) -> int:

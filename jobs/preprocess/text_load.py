@@ -25,9 +25,13 @@ def bad_rows_select(schema: Schema, checked: str) -> str:
     return f"SELECT {', '.join(columns)} FROM {checked} WHERE {BAD}"
 
 
-def load(con: duckdb.DuckDBPyConnection, schema: Schema, source: str, key: str | None) -> staging.Numbering:
-    """Fill the checked table and `__bad_rows__` from `source` (a text reader, see `checks.csv_source`)."""
-    staging.load(con, checked_query(schema, source, key))
-    rows = f"(SELECT rowid + 1 AS record, * FROM {staging.TABLE})"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {staging.BAD_ROWS} AS {bad_rows_select(schema, rows)}")
-    return staging.Numbering()
+def load(con: duckdb.DuckDBPyConnection, schema: Schema, source: str, key: str | None) -> int:
+    """Fill the checked table and `__bad_rows__` from `source` (a text reader, see `checks.csv_source`).
+
+    Every record is a row here; returns how many.
+    """
+    rows = staging.load(con, checked_query(schema, source, key))
+    staging.number_records(con)
+    numbered = f"(SELECT rowid + 1 AS record, * FROM {staging.TABLE})"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {staging.BAD_ROWS} AS {bad_rows_select(schema, numbered)}")
+    return rows

@@ -12,8 +12,6 @@ from __future__ import annotations
 from .checks import Rule, bound_branches, bound_tests, quote_ident, quote_literal, string_code
 from .schema import Column, Schema
 
-_LARGEST = "1.7976931348623157e+308"  # DuckDB orders NaN above +inf, so `<= this` also fails NaN
-
 
 def sql_type(column: Column) -> str:
     if column.type == "number":
@@ -40,24 +38,28 @@ def reported_value(column: Column) -> str:
 
 def _number_passes(column: Column) -> str:
     v = quote_ident(column.name)
-    # The bounds, with the finite range standing in for a missing side (it also fails NaN and inf).
-    tests = bound_tests(column, v)
-    if not column.lower_bound:
-        tests.insert(0, f"{v} >= -{_LARGEST}")
-    if not column.upper_bound:
-        tests.append(f"{v} <= {_LARGEST}")
+    tests = bound_tests(column, v)  # DuckDB orders NaN above +inf: an upper bound also fails NaN
+    if not (column.lower_bound and column.upper_bound):
+        tests.insert(0, f"isfinite({v})")
     return " AND ".join(tests)
+
+
+def _not_blank(v: str) -> str:
+    # As `checks.string_code`: blank means spaces only. `v < ' ' OR v >= '!'` is
+    # `NOT starts_with(v, ' ')`, at half the cost; trim settles the rest.
+    return f"({v} < ' ' OR {v} >= '!' OR trim({v}) <> '')"
 
 
 def _string_passes(column: Column) -> str:
     v = quote_ident(column.name)
-    # An ENUM value is one of the allowed values by construction: only length and presence remain.
+    if column.allowed is not None:
+        # An ENUM value is one of the allowed values, none blank or too long (see `schema`).
+        return f"{v} IS NOT NULL" if column.required else "true"
     length = None
     if column.max_length is not None:  # bytes >= characters: the byte count settles most values
         length = f"(strlen({v}) <= {column.max_length} OR length({v}) <= {column.max_length})"
     if column.required:
-        present = f"(NOT starts_with({v}, ' ') OR trim({v}) <> '')"
-        return f"{present} AND {length}" if length else present
+        return f"{_not_blank(v)} AND {length}" if length else _not_blank(v)
     return f"{v} IS NULL OR trim({v}) = '' OR {length}" if length else "true"
 
 
@@ -79,7 +81,7 @@ def passes(schema: Schema) -> str:
 def code(column: Column) -> str:
     """SQL for the rule a typed value breaks (0 = none); run on bad rows only."""
     v = quote_ident(column.name)
-    if column.allowed is not None:  # an ENUM value is allowed and present by construction
+    if column.allowed is not None:  # an ENUM value is allowed, present and short enough by construction
         return f"CASE WHEN {v} IS NULL THEN {int(Rule.MISSING) if column.required else 0} ELSE 0 END"
     if column.type != "number":
         return string_code(column)

@@ -7,13 +7,14 @@ rejects table, with the record's position and text. Those records are then
 re-checked as text (`text_load.bad_rows_select` over `checks`), so the
 reasons and values reported for them are exactly the text path's.
 
-The fast path steps aside (returns None, and the caller loads the text path)
+The fast path steps aside (`finish` returns False; the caller loads the text path)
 when its answer could differ from the text path's: a unique key with a
 number column (typed, 1 and 1.0 would be one key), or a re-checked record
 that breaks no rule (the reader refused a value the rules accept). Record
 numbers come from the rejects table's `line`, which counts records, so the
 caller must use this path only when records and lines coincide (no blank
-lines, no line breaks inside quoted fields).
+lines, no line breaks inside quoted fields). Table rows get their record
+numbers by counting the refused records before them (`staging.with_records`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import numpy as np
-import pyarrow as pa
 
 from . import staging, text_load
 from .checks import BAD, checked_query, code_column, csv_source, quote_ident
@@ -34,9 +33,10 @@ from .typed_checks import code, column_types, passes, reported_value
 
 READER_REJECTS = "__reader_rejects__"
 _RECHECKED = "__rechecked__"
-_ROW_RECORDS = "__row_records__"
 _TYPED_BAD = "__typed_bad_rows__"
-_SKIPPED = "__skipped_records__"
+# The refused records, numbered as they are written for the re-check (ordinal = its rowid).
+_SKIPPED = (f"SELECT line - 1 AS record, row_number() OVER (ORDER BY line) - 1 AS ordinal"
+            f" FROM (SELECT DISTINCT line FROM {READER_REJECTS})")
 _RECHECK_FILE = "refused-records.csv"
 
 
@@ -47,8 +47,11 @@ class ReaderStructureError(Exception):
 @dataclass(frozen=True)
 class TypedLoad:
     rows: int  # in the checked table
-    skipped: np.ndarray  # sorted record numbers the reader refused
-    refused_text: list[str]  # their text, in the same order
+    refused_text: list[str]  # the text of the records the reader refused, in file order
+
+    @property
+    def skipped(self) -> int:
+        return len(self.refused_text)
 
 
 def usable(schema: Schema) -> bool:
@@ -72,11 +75,7 @@ def load(con: duckdb.DuckDBPyConnection, schema: Schema, path: Path, compression
     broken = [(line, message) for line, structural, message, _text in refused if structural]
     if broken:
         raise ReaderStructureError(f"record {broken[0][0] - 1}: {broken[0][1]}")
-    return TypedLoad(
-        rows=rows,
-        skipped=np.array([line - 1 for line, *_ in refused], dtype=np.int64),
-        refused_text=[text for *_, text in refused],
-    )
+    return TypedLoad(rows=rows, refused_text=[text for *_, text in refused])
 
 
 def _write_refused(loaded: TypedLoad, header: tuple[str, ...], path: Path) -> None:
@@ -101,34 +100,26 @@ def _recheck(con: duckdb.DuckDBPyConnection, schema: Schema, loaded: TypedLoad, 
     finally:
         refused_file.unlink(missing_ok=True)
     counted, bad = con.execute(f"SELECT count(*), count(*) FILTER ({BAD}) FROM {_RECHECKED}").fetchone()
-    return counted == bad == loaded.skipped.size
+    return counted == bad == loaded.skipped
 
 
 def finish(con: duckdb.DuckDBPyConnection, schema: Schema, loaded: TypedLoad, header: tuple[str, ...],
-           key: str | None, workdir: Path) -> staging.Numbering | None:
-    """Re-check the refused records and fill `__bad_rows__`; None when the text path must decide."""
-    if loaded.skipped.size and not _recheck(con, schema, loaded, header, key, workdir):
-        return None
-    numbering = staging.Numbering(loaded.skipped)
-    bad_rows = con.execute(f"SELECT rowid AS r FROM {staging.TABLE} WHERE {BAD}").fetchnumpy()["r"]
-    con.register(_ROW_RECORDS, pa.table({"row": bad_rows, "record": numbering.records(bad_rows)}))
-    skipped = pa.table({"ordinal": np.arange(loaded.skipped.size, dtype=np.int64), "record": loaded.skipped})
-    con.register(_SKIPPED, skipped)
-    try:
-        # The bad rows first, then their codes: DuckDB would otherwise evaluate the codes on every row.
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_TYPED_BAD} AS "
-                    f"SELECT m.record, t.* FROM {staging.TABLE} t JOIN {_ROW_RECORDS} m ON t.rowid = m.row")
-        typed = ["record"]
-        for column in schema.columns:
-            typed.append(f"CAST({code(column)} AS UTINYINT) AS {quote_ident(code_column(column.name))}")
-            typed.append(f"{reported_value(column)} AS {quote_ident(staging.value_column(column.name))}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {staging.BAD_ROWS} AS SELECT {', '.join(typed)} FROM {_TYPED_BAD}")
-        con.execute(f"DROP TABLE {_TYPED_BAD}")
-        if loaded.skipped.size:
-            rechecked = (f"(SELECT s.record, c.* FROM (SELECT rowid AS ordinal, * FROM {_RECHECKED}) c"
-                         f" JOIN {_SKIPPED} s USING (ordinal))")
-            con.execute(f"INSERT INTO {staging.BAD_ROWS} {text_load.bad_rows_select(schema, rechecked)}")
-    finally:
-        con.unregister(_ROW_RECORDS)
-        con.unregister(_SKIPPED)
-    return numbering
+           key: str | None, workdir: Path) -> bool:
+    """Re-check the refused records and fill `__bad_rows__`; False when the text path must decide."""
+    if loaded.skipped and not _recheck(con, schema, loaded, header, key, workdir):
+        return False
+    staging.number_records(con, f"SELECT record FROM ({_SKIPPED})")
+    # The bad rows first, then their codes: DuckDB would otherwise evaluate the codes on every row.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_TYPED_BAD} AS "
+                + staging.with_records(f"SELECT rowid AS row, * FROM {staging.TABLE} WHERE {BAD}"))
+    typed = ["record"]
+    for column in schema.columns:
+        typed.append(f"CAST({code(column)} AS UTINYINT) AS {quote_ident(code_column(column.name))}")
+        typed.append(f"{reported_value(column)} AS {quote_ident(staging.value_column(column.name))}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {staging.BAD_ROWS} AS SELECT {', '.join(typed)} FROM {_TYPED_BAD}")
+    con.execute(f"DROP TABLE {_TYPED_BAD}")
+    if loaded.skipped:
+        rechecked = (f"(SELECT s.record, c.* FROM (SELECT rowid AS ordinal, * FROM {_RECHECKED}) c"
+                     f" JOIN ({_SKIPPED}) s USING (ordinal))")
+        con.execute(f"INSERT INTO {staging.BAD_ROWS} {text_load.bad_rows_select(schema, rechecked)}")
+    return True

@@ -58,8 +58,8 @@ def _line_map(con: duckdb.DuckDBPyConnection, path: Path, compression: str, reco
 
 
 def _load(con: duckdb.DuckDBPyConnection, schema: Schema, path: Path, compression: str, header: tuple[str, ...],
-          lines: Future[LineCount], workdir: Path) -> tuple[int, staging.Numbering, bool]:
-    """Load and check the rows, typed when that gives the text path's answer; (records, numbering, fast_lines)."""
+          lines: Future[LineCount], workdir: Path) -> tuple[int, bool]:
+    """Load and check the rows, typed when that gives the text path's answer; (records, fast_lines)."""
     key = key_expression(schema) if key_output_column(schema) == KEY else None
 
     def lines_are_records(records: int) -> bool:
@@ -68,16 +68,13 @@ def _load(con: duckdb.DuckDBPyConnection, schema: Schema, path: Path, compressio
     try:
         if typed_load.usable(schema):
             loaded = typed_load.load(con, schema, path, compression, header, key)
-            records = loaded.rows + loaded.skipped.size
-            if lines_are_records(records):
-                numbering = typed_load.finish(con, schema, loaded, header, key, workdir)
-                if numbering is not None:
-                    return records, numbering, True
-        numbering = text_load.load(con, schema, csv_source(str(path), header, compression), key)
+            records = loaded.rows + loaded.skipped
+            if lines_are_records(records) and typed_load.finish(con, schema, loaded, header, key, workdir):
+                return records, True
+        records = text_load.load(con, schema, csv_source(str(path), header, compression), key)
     except (duckdb.Error, typed_load.ReaderStructureError) as exc:
         raise _locate(path, compression, len(header), exc) from exc
-    records = con.execute(f"SELECT count(*) FROM {staging.TABLE}").fetchone()[0]
-    return records, numbering, lines_are_records(records)
+    return records, lines_are_records(records)
 
 
 def validate_file(
@@ -101,10 +98,10 @@ def validate_file(
             lines = pool.submit(count_lines, path, compression)
             con = staging.connect(spill)
             try:
-                records, numbering, fast_lines = _load(con, schema, path, compression, header, lines, workdir)
+                records, fast_lines = _load(con, schema, path, compression, header, lines, workdir)
                 if records == 0:
                     raise FileProblem("the file has a header but no data rows")
-                rejected = staging.bad_count(con) + find_duplicates(con, schema, numbering)
+                rejected = staging.bad_count(con) + find_duplicates(con, schema)
                 passed = rejected / records <= max_reject_share
                 line_map = None if fast_lines else _line_map(con, path, compression, records)
                 rejected_list = rejects.build(con, schema, line_map, fast_lines, rejects_csv)

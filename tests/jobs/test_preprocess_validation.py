@@ -392,7 +392,15 @@ def test_typed_and_text_paths_agree(tmp_path, monkeypatch, case):
     assert typed.report["rows"]["rejected"] > 0
 
 
-def test_numbering_skips_the_records_the_reader_refused():
-    numbering = staging.Numbering(np.array([2, 3, 7]))
-    assert numbering.records(np.arange(6)).tolist() == [1, 4, 5, 6, 8, 9]
-    assert staging.Numbering().records(np.arange(3)).tolist() == [1, 2, 3]
+@pytest.mark.parametrize(
+    ("skipped", "expected"),
+    [([2, 3, 7], [1, 4, 5, 6, 8, 9]), ([1], [2, 3, 4, 5, 6, 7]), ([], [1, 2, 3, 4, 5, 6]),
+     ([7, 8], [1, 2, 3, 4, 5, 6])],
+)
+def test_numbering_skips_the_records_the_reader_refused(skipped, expected):
+    con = duckdb.connect()
+    con.execute("CREATE TABLE refused AS SELECT unnest($1::BIGINT[]) AS record", [skipped])
+    staging.number_records(con, "SELECT record FROM refused" if skipped else None)
+    rows = "SELECT range AS row FROM range(6)"
+    numbered = con.execute(f"SELECT record FROM ({staging.with_records(rows)}) ORDER BY row").fetchall()
+    assert [record for (record,) in numbered] == expected

@@ -35,6 +35,8 @@ def test_schema_content():
     {"columns": [{"name": "a", "type": "string"}, {"name": "a", "type": "string"}]},
     {"columns": [{"name": "a", "type": "string"}], "unique_key": ["b"]},
     {"columns": [{"name": "a", "type": "string", "colour": "red"}]},
+    {"columns": [{"name": "a", "type": "string", "allowed": ["x", " "]}]},
+    {"columns": [{"name": "a", "type": "string", "allowed": ["x", "xyz"], "max_length": 2}]},
 ])
 def test_bad_schemas_are_refused(raw):
     with pytest.raises(SchemaError):
