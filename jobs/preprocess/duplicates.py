@@ -1,7 +1,7 @@
 """The unique-key rule: among rows that pass every other rule, the first occurrence of a key wins.
 
-Runs over the checked table (see `staging`). DuckDB hashes the key of every
-valid row and NumPy sorts the hashes: equal keys have equal hashes, so a hash
+Runs over the checked table (see `staging`), which holds the hash of every
+row's key. NumPy sorts the hashes of the valid rows: equal keys have equal hashes, so a hash
 seen once is a key seen once, and only rows whose hash repeats (usually none
 or few) are compared by their key, in DuckDB, to list the later occurrences in
 `__dups__`. (Grouping 10M distinct strings in DuckDB took 1.3-1.7 s on two
@@ -20,7 +20,7 @@ import numpy as np
 
 from .checks import BAD, quote_ident
 from .schema import Schema
-from .staging import TABLE, with_records
+from .staging import KEY_HASH, TABLE, with_records
 
 KEY = "__key__"
 DUPS = "__dups__"  # row (in the checked table), record, first_record (the one that kept the key), key (as reported)
@@ -51,13 +51,13 @@ def find_duplicates(con: duckdb.DuckDBPyConnection, schema: Schema) -> int:
         return 0
     k = quote_ident(column)
     valid = f"FROM {TABLE} WHERE NOT {BAD} AND {k} IS NOT NULL"
-    repeated = _repeated_hashes(con.execute(f"SELECT hash({k}) AS h {valid}").fetchnumpy()["h"])
+    repeated = _repeated_hashes(con.execute(f"SELECT {KEY_HASH} AS h {valid}").fetchnumpy()["h"])
     if repeated.size == 0:
         return 0
     later = f"""
         SELECT row, first_row, replace(CAST(key AS VARCHAR), chr(31), ' | ') AS key FROM (
             SELECT rowid AS row, min(rowid) OVER (PARTITION BY {k}) AS first_row, {k} AS key
-            {valid} AND hash({k}) IN (SELECT unnest($1::UBIGINT[]))
+            {valid} AND {KEY_HASH} IN (SELECT unnest($1::UBIGINT[]))
         ) WHERE row <> first_row
     """
     numbered = with_records(with_records(later), "first_row", "first_record")

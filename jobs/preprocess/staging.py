@@ -24,6 +24,7 @@ from .schema import Schema
 
 TABLE = "__checked__"
 BAD_ROWS = "__bad_rows__"
+KEY_HASH = "__key_hash__"
 _OFFSETS = "__record_offsets__"
 
 
@@ -68,8 +69,15 @@ def with_records(rows: str, row: str = "row", record: str = "record") -> str:
             f" ASOF LEFT JOIN {_OFFSETS} o ON r.{row} >= o.kept_before")
 
 
-def load(con: duckdb.DuckDBPyConnection, query: str) -> int:
-    """Run `query` into the table; returns the number of rows."""
+def load(con: duckdb.DuckDBPyConnection, query: str, key_column: str | None) -> int:
+    """Run `query` into the table; returns the number of rows.
+
+    With `key_column`, the table also keeps its hash as `__key_hash__`: hashing
+    during the load, on all cores, is cheaper than the duplicate rule's two
+    later passes over the key each hashing it again.
+    """
+    if key_column is not None:
+        query = f"SELECT *, hash({quote_ident(key_column)}) AS {KEY_HASH} FROM ({query})"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {TABLE} AS {query}")
     return con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
 

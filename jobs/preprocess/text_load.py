@@ -12,6 +12,7 @@ import duckdb
 
 from . import staging
 from .checks import BAD, checked_query, code_column, quote_ident, text_column
+from .duplicates import key_output_column
 from .schema import Schema
 
 
@@ -30,7 +31,7 @@ def load(con: duckdb.DuckDBPyConnection, schema: Schema, source: str, key: str |
 
     Every record is a row here; returns how many.
     """
-    rows = staging.load(con, checked_query(schema, source, key))
+    rows = staging.load(con, checked_query(schema, source, key), key_output_column(schema))
     staging.number_records(con)
     numbered = f"(SELECT rowid + 1 AS record, * FROM {staging.TABLE})"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {staging.BAD_ROWS} AS {bad_rows_select(schema, numbered)}")

@@ -28,15 +28,16 @@ import duckdb
 
 from . import staging, text_load
 from .checks import BAD, checked_query, code_column, csv_source, quote_ident
+from .duplicates import key_output_column
 from .schema import Schema
 from .typed_checks import code, column_types, passes, reported_value
 
 READER_REJECTS = "__reader_rejects__"
 _RECHECKED = "__rechecked__"
-_TYPED_BAD = "__typed_bad_rows__"
+_SKIPPED = "__skipped_records__"
 # The refused records, numbered as they are written for the re-check (ordinal = its rowid).
-_SKIPPED = (f"SELECT line - 1 AS record, row_number() OVER (ORDER BY line) - 1 AS ordinal"
-            f" FROM (SELECT DISTINCT line FROM {READER_REJECTS})")
+_SKIPPED_QUERY = (f"SELECT line - 1 AS record, row_number() OVER (ORDER BY line) - 1 AS ordinal"
+                  f" FROM (SELECT DISTINCT line FROM {READER_REJECTS})")
 _RECHECK_FILE = "refused-records.csv"
 
 
@@ -66,7 +67,8 @@ def load(con: duckdb.DuckDBPyConnection, schema: Schema, path: Path, compression
     source = csv_source(str(path), header, compression, column_types(schema), READER_REJECTS)
     columns = [quote_ident(name) for name in schema.names] + ([f"{key} AS __key__"] if key else [])
     rows = staging.load(
-        con, f"SELECT {', '.join(columns)}, CASE WHEN {passes(schema)} THEN false ELSE true END AS {BAD} FROM {source}"
+        con, f"SELECT {', '.join(columns)}, CASE WHEN {passes(schema)} THEN false ELSE true END AS {BAD} FROM {source}",
+        key_output_column(schema),
     )
     refused = con.execute(
         f"SELECT line, bool_or(error_type <> 'CAST'), any_value(error_message), any_value(csv_line)"
@@ -108,18 +110,21 @@ def finish(con: duckdb.DuckDBPyConnection, schema: Schema, loaded: TypedLoad, he
     """Re-check the refused records and fill `__bad_rows__`; False when the text path must decide."""
     if loaded.skipped and not _recheck(con, schema, loaded, header, key, workdir):
         return False
-    staging.number_records(con, f"SELECT record FROM ({_SKIPPED})")
-    # The bad rows first, then their codes: DuckDB would otherwise evaluate the codes on every row.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {_TYPED_BAD} AS "
-                + staging.with_records(f"SELECT rowid AS row, * FROM {staging.TABLE} WHERE {BAD}"))
-    typed = ["record"]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_SKIPPED} AS {_SKIPPED_QUERY}")
+    staging.number_records(con, f"SELECT record FROM {_SKIPPED}")
+    # Bad rows only (filter, then number, then codes), and a value only where a rule is broken.
+    bad = staging.with_records(f"SELECT rowid AS row, * FROM {staging.TABLE} WHERE {BAD}")
+    codes = [f"CAST({code(column)} AS UTINYINT) AS {quote_ident(code_column(column.name))}" for column in schema.columns]
+    columns = ["record"]
     for column in schema.columns:
-        typed.append(f"CAST({code(column)} AS UTINYINT) AS {quote_ident(code_column(column.name))}")
-        typed.append(f"{reported_value(column)} AS {quote_ident(staging.value_column(column.name))}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {staging.BAD_ROWS} AS SELECT {', '.join(typed)} FROM {_TYPED_BAD}")
-    con.execute(f"DROP TABLE {_TYPED_BAD}")
+        broken = quote_ident(code_column(column.name))
+        columns.append(broken)
+        columns.append(f"CASE WHEN {broken} <> 0 THEN {reported_value(column)} END"
+                       f" AS {quote_ident(staging.value_column(column.name))}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {staging.BAD_ROWS} AS SELECT {', '.join(columns)}"
+                f" FROM (SELECT *, {', '.join(codes)} FROM ({bad}))")
     if loaded.skipped:
         rechecked = (f"(SELECT s.record, c.* FROM (SELECT rowid AS ordinal, * FROM {_RECHECKED}) c"
-                     f" JOIN ({_SKIPPED}) s USING (ordinal))")
+                     f" JOIN {_SKIPPED} s USING (ordinal))")
         con.execute(f"INSERT INTO {staging.BAD_ROWS} {text_load.bad_rows_select(schema, rechecked)}")
     return True
