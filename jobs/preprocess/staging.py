@@ -1,8 +1,8 @@
 """The checked rows as DuckDB tables: parsed and checked once, then read by every later step.
 
-Loading the rows into a temporary table lets DuckDB parse and check the CSV
-a single time on all cores; the unique-key rule, the reject list and the
-clean Parquet are then scans of that table. DuckDB keeps the table in its own
+Loading the rows into a table (of a private in-memory database) lets DuckDB
+parse and check the CSV a single time on all cores; the unique-key rule, the
+reject list and the clean Parquet are then scans of that table. DuckDB keeps the table in its own
 memory and spills to `spill_dir` when it does not fit, so Python never holds
 the rows. Insertion order is preserved, so `rowid` follows file order and
 maps to record numbers (1 = first row after the header) in SQL, allowing for
@@ -78,7 +78,8 @@ def load(con: duckdb.DuckDBPyConnection, query: str, key_column: str | None) -> 
     """
     if key_column is not None:
         query = f"SELECT *, hash({quote_ident(key_column)}) AS {KEY_HASH} FROM ({query})"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {TABLE} AS {query}")
+    # Not TEMP: the clean Parquet is written on a second connection (`con.cursor()`).
+    con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS {query}")
     return con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
 
 

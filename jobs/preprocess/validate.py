@@ -1,10 +1,10 @@
 """The validation core: a local CSV (or .csv.gz) in, clean Parquet and a report out. No S3 here.
 
 DuckDB reads the file once and evaluates every rule in SQL on all cores into
-a temporary table (see `staging`): typed when it can (`typed_load`), as text
-otherwise (`text_load`), with the same verdicts either way. The unique-key
-rule, the reject list and then the clean Parquet (written by DuckDB) are
-scans of that table. Rows never become Python objects, and DuckDB spills to
+a table of a private in-memory database (see `staging`): typed when it can
+(`typed_load`), as text otherwise (`text_load`), with the same verdicts
+either way. The unique-key rule, then the reject list and the clean Parquet
+(written by DuckDB, side by side) are scans of that table. Rows never become Python objects, and DuckDB spills to
 disk when the table outgrows its memory.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,19 @@ def _load(con: duckdb.DuckDBPyConnection, schema: Schema, path: Path, compressio
     return records, lines_are_records(records)
 
 
+def _write_clean_apart(con: duckdb.DuckDBPyConnection, schema: Schema, clean: Path) -> None:
+    """Write the clean Parquet on a connection of its own, so the reject list is built meanwhile.
+
+    The Parquet writer leaves part of the cores idle; the reject list's small
+    queries fill them (0.05-0.1 s of a 1M-row run).
+    """
+    cursor = con.cursor()
+    try:
+        staging.write_clean(cursor, schema, clean)
+    finally:
+        cursor.close()
+
+
 def validate_file(
     path: Path,
     workdir: Path,
@@ -94,21 +107,26 @@ def validate_file(
         compression = detect_compression(path)
         header = read_header(path, compression)
         check_header(header, schema)
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with ThreadPoolExecutor(max_workers=2) as pool:
             lines = pool.submit(count_lines, path, compression)
             con = staging.connect(spill)
+            writing: Future[None] | None = None
             try:
                 records, fast_lines = _load(con, schema, path, compression, header, lines, workdir)
                 if records == 0:
                     raise FileProblem("the file has a header but no data rows")
                 rejected = staging.bad_count(con) + find_duplicates(con, schema)
                 passed = rejected / records <= max_reject_share
+                if passed:
+                    drop_later(con)  # the reject list reads `__dups__`, not the table
+                    writing = pool.submit(_write_clean_apart, con, schema, clean)
                 line_map = None if fast_lines else _line_map(con, path, compression, records)
                 rejected_list = rejects.build(con, schema, line_map, fast_lines, rejects_csv)
-                if passed:  # last: it deletes the later duplicates from the table
-                    drop_later(con)
-                    staging.write_clean(con, schema, clean)
+                if writing is not None:
+                    writing.result()
             finally:
+                if writing is not None:
+                    wait([writing])  # before the connection closes under it
                 con.close()
                 shutil.rmtree(spill, ignore_errors=True)
     except FileProblem as problem:
