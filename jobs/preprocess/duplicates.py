@@ -45,7 +45,7 @@ def key_output_column(schema: Schema) -> str | None:
 
 def find_duplicates(con: duckdb.DuckDBPyConnection, schema: Schema) -> int:
     """Fill `__dups__`; returns how many rows it lists. Needs `staging.number_records` done."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {DUPS} (row BIGINT, record BIGINT, first_record BIGINT, key VARCHAR)")
+    con.execute(f"CREATE OR REPLACE TABLE {DUPS} (row BIGINT, record BIGINT, first_record BIGINT, key VARCHAR)")
     column = key_output_column(schema)
     if column is None:
         return 0

@@ -45,7 +45,7 @@ def _create_rules_table(con: duckdb.DuckDBPyConnection, schema: Schema) -> None:
     names.append(Rule.DUPLICATE.label)
     reasons.append(f"duplicate {key}")
     con.execute(
-        'CREATE OR REPLACE TEMP TABLE __rules__ AS SELECT unnest($1::VARCHAR[]) AS "column",'
+        'CREATE OR REPLACE TABLE __rules__ AS SELECT unnest($1::VARCHAR[]) AS "column",'
         " unnest($2::UTINYINT[]) AS code, unnest($3::VARCHAR[]) AS rule, unnest($4::VARCHAR[]) AS reason",
         [columns, codes, names, reasons],
     )
@@ -89,7 +89,7 @@ def build(
         line, first_line = "e.record + 1", "e.first_record + 1"
     else:
         items = sorted((line_map or {}).items())
-        con.execute("CREATE OR REPLACE TEMP TABLE __lines__ AS"
+        con.execute("CREATE OR REPLACE TABLE __lines__ AS"
                     " SELECT unnest($1::BIGINT[]) AS record, unnest($2::BIGINT[]) AS line",
                     [[r for r, _ in items], [n for _, n in items]])
         line, first_line = "l1.line", "l2.line"
@@ -97,7 +97,7 @@ def build(
                  " LEFT JOIN __lines__ l2 ON l2.record = e.first_record")
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE __entries__ AS
+        CREATE OR REPLACE TABLE __entries__ AS
         SELECT {line} AS line, e.record, e."column", r.rule,
                CASE WHEN e.code = {int(Rule.DUPLICATE)}
                     THEN r.reason || ' (first on line ' || coalesce(CAST({first_line} AS VARCHAR), 'unknown')

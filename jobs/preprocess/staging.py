@@ -8,6 +8,10 @@ the rows. Insertion order is preserved, so `rowid` follows file order and
 maps to record numbers (1 = first row after the header) in SQL, allowing for
 records the reader kept out of the table (`number_records`, `with_records`).
 
+All tables are plain tables of the connection's private in-memory database,
+not TEMP ones: the duplicate rule and the clean Parquet run on second
+connections to it (`con.cursor()`), beside the main one.
+
 Whichever way the rows were loaded (`typed_load` or `text_load`), the rows
 breaking a rule other than the unique key end up in `__bad_rows__`: record,
 then per column the rule code and the value as reported.
@@ -56,7 +60,7 @@ def number_records(con: duckdb.DuckDBPyConnection, skipped: str | None = None) -
     # how many were skipped up to it. Ties keep the largest count.
     source = skipped or "SELECT CAST(NULL AS BIGINT) AS record WHERE false"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {_OFFSETS} AS SELECT kept_before, max(skipped) AS skipped FROM ("
+        f"CREATE OR REPLACE TABLE {_OFFSETS} AS SELECT kept_before, max(skipped) AS skipped FROM ("
         f"SELECT record - n AS kept_before, n AS skipped FROM ("
         f"SELECT record, row_number() OVER (ORDER BY record) AS n FROM ({source}))) GROUP BY kept_before"
     )
@@ -78,7 +82,6 @@ def load(con: duckdb.DuckDBPyConnection, query: str, key_column: str | None) -> 
     """
     if key_column is not None:
         query = f"SELECT *, hash({quote_ident(key_column)}) AS {KEY_HASH} FROM ({query})"
-    # Not TEMP: the clean Parquet is written on a second connection (`con.cursor()`).
     con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS {query}")
     return con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
 

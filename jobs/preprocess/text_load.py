@@ -34,5 +34,5 @@ def load(con: duckdb.DuckDBPyConnection, schema: Schema, source: str, key: str |
     rows = staging.load(con, checked_query(schema, source, key), key_output_column(schema))
     staging.number_records(con)
     numbered = f"(SELECT rowid + 1 AS record, * FROM {staging.TABLE})"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {staging.BAD_ROWS} AS {bad_rows_select(schema, numbered)}")
+    con.execute(f"CREATE OR REPLACE TABLE {staging.BAD_ROWS} AS {bad_rows_select(schema, numbered)}")
     return rows

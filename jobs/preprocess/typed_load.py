@@ -63,7 +63,10 @@ def usable(schema: Schema) -> bool:
 
 def load(con: duckdb.DuckDBPyConnection, schema: Schema, path: Path, compression: str,
          header: tuple[str, ...], key: str | None) -> TypedLoad:
-    """Fill the checked table through the typed reader; raises ReaderStructureError on a broken record."""
+    """Fill the checked table through the typed reader and number its rows.
+
+    Raises ReaderStructureError on a broken record.
+    """
     source = csv_source(str(path), header, compression, column_types(schema), READER_REJECTS)
     columns = [quote_ident(name) for name in schema.names] + ([f"{key} AS __key__"] if key else [])
     rows = staging.load(
@@ -77,6 +80,8 @@ def load(con: duckdb.DuckDBPyConnection, schema: Schema, path: Path, compression
     broken = [(line, message) for line, structural, message, _text in refused if structural]
     if broken:
         raise ReaderStructureError(f"record {broken[0][0] - 1}: {broken[0][1]}")
+    con.execute(f"CREATE OR REPLACE TABLE {_SKIPPED} AS {_SKIPPED_QUERY}")
+    staging.number_records(con, f"SELECT record FROM {_SKIPPED}")
     return TypedLoad(rows=rows, refused_text=[text for *_, text in refused])
 
 
@@ -96,7 +101,7 @@ def _recheck(con: duckdb.DuckDBPyConnection, schema: Schema, loaded: TypedLoad, 
     try:
         _write_refused(loaded, header, refused_file)
         source = csv_source(str(refused_file), header, "none")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_RECHECKED} AS {checked_query(schema, source, key)}")
+        con.execute(f"CREATE OR REPLACE TABLE {_RECHECKED} AS {checked_query(schema, source, key)}")
     except duckdb.Error:
         return False  # the refused text does not parse on its own
     finally:
@@ -110,8 +115,6 @@ def finish(con: duckdb.DuckDBPyConnection, schema: Schema, loaded: TypedLoad, he
     """Re-check the refused records and fill `__bad_rows__`; False when the text path must decide."""
     if loaded.skipped and not _recheck(con, schema, loaded, header, key, workdir):
         return False
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {_SKIPPED} AS {_SKIPPED_QUERY}")
-    staging.number_records(con, f"SELECT record FROM {_SKIPPED}")
     # Bad rows only (filter, then number, then codes), and a value only where a rule is broken.
     bad = staging.with_records(f"SELECT rowid AS row, * FROM {staging.TABLE} WHERE {BAD}")
     codes = [f"CAST({code(column)} AS UTINYINT) AS {quote_ident(code_column(column.name))}" for column in schema.columns]
@@ -121,7 +124,7 @@ def finish(con: duckdb.DuckDBPyConnection, schema: Schema, loaded: TypedLoad, he
         columns.append(broken)
         columns.append(f"CASE WHEN {broken} <> 0 THEN {reported_value(column)} END"
                        f" AS {quote_ident(staging.value_column(column.name))}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {staging.BAD_ROWS} AS SELECT {', '.join(columns)}"
+    con.execute(f"CREATE OR REPLACE TABLE {staging.BAD_ROWS} AS SELECT {', '.join(columns)}"
                 f" FROM (SELECT *, {', '.join(codes)} FROM ({bad}))")
     if loaded.skipped:
         rechecked = (f"(SELECT s.record, c.* FROM (SELECT rowid AS ordinal, * FROM {_RECHECKED}) c"

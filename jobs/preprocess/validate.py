@@ -15,6 +15,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -57,9 +58,23 @@ def _line_map(con: duckdb.DuckDBPyConnection, path: Path, compression: str, reco
     return record_lines(path, compression, wanted, records)
 
 
+def _apart[T](action: Callable[..., T], con: duckdb.DuckDBPyConnection, *args: Any) -> T:
+    """Run `action` on a second connection to `con`'s database, beside work on `con` itself."""
+    cursor = con.cursor()
+    try:
+        return action(cursor, *args)
+    finally:
+        cursor.close()
+
+
 def _load(con: duckdb.DuckDBPyConnection, schema: Schema, path: Path, compression: str, header: tuple[str, ...],
-          lines: Future[LineCount], workdir: Path) -> tuple[int, bool]:
-    """Load and check the rows, typed when that gives the text path's answer; (records, fast_lines)."""
+          lines: Future[LineCount], workdir: Path, pool: ThreadPoolExecutor) -> tuple[int, bool, Future[int] | None]:
+    """Load and check the rows, typed when that gives the text path's answer.
+
+    Returns (records, fast_lines, the duplicate count when already under way). On the typed
+    path the duplicate rule runs apart while the refused records are re-checked and the bad
+    rows coded: NumPy's sort of the key hashes and DuckDB's small queries fill both cores.
+    """
     key = key_expression(schema) if key_output_column(schema) == KEY else None
 
     def lines_are_records(records: int) -> bool:
@@ -69,25 +84,18 @@ def _load(con: duckdb.DuckDBPyConnection, schema: Schema, path: Path, compressio
         if typed_load.usable(schema):
             loaded = typed_load.load(con, schema, path, compression, header, key)
             records = loaded.rows + loaded.skipped
-            if lines_are_records(records) and typed_load.finish(con, schema, loaded, header, key, workdir):
-                return records, True
+            if lines_are_records(records):
+                duplicates = pool.submit(_apart, find_duplicates, con, schema)
+                try:
+                    confirmed = typed_load.finish(con, schema, loaded, header, key, workdir)
+                finally:
+                    wait([duplicates])  # the text path replaces the tables it reads
+                if confirmed:
+                    return records, True, duplicates
         records = text_load.load(con, schema, csv_source(str(path), header, compression), key)
     except (duckdb.Error, typed_load.ReaderStructureError) as exc:
         raise _locate(path, compression, len(header), exc) from exc
-    return records, lines_are_records(records)
-
-
-def _write_clean_apart(con: duckdb.DuckDBPyConnection, schema: Schema, clean: Path) -> None:
-    """Write the clean Parquet on a connection of its own, so the reject list is built meanwhile.
-
-    The Parquet writer leaves part of the cores idle; the reject list's small
-    queries fill them (0.05-0.1 s of a 1M-row run).
-    """
-    cursor = con.cursor()
-    try:
-        staging.write_clean(cursor, schema, clean)
-    finally:
-        cursor.close()
+    return records, lines_are_records(records), None
 
 
 def validate_file(
@@ -112,14 +120,16 @@ def validate_file(
             con = staging.connect(spill)
             writing: Future[None] | None = None
             try:
-                records, fast_lines = _load(con, schema, path, compression, header, lines, workdir)
+                records, fast_lines, duplicates = _load(con, schema, path, compression, header, lines, workdir, pool)
                 if records == 0:
                     raise FileProblem("the file has a header but no data rows")
-                rejected = staging.bad_count(con) + find_duplicates(con, schema)
+                duplicate_count = duplicates.result() if duplicates else find_duplicates(con, schema)
+                rejected = staging.bad_count(con) + duplicate_count
                 passed = rejected / records <= max_reject_share
                 if passed:
                     drop_later(con)  # the reject list reads `__dups__`, not the table
-                    writing = pool.submit(_write_clean_apart, con, schema, clean)
+                    # The Parquet writer leaves part of the cores idle: the reject list's queries fill them.
+                    writing = pool.submit(_apart, staging.write_clean, con, schema, clean)
                 line_map = None if fast_lines else _line_map(con, path, compression, records)
                 rejected_list = rejects.build(con, schema, line_map, fast_lines, rejects_csv)
                 if writing is not None:
