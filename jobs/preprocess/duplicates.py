@@ -1,16 +1,16 @@
 """The unique-key rule: among rows that pass every other rule, the first occurrence of a key wins.
 
 Runs over the checked table (see `staging`), which holds the hash of every
-row's key. NumPy sorts the hashes of the valid rows: equal keys have equal hashes, so a hash
-seen once is a key seen once, and only rows whose hash repeats (usually none
-or few) are compared by their key, in DuckDB, to list the later occurrences in
-`__dups__`. (Grouping 10M distinct strings in DuckDB took 1.3-1.7 s on two
-cores, grouping their hashes 1.0 s; fetching and sorting the hashes took
-0.4-0.8 s.) Once the reject list
-is built they are deleted from the table, so the clean file leaves them out.
-(A DELETE, not an UPDATE of a flag column: DuckDB 2.0.0 takes seconds over the
-first UPDATE of a 10M-row table and milliseconds over the DELETE; the clean
-write stays a single-table scan, which keeps file order.)
+row's key. NumPy sorts the hashes of the valid rows: equal keys have equal
+hashes, so a hash seen once is a key seen once, and only rows whose hash
+repeats (usually none or few) are compared by their key, in DuckDB, to list
+the later occurrences in `__dups__`. (Grouping 10M distinct strings in DuckDB
+took 1.3-1.7 s on two cores, grouping their hashes 1.0 s; fetching and
+sorting the hashes took 0.4-0.8 s.) Before the clean file is written they are
+deleted from the table, so it leaves them out. (A DELETE, not an UPDATE of a
+flag column: DuckDB 2.0.0 takes seconds over the first UPDATE of a 10M-row
+table and milliseconds over the DELETE; the clean write stays a single-table
+scan, which keeps file order.)
 """
 
 from __future__ import annotations

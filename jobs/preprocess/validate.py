@@ -4,18 +4,18 @@ DuckDB reads the file once and evaluates every rule in SQL on all cores into
 a table of a private in-memory database (see `staging`): typed when it can
 (`typed_load`), as text otherwise (`text_load`), with the same verdicts
 either way. The unique-key rule, then the reject list and the clean Parquet
-(written by DuckDB, side by side) are scans of that table. Rows never become Python objects, and DuckDB spills to
-disk when the table outgrows its memory.
+(written by DuckDB, side by side) are scans of that table. Rows never become
+Python objects, and DuckDB spills to disk when the table outgrows its memory.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import duckdb

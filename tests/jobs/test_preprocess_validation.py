@@ -369,7 +369,7 @@ def test_typed_and_text_paths_agree(tmp_path, monkeypatch, case):
     finish = typed_load.finish
     monkeypatch.setattr(typed_load, "finish", lambda *a: decided.append(finish(*a)) or decided[-1])
     typed = validate_file(path, tmp_path / "typed", 1.0, schema)
-    assert decided and decided[-1] is not None, "the typed path stepped aside"
+    assert decided == [True], "the typed path stepped aside"
     monkeypatch.setattr(typed_load, "usable", lambda schema: False)
     text = validate_file(path, tmp_path / "text", 1.0, schema)
 
@@ -390,6 +390,34 @@ def test_typed_and_text_paths_agree(tmp_path, monkeypatch, case):
     assert typed_clean.schema.types == text_clean.schema.types  # nullability may differ: DuckDB infers it
     assert typed_clean.to_pydict() == text_clean.to_pydict()
     assert typed.report["rows"]["rejected"] > 0
+
+
+def test_typed_path_steps_aside_when_a_refused_record_passes_as_text(tmp_path, monkeypatch):
+    """A blank optional ENUM value: the reader refuses it, the rules accept it; the text path decides.
+
+    The duplicate rule was already running beside the re-check; the text path's answer must not mix with it.
+    """
+    schema = parse_schema({
+        "name": "orders", "unique_key": ["id"],
+        "columns": [
+            {"name": "id", "type": "string"},
+            {"name": "kind", "type": "string", "required": False, "allowed": ["A", "B"]},
+            {"name": "size", "type": "number"},
+        ],
+    })
+    path = write_csv(tmp_path / "in.csv", "id,kind,size\n1,A,1\n2,  ,2\n1,B,3\n3,C,1\n4,B,-2\n4,A,5\n")
+    decided = []
+    finish = typed_load.finish
+    monkeypatch.setattr(typed_load, "finish", lambda *a: decided.append(finish(*a)) or decided[-1])
+
+    result = validate_file(path, tmp_path / "out", 1.0, schema)
+
+    assert decided == [False]
+    assert [(e["line"], e["column"], e["rule"]) for e in result.report["rejects"]] == [
+        (4, "id", "duplicate"), (5, "kind", "not_allowed"), (7, "id", "duplicate")]
+    assert result.report["rows"] == {"read": 6, "accepted": 3, "rejected": 3}
+    assert pq.read_table(result.clean).to_pydict() == {
+        "id": ["1", "2", "4"], "kind": ["A", "  ", "B"], "size": [1.0, 2.0, -2.0]}
 
 
 @pytest.mark.parametrize(
