@@ -117,7 +117,8 @@ def finish(con: duckdb.DuckDBPyConnection, schema: Schema, loaded: TypedLoad, he
         return False
     # Bad rows only (filter, then number, then codes), and a value only where a rule is broken.
     bad = staging.with_records(f"SELECT rowid AS row, * FROM {staging.TABLE} WHERE {BAD}")
-    codes = [f"CAST({code(column)} AS UTINYINT) AS {quote_ident(code_column(column.name))}" for column in schema.columns]
+    codes = [f"CAST({code(column)} AS UTINYINT) AS {quote_ident(code_column(column.name))}"
+             for column in schema.columns]
     columns = ["record"]
     for column in schema.columns:
         broken = quote_ident(code_column(column.name))

@@ -33,7 +33,8 @@ NeptuneOption = Annotated[Optional[str], typer.Option(
     help="Neptune cluster endpoint (host[:port]); IAM auth with your AWS credentials.")]
 AwsEndpointOption = Annotated[Optional[str], typer.Option(
     help="AWS endpoint, e.g. http://127.0.0.1:4566 for `threadline up`.")]
-RegionOption = Annotated[Optional[str], typer.Option(help="AWS region of the Neptune cluster.")]
+RegionOption = Annotated[Optional[str], typer.Option(
+    help="AWS region of the stack and its Neptune cluster (default: the AWS SDK's).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
