@@ -107,28 +107,29 @@ def string_code(column: Column) -> str:
     return f"CASE WHEN {' AND '.join(fine)} THEN 0 {' '.join(branches)} ELSE 0 END"
 
 
-def bound_tests(column: Column, number: str) -> list[str]:
-    """SQL tests that `number` keeps within the column's schema bounds (none when unbounded)."""
-    tests = []
+_BREAKS = {">=": "<", ">": "<=", "<=": ">", "<": ">="}  # the comparison that breaks each test
+
+
+def _bounds(column: Column) -> list[tuple[str, str, Rule]]:
+    """(comparison a value must pass, bound, rule it breaks otherwise) per schema bound."""
+    bounds = []
     if column.lower_bound:
         bound, inclusive = column.lower_bound
-        tests.append(f"{number} {'>=' if inclusive else '>'} {_num(bound)}")
+        bounds.append((">=" if inclusive else ">", _num(bound), Rule.TOO_SMALL))
     if column.upper_bound:
         bound, inclusive = column.upper_bound
-        tests.append(f"{number} {'<=' if inclusive else '<'} {_num(bound)}")
-    return tests
+        bounds.append(("<=" if inclusive else "<", _num(bound), Rule.TOO_LARGE))
+    return bounds
+
+
+def bound_tests(column: Column, number: str) -> list[str]:
+    """SQL tests that `number` keeps within the column's schema bounds (none when unbounded)."""
+    return [f"{number} {passing} {bound}" for passing, bound, _rule in _bounds(column)]
 
 
 def bound_branches(column: Column, number: str) -> list[str]:
     """`WHEN` branches naming the bound that `number` breaks."""
-    branches = []
-    if column.lower_bound:
-        bound, inclusive = column.lower_bound
-        branches.append(f"WHEN {number} {'<' if inclusive else '<='} {_num(bound)} THEN {int(Rule.TOO_SMALL)}")
-    if column.upper_bound:
-        bound, inclusive = column.upper_bound
-        branches.append(f"WHEN {number} {'>' if inclusive else '>='} {_num(bound)} THEN {int(Rule.TOO_LARGE)}")
-    return branches
+    return [f"WHEN {number} {_BREAKS[passing]} {bound} THEN {int(rule)}" for passing, bound, rule in _bounds(column)]
 
 
 def _number_code(column: Column, number: str) -> str:

@@ -2,11 +2,12 @@
 
 Loading the rows into a table (of a private in-memory database) lets DuckDB
 parse and check the CSV a single time on all cores; the unique-key rule, the
-reject list and the clean Parquet are then scans of that table. DuckDB keeps the table in its own
-memory and spills to `spill_dir` when it does not fit, so Python never holds
-the rows. Insertion order is preserved, so `rowid` follows file order and
-maps to record numbers (1 = first row after the header) in SQL, allowing for
-records the reader kept out of the table (`number_records`, `with_records`).
+reject list and the clean Parquet are then scans of that table. DuckDB keeps
+the table in its own memory and spills to `spill_dir` when it does not fit,
+so Python never holds the rows. Insertion order is preserved, so `rowid`
+follows file order and maps to record numbers (1 = first row after the
+header) in SQL, allowing for records the reader kept out of the table
+(`number_records`, `with_records`).
 
 All tables are plain tables of the connection's private in-memory database,
 not TEMP ones: the duplicate rule and the clean Parquet run on second
