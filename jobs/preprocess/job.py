@@ -24,9 +24,11 @@ from jobkit.aws import S3, ObjectInfo
 from jobkit.errors import DataError
 from jobkit.s3uri import S3Uri
 
+from .report import summary_document
 from .validate import CLEAN_NAME, DEFAULT_MAX_REJECT_SHARE, REJECTS_NAME, Validation, validate_file
 
 REPORT_NAME = "validation.json"
+SUMMARY_NAME = "validation-summary.json"  # what the state machine reads (report.summary_document)
 log = logging.getLogger("preprocess")
 
 
@@ -109,6 +111,7 @@ def _quarantine(s3: S3, result: Validation, report: dict, info: ObjectInfo,
     s3.copy(info.uri, copy_uri, info.version_id)
     if rejects_uri and result.rejects:
         s3.upload(result.rejects, rejects_uri, "text/csv")
+    s3.put_json(summary_document(report, str(quarantine.join(REPORT_NAME))), quarantine.join(SUMMARY_NAME))
     s3.put_json(report, quarantine.join(REPORT_NAME))
     s3.put_json(report, output.join(REPORT_NAME))
     log.warning("%s", report["summary"])

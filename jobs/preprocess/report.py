@@ -1,11 +1,15 @@
-"""The validation report (validation.json) and its one-line human summary.
+"""The validation report (validation.json), its one-line human summary, and the bounded summary document.
 
 The summary never contains values from the file except through `safe_text`,
-so the state machine and Slack can quote it as it is.
+so the state machine and Slack can quote it as it is. The state machine reads
+only `validation-summary.json` (`summary_document`): the full report carries
+up to 1,000 sample rejects (about 270 KB), past Step Functions' 256 KiB state
+payload limit, whose `States.DataLimitExceeded` no Catch can handle.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .rejects import SAMPLE_SIZE, RejectList
@@ -13,6 +17,9 @@ from .schema import Schema
 from .sources import FileProblem
 
 REPORT_VERSION = 1
+SUMMARY_MAX_BYTES = 4096  # the state machine's whole view of a validation, far below 256 KiB
+SUMMARY_TEXT_MAX = 1000
+TOP_RULES = 5
 
 
 def percent(share: float) -> str:
@@ -88,3 +95,30 @@ def build_report(
         line_numbers="exact" if lines_exact else "unavailable: the file's quoting confuses a line count",
     )
     return report
+
+
+def summary_document(report: dict[str, Any], report_uri: str) -> dict[str, Any]:
+    """What the state machine, the run record and Slack quote: never more than SUMMARY_MAX_BYTES."""
+    file_error = report.get("file_error")
+    document: dict[str, Any] = {
+        "status": report.get("status"),
+        "summary": _clip(str(report.get("summary") or ""), SUMMARY_TEXT_MAX),
+        "rows": report.get("rows"),
+        "reject_share": report.get("reject_share"),
+        "file_error": {"line": file_error.get("line"), "reason": _clip(str(file_error.get("reason")), 300)}
+        if isinstance(file_error, dict) else None,
+        "top_rules": [{"column": _clip(str(entry.get("column")), 100), "rule": _clip(str(entry.get("rule")), 60),
+                       "rows": entry.get("rows")} for entry in (report.get("rejects_by_rule") or [])[:TOP_RULES]],
+        "report": report_uri,
+        "outputs": {key: value for key, value in (report.get("outputs") or {}).items()
+                    if isinstance(value, str) and len(value) <= 1100},
+    }
+    while len(json.dumps(document).encode()) > SUMMARY_MAX_BYTES and document["top_rules"]:
+        document["top_rules"].pop()
+    if len(json.dumps(document).encode()) > SUMMARY_MAX_BYTES:
+        document["outputs"] = {}
+    return document
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

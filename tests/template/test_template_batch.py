@@ -85,8 +85,25 @@ def test_job_definition_retries_only_spot_reclamation(resources: dict[str, Any],
 
 
 @pytest.mark.parametrize("name", sorted(JOBS))
-def test_job_definition_has_a_timeout(resources: dict[str, Any], name: str) -> None:
-    assert int(resources[name]["Properties"]["Timeout"]["AttemptDurationSeconds"]) >= 60
+def test_job_definition_has_a_timeout(template: dict[str, Any], name: str) -> None:
+    """Every attempt has a time limit: a parameter that cannot be set below a minute."""
+    limit = template["Resources"][name]["Properties"]["Timeout"]["AttemptDurationSeconds"]
+    parameter = template["Parameters"][limit["Ref"]]
+    assert parameter["Type"] == "Number"
+    assert int(parameter["MinValue"]) >= 60 and int(parameter["Default"]) >= 60
+
+
+@pytest.mark.parametrize("queue", ["SpotJobQueue", "OnDemandJobQueue", "GpuJobQueue", "GpuFallbackJobQueue"])
+def test_every_queue_cancels_jobs_stuck_runnable(template: dict[str, Any], queue: str) -> None:
+    """A job stuck RUNNABLE (no capacity, or a job no compute environment can run) never holds a run forever."""
+    actions = template["Resources"][queue]["Properties"]["JobStateTimeLimitActions"]
+    reasons = {action["Reason"] for action in actions}
+    assert {"CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY", "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+            "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"} <= reasons
+    for action in actions:
+        assert (action["State"], action["Action"]) == ("RUNNABLE", "CANCEL")
+        assert action["MaxTimeSeconds"] == {"Ref": "RunnableTimeoutSeconds"}
+    assert int(template["Parameters"]["RunnableTimeoutSeconds"]["MinValue"]) >= 600  # Batch's own minimum
 
 
 @pytest.mark.parametrize("name", sorted(JOBS))
@@ -204,16 +221,6 @@ def test_batch_security_group_is_egress_only(resources: dict[str, Any]) -> None:
     assert not props.get("SecurityGroupIngress")
     assert props["SecurityGroupEgress"]
     assert not [r for r in resources.values() if r["Type"] == "AWS::EC2::SecurityGroupIngress"]
-
-
-@pytest.mark.parametrize("queue", GPU_QUEUES)
-def test_gpu_queue_cancels_jobs_stuck_for_capacity(resources: dict[str, Any], queue: str) -> None:
-    actions = resources[queue]["Properties"]["JobStateTimeLimitActions"]
-    capacity = [a for a in actions if a["Reason"] == "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"]
-    assert len(capacity) == 1
-    assert capacity[0]["State"] == "RUNNABLE"
-    assert capacity[0]["Action"] == "CANCEL"
-    assert 600 <= int(capacity[0]["MaxTimeSeconds"]) <= 86400
 
 
 @pytest.mark.parametrize("repository", ["PreprocessRepository", "AnalysisRepository", "PostprocessRepository"])

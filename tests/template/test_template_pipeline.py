@@ -14,6 +14,7 @@ SUBSTITUTION_KEYS = {
     "PreprocessJobDefinitionArn", "AnalysisJobDefinitionArn", "PostprocessJobDefinitionArn",
     "IntermediateBucketName", "ResultsBucketName", "QuarantineBucketName",
     "MaxRejectShare", "Scenarios", "HorizonDays", "Seed", "AnalysisNodes",
+    "JobTaskTimeoutSeconds", "AnalysisTaskTimeoutSeconds",
 }
 PARAMETER_DEFAULTS = {
     "Environment": None, "IncomingPrefix": "incoming/", "VpcId": None, "PrivateSubnetIds": None,
@@ -25,6 +26,7 @@ FUNCTIONS = {
     "StartRunFunction": ("functions/start_run/", {"STATE_MACHINE_ARN", "INCOMING_PREFIX", "MAX_INPUT_BYTES"}),
     "RecordLineageFunction": ("functions/record_lineage/", {"NEPTUNE_ENDPOINT", "NEPTUNE_PORT", "PIPELINE_NAME"}),
     "NotifySlackFunction": ("functions/notify_slack/", {"SLACK_WEBHOOK_SECRET_ARN", "PIPELINE_NAME"}),
+    "FinaliseRunFunction": ("functions/finalise_run/", {"RUN_TABLE", "LINEAGE_QUEUE_URL", "NOTIFY_SLACK_FUNCTION"}),
 }
 
 

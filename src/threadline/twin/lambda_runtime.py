@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .faults import FaultPlan
+from .lambda_async import AsyncConfig, AsyncInvoker
 
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 _PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
@@ -38,6 +39,7 @@ class FunctionSpec:
     environment: dict[str, str]
     timeout: int = 3
     memory_size: int = 128
+    async_config: AsyncConfig = field(default_factory=AsyncConfig)
 
 
 @dataclass
@@ -60,6 +62,18 @@ class LocalLambdaRuntime:
     invocations: list[Invocation] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _idle: dict[str, list[_Worker]] = field(default_factory=dict)
+    async_invoker: AsyncInvoker | None = None
+
+    def enable_async(self, send_message: Any) -> AsyncInvoker:
+        """Async invocations (EventBridge, SNS, `Event`) with Lambda's retries and failure targets."""
+        self.async_invoker = AsyncInvoker(self.invoke, lambda name: self.find(name).async_config,
+                                          lambda name: self.find(name).arn, send_message)
+        return self.async_invoker
+
+    def invoke_async(self, function_name: str, event: Any) -> str:
+        if self.async_invoker is None:
+            raise RuntimeError("async invocations are not enabled in this twin")
+        return self.async_invoker.submit(function_name, event)
 
     def register(self, spec: FunctionSpec) -> None:
         self.functions[spec.name] = spec

@@ -13,13 +13,14 @@ import json
 import re
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import boto3
 
 from .batch_runtime import LocalBatchRuntime, QueueSpec
+from .lambda_async import AsyncConfig
 from .lambda_runtime import FunctionSpec, LocalLambdaRuntime
 from .template import LocalArtifacts, Resolver, TemplateError, creation_order
 
@@ -53,7 +54,6 @@ CLOUD_ONLY_TYPES: dict[str, str] = {
     "AWS::Neptune::DBClusterParameterGroup": "no Neptune cluster in the twin",
     "AWS::Lambda::Permission": "the twin's EventBridge and SNS deliver to functions without resource policies",
     "AWS::SNS::TopicPolicy": "topic policies are not enforced by the twin",
-    "AWS::Lambda::EventInvokeConfig": "async retry configuration is not emulated",
     "AWS::EC2::SecurityGroupIngress": "network rules have no effect on one machine",
     "AWS::EC2::SecurityGroupEgress": "network rules have no effect on one machine",
     "AWS::EC2::PlacementGroup": "instance placement has no meaning for local processes",
@@ -459,8 +459,21 @@ def _function(p: Provisioner, logical_id: str, props: dict, resource: dict) -> t
         handler=props["Handler"], layer_dirs=[p.lambda_runtime_layers[arn] for arn in props.get("Layers", [])],
         environment={k: str(v) for k, v in environment.items()},
         timeout=int(props.get("Timeout", 3)), memory_size=int(props.get("MemorySize", 128)),
+        async_config=AsyncConfig(dead_letter_arn=props.get("DeadLetterConfig", {}).get("TargetArn")),
     ))
     return name, {"Arn": function["FunctionArn"]}
+
+
+@handles("AWS::Lambda::EventInvokeConfig")
+def _event_invoke_config(p: Provisioner, logical_id: str, props: dict, resource: dict) -> tuple[Any, dict]:
+    """Async retries and the on-failure destination, applied by the twin's AsyncInvoker."""
+    spec = p.lambda_runtime.find(str(props["FunctionName"]))
+    on_failure = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+    if on_failure and ":sqs:" not in on_failure:
+        raise TemplateError(f"{logical_id}: the twin delivers on-failure destinations to SQS queues only")
+    spec.async_config = replace(spec.async_config, on_failure_arn=on_failure,
+                                maximum_retry_attempts=int(props.get("MaximumRetryAttempts", 2)))
+    return f"{spec.name}:{props.get('Qualifier', '$LATEST')}", {}
 
 
 @handles("AWS::Lambda::EventSourceMapping")

@@ -123,6 +123,7 @@ class Twin:
                                                  region=REGION)
         self.batch_runtime = LocalBatchRuntime(self.config.root, executor_env,
                                                self.workdir / "logs" / "batch", self.faults)
+        self.lambda_runtime.enable_async(self._send_to_queue)
         moto_fixes.apply(self.lambda_runtime, self.batch_runtime, skip=skip_fixes)
         self._provision()
         self.event_sources = EventSourcePoller(self.session, self.endpoint_url, REGION).start()
@@ -151,6 +152,17 @@ class Twin:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _send_to_queue(self, queue_arn: str, body: str, attributes: dict[str, Any]) -> None:
+        """Deliver to an SQS queue by ARN (Lambda's dead-letter queues and on-failure destinations)."""
+        sqs = self.client("sqs")
+        url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=body, **({"MessageAttributes": attributes} if attributes else {}))
+
+    def wait_for_async(self, timeout: float = 30.0) -> bool:
+        """True once every async Lambda invocation (notices, the finaliser) has finished or dead-lettered."""
+        invoker = self.lambda_runtime.async_invoker if self.lambda_runtime else None
+        return invoker is None or invoker.wait_idle(timeout)
 
     def _configure_moto(self, config: dict[str, Any]) -> None:
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/config",
