@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,16 @@ def outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "outbox"
     monkeypatch.setenv("SLACK_OUTBOX_DIR", str(path))
     return path
+
+
+class FakeContext:
+    """The one Lambda context method the handler reads for its time budget."""
+
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
 
 
 def outbox_messages(outbox: Path) -> list[dict[str, Any]]:
@@ -202,6 +213,56 @@ def test_unreachable_slack_raises_slack_delivery_error(secrets: Any, notify_slac
 
     with pytest.raises(slack.SlackDeliveryError, match="could not be reached"):
         notify_slack.handler(sample_event("notice_run_started.json"), None)
+
+
+def test_too_little_time_left_fails_without_posting(secrets: Any, fake_slack: Any, notify_slack: Any,
+                                                    sample_event: Any) -> None:
+    secrets.use_webhook(fake_slack.url)
+
+    with pytest.raises(Exception) as raised:
+        notify_slack.handler(sample_event("notice_run_started.json"), FakeContext(2500))  # under margin + 1 s
+
+    assert type(raised.value).__name__ == "SlackDeliveryError"
+    assert "Slack was not tried" in str(raised.value)
+    assert fake_slack.requests == []
+    result = notify_slack.handler(sample_event("notice_run_started.json"), FakeContext(30_000))
+    assert result["status"] == "sent" and len(fake_slack.requests) == 1
+
+
+def test_retries_stop_within_the_invocation_s_remaining_time(secrets: Any, fake_slack: Any, notify_slack: Any,
+                                                             sample_event: Any) -> None:
+    secrets.use_webhook(fake_slack.url)
+    fake_slack.status, fake_slack.body = 503, "busy"
+
+    started = time.monotonic()
+    with pytest.raises(Exception) as raised:
+        notify_slack.handler(sample_event("notice_run_started.json"), FakeContext(3600))
+    elapsed = time.monotonic() - started
+
+    assert type(raised.value).__name__ == "SlackDeliveryError"
+    assert "HTTP 503: busy" in str(raised.value) and "no time left to retry" in str(raised.value)
+    assert "secret-token" not in str(raised.value)
+    assert len(fake_slack.requests) >= 2  # 1.6 s to use: room for at least one retry
+    assert elapsed < 1.6 + 0.25  # the last 2 s of the 3.6 s are left alone
+
+
+def test_an_oversized_notice_reaches_slack_within_the_limits(secrets: Any, fake_slack: Any, notify_slack: Any,
+                                                             sample_event: Any) -> None:
+    from threadline_common.slack_format import FIELD_MAX, check_limits
+
+    secrets.use_webhook(fake_slack.url)
+    notice = sample_event("notice_run_failed.json")
+    notice["source"]["uri"] = "s3://in/" + "&" * 5000
+    notice["error"] = {"Error": "States.TaskFailed", "Cause": "<&>" * 5000}
+
+    result = notify_slack.handler(notice, FakeContext(30_000))
+
+    assert result["status"] == "sent"
+    [request] = fake_slack.requests
+    check_limits(request["json"])
+    fields = [f["text"] for b in request["json"]["blocks"] for f in b.get("fields", [])]
+    source = next(f for f in fields if f.startswith("*Input*"))
+    assert len(source) <= FIELD_MAX and "(truncated)`" in source
 
 
 def test_webhook_url_is_cached(secrets: Any, fake_slack: Any, notify_slack: Any, sample_event: Any) -> None:
