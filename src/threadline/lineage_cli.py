@@ -11,20 +11,24 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from .lineage_access import open_graph
+from .lineage_access import aws_session, explain_aws_error, open_graph
 from .lineage_view import layer_modules
 
 app = typer.Typer(help="Query the lineage graph: upstream, downstream, run, failures, show; redrive dead letters.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, soft_wrap=True)
 
 WorkdirOption = Annotated[Path, typer.Option(help="The twin's folder holding the lineage graph.")]
 EndpointOption = Annotated[Optional[str], typer.Option(
@@ -32,7 +36,7 @@ EndpointOption = Annotated[Optional[str], typer.Option(
 NeptuneOption = Annotated[Optional[str], typer.Option(
     help="Neptune cluster endpoint (host[:port]); IAM auth with your AWS credentials.")]
 AwsEndpointOption = Annotated[Optional[str], typer.Option(
-    help="AWS endpoint, e.g. http://127.0.0.1:4566 for `threadline up`.")]
+    help="AWS endpoint, e.g. http://127.0.0.1:4566 for `threadline up` (region us-east-1 unless --region).")]
 RegionOption = Annotated[Optional[str], typer.Option(
     help="AWS region of the stack and its Neptune cluster (default: the AWS SDK's).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -179,16 +183,16 @@ def redrive(stack: Annotated[str, typer.Option(help="Stack name (finds <stack>-L
             endpoint_url: AwsEndpointOption = None,
             region: RegionOption = None, as_json: JsonOption = False) -> None:
     """Move lineage events that waited out Neptune in the dead-letter queue back to be written."""
-    import boto3
-
     from .lineage_redrive import redrive as move
 
-    sqs = boto3.client("sqs", endpoint_url=endpoint_url, region_name=region or None)
-    cloudformation = boto3.client("cloudformation", endpoint_url=endpoint_url, region_name=region or None)
-    try:
-        result = move(sqs, stack, queue_arn, cloudformation)
-    except LookupError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    with _aws_errors(endpoint_url):
+        session = aws_session(endpoint_url, region)
+        sqs = session.client("sqs", endpoint_url=endpoint_url)
+        cloudformation = session.client("cloudformation", endpoint_url=endpoint_url)
+        try:
+            result = move(sqs, stack, queue_arn, cloudformation)
+        except LookupError as exc:
+            raise typer.BadParameter(str(exc)) from exc
     if as_json:
         _emit_json(result.to_dict())
         return
@@ -206,18 +210,18 @@ def rerun(run_id: Annotated[str, typer.Argument(help="The run whose input to run
           endpoint_url: AwsEndpointOption = None,
           region: RegionOption = None, as_json: JsonOption = False) -> None:
     """Run a run's input again as a new execution, resumed from the lineage graph (a redrive)."""
-    import boto3
-
     from .rerun import rerun as start, source_of_run, state_machine_arn
 
-    sfn = boto3.client("stepfunctions", endpoint_url=endpoint_url, region_name=region or None)
-    cloudformation = boto3.client("cloudformation", endpoint_url=endpoint_url, region_name=region or None)
-    try:
-        machine = state_machine_arn(sfn, stack, cloudformation)
-    except LookupError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    new_run_id, execution_arn = start(sfn, machine, source_of_run(sfn, machine, run_id), resume=resume,
-                                      base_run_id=run_id)
+    with _aws_errors(endpoint_url):
+        session = aws_session(endpoint_url, region)
+        sfn = session.client("stepfunctions", endpoint_url=endpoint_url)
+        cloudformation = session.client("cloudformation", endpoint_url=endpoint_url)
+        try:
+            machine = state_machine_arn(sfn, stack, cloudformation)
+        except LookupError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        new_run_id, execution_arn = start(sfn, machine, source_of_run(sfn, machine, run_id), resume=resume,
+                                          base_run_id=run_id)
     if as_json:
         _emit_json({"run_id": new_run_id, "execution_arn": execution_arn, "resume": resume})
         return
@@ -225,12 +229,39 @@ def rerun(run_id: Annotated[str, typer.Argument(help="The run whose input to run
 
 
 def _query(read: Any, workdir: Path, endpoint: str | None, neptune: str | None, region: str | None) -> Any:
+    layer_modules()
+    from threadline_common.lineage.neptune import LineageGraphError
+
     try:
-        with open_graph(workdir.resolve(), endpoint, neptune, region) as graph:
-            return read(graph)
+        with _aws_errors(endpoint or neptune):
+            with open_graph(workdir.resolve(), endpoint, neptune, region) as graph:
+                return read(graph)
     except FileNotFoundError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc
+    except LineageGraphError as exc:
+        where = endpoint or neptune or str(workdir)
+        hint = "; is it up, and reachable from here?" if exc.unavailable else ""
+        err_console.print(f"[red]error:[/] the lineage graph at {escape(where)} failed: {escape(str(exc))}{hint}",
+                          highlight=False)
+        raise typer.Exit(1) from exc
+
+
+@contextmanager
+def _aws_errors(endpoint_url: str | None) -> Iterator[None]:
+    """AWS failures (no region, no credentials, endpoint down, an API error) as one clear line and exit 1 or 2."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - only AWS failures are said here; others re-raise
+        said = explain_aws_error(exc, endpoint_url)
+        if said is None:
+            raise
+        from botocore.exceptions import ClientError, EndpointConnectionError
+
+        err_console.print(f"[red]error:[/] {escape(said)}", highlight=False)
+        raise typer.Exit(1 if isinstance(exc, (ClientError, EndpointConnectionError)) else 2) from exc
 
 
 def _print_tree(result: dict[str, Any], steps_key: str, datasets_key: str, verb: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,10 +17,24 @@ from typing import Any
 from .server import Twin
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+START_FUNCTION = "StartRunFunction"  # logical id of the function that starts runs
+
+Progress = Callable[[str, str | None, float], None]  # (status, current state, seconds since start)
 
 
 class RunNotStarted(RuntimeError):
     """No execution appeared for an uploaded object."""
+
+
+class RunSkipped(RunNotStarted):
+    """The start function handled the object's event and declined to start a run (it says why)."""
+
+    def __init__(self, uri: str, reason: str, log_path: Path | None) -> None:
+        self.uri = uri
+        self.reason = reason
+        self.log_path = log_path
+        where = f"; its log: {log_path}" if log_path else ""
+        super().__init__(f"the start function skipped {uri}: {reason}{where}")
 
 
 @dataclass
@@ -60,21 +75,33 @@ class RunResult:
         return (end - self.started).total_seconds()
 
 
-def upload(twin: Twin, source: Path | bytes, key: str) -> dict[str, str]:
-    """Put an object into the incoming bucket; S3 -> EventBridge -> start function does the rest."""
+def upload(twin: Twin, source: Path | bytes, key: str) -> dict[str, Any]:
+    """Put an object into the incoming bucket; S3 -> EventBridge -> start function does the rest.
+
+    `uploaded_at` (the time just before the upload) lets `find_execution` tell
+    the start function's invocations for this upload from earlier ones.
+    """
     bucket = twin.physical_id("IncomingBucket")
     body = source if isinstance(source, bytes) else source.read_bytes()
+    uploaded_at = time.time()
     response = twin.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
     return {"bucket": bucket, "key": key, "version_id": response.get("VersionId", ""),
-            "etag": response["ETag"].strip('"')}
+            "etag": response["ETag"].strip('"'), "uploaded_at": uploaded_at}
 
 
-def find_execution(twin: Twin, bucket: str, key: str, version_id: str, timeout: float = 30.0) -> str:
-    """The execution whose input names this object version (the start function named it)."""
+def find_execution(twin: Twin, bucket: str, key: str, version_id: str, timeout: float = 30.0,
+                   since: float | None = None) -> str:
+    """The execution whose input names this object version (the start function named it).
+
+    With `since` (a `time.time()` from before the upload), a start-function
+    invocation from then on that skipped `s3://bucket/key` ends the wait at once
+    with RunSkipped, carrying the function's reason.
+    """
     sfn = twin.client("stepfunctions")
     deadline = time.monotonic() + timeout
     seen: set[str] = set()
-    while time.monotonic() < deadline:
+    uri = f"s3://{bucket}/{key}"
+    while True:
         for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=twin.state_machine_arn):
             for execution in page["executions"]:
                 arn = execution["executionArn"]
@@ -83,23 +110,84 @@ def find_execution(twin: Twin, bucket: str, key: str, version_id: str, timeout: 
                 described = sfn.describe_execution(executionArn=arn)
                 source = json.loads(described.get("input") or "{}").get("source", {})
                 if source.get("bucket") == bucket and source.get("key") == key and \
-                        source.get("version_id", "") == version_id:
+                        (source.get("version_id") or "") == version_id:
                     return arn
                 seen.add(arn)
+        if since is not None:
+            skipped = start_skipped(twin, uri, since)
+            if skipped is not None:
+                raise skipped
+        if time.monotonic() >= deadline:
+            break
         time.sleep(0.05)
-    raise RunNotStarted(f"no execution started for s3://{bucket}/{key} within {timeout:.0f}s; "
-                        f"see the start function's logs under {twin.workdir / 'logs' / 'lambda'}")
+    failed = _start_errors(twin, since) if since is not None else []
+    said = f"; the start function failed: {failed[-1]}" if failed else ""
+    raise RunNotStarted(f"no execution started for {uri} within {timeout:.0f}s{said}; "
+                        f"see the start function's logs under {twin.workdir / 'logs' / 'lambda' / START_FUNCTION}")
 
 
-def wait(twin: Twin, execution_arn: str, timeout: float = 120.0) -> RunResult:
+def start_skipped(twin: Twin, uri: str, since: float) -> RunSkipped | None:
+    """The start function's skip of `uri` in an invocation begun at or after `since`, if any."""
+    for invocation in _start_invocations(twin, since):
+        payload = invocation.payload
+        if not invocation.errored and isinstance(payload, dict) and payload.get("status") == "skipped" \
+                and payload.get("uri") == uri:
+            return RunSkipped(uri, str(payload.get("reason") or "no reason given"), invocation.log_path)
+    return None
+
+
+def skipped_uploads(twin: Twin, first: int = 0) -> tuple[list[RunSkipped], int]:
+    """Objects the start function skipped in its invocations from index `first` on, and the next index."""
+    runtime = twin.lambda_runtime
+    invocations = list(runtime.invocations) if runtime is not None else []
+    skipped = []
+    for invocation in invocations[first:]:
+        payload = invocation.payload
+        if invocation.function == START_FUNCTION and not invocation.errored and isinstance(payload, dict) \
+                and payload.get("status") == "skipped":
+            skipped.append(RunSkipped(str(payload.get("uri") or "an event"), str(payload.get("reason") or ""),
+                                      invocation.log_path))
+    return skipped, len(invocations)
+
+
+def _start_errors(twin: Twin, since: float) -> list[str]:
+    errors = []
+    for invocation in _start_invocations(twin, since):
+        if invocation.errored and isinstance(invocation.payload, dict):
+            errors.append(f"{invocation.payload.get('errorType', 'Error')}: "
+                          f"{invocation.payload.get('errorMessage', '')} (log: {invocation.log_path})")
+    return errors
+
+
+def _start_invocations(twin: Twin, since: float) -> list[Any]:
+    runtime = twin.lambda_runtime
+    if runtime is None:
+        return []
+    return [invocation for invocation in list(runtime.invocations)
+            if invocation.function == START_FUNCTION and invocation.started_at >= since]
+
+
+def wait(twin: Twin, execution_arn: str, timeout: float | None = None,
+         progress: Progress | None = None, progress_every: float = 0.5) -> RunResult:
+    """Wait for the execution to end, as long as it runs (its own time limits end it), or `timeout` seconds.
+
+    `progress(status, state, elapsed)` is called about every `progress_every`
+    seconds with the execution's status, the state it is in (from the
+    execution history) and the seconds since it started.
+    """
     sfn = twin.client("stepfunctions")
-    deadline = time.monotonic() + timeout
+    deadline = None if timeout is None else time.monotonic() + timeout
+    next_report = 0.0
     while True:
         described = sfn.describe_execution(executionArn=execution_arn)
         if described["status"] in TERMINAL:
             break
-        if time.monotonic() > deadline:
+        if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"{execution_arn} still {described['status']} after {timeout:.0f}s")
+        if progress is not None and time.monotonic() >= next_report:
+            next_report = time.monotonic() + progress_every
+            progress(described["status"], current_state(_history(sfn, execution_arn)),
+                     _elapsed(described["startDate"]))
         time.sleep(0.05)
     history = _history(sfn, execution_arn)
     output = json.loads(described["output"]) if described.get("output") else None
@@ -110,6 +198,20 @@ def wait(twin: Twin, execution_arn: str, timeout: float = 120.0) -> RunResult:
         started=described["startDate"], stopped=described.get("stopDate"),
         states=_visits(history), output=output,
     )
+
+
+def current_state(events: list[dict[str, Any]]) -> str | None:
+    """The state the execution is in: the latest one entered and not yet left."""
+    visits = _visits(events)
+    for visit in reversed(visits):
+        if visit.exited is None:
+            return visit.name
+    return visits[-1].name if visits else None
+
+
+def _elapsed(started: datetime) -> float:
+    now = datetime.now(started.tzinfo) if started.tzinfo else datetime.now()
+    return max(0.0, (now - started).total_seconds())
 
 
 def collect(twin: Twin, result: RunResult) -> RunResult:
@@ -151,9 +253,10 @@ def write_execution_graph(twin: Twin, result: RunResult) -> Path:
     return path
 
 
-def run_file(twin: Twin, source: Path | bytes, key: str, timeout: float = 120.0) -> RunResult:
+def run_file(twin: Twin, source: Path | bytes, key: str, timeout: float | None = None) -> RunResult:
+    """Upload, find the execution (RunSkipped if the start function refused the object), wait, collect."""
     uploaded = upload(twin, source, key)
-    arn = find_execution(twin, uploaded["bucket"], key, uploaded["version_id"])
+    arn = find_execution(twin, uploaded["bucket"], key, uploaded["version_id"], since=uploaded["uploaded_at"])
     return collect(twin, wait(twin, arn, timeout))
 
 
