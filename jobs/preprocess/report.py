@@ -113,11 +113,32 @@ def summary_document(report: dict[str, Any], report_uri: str) -> dict[str, Any]:
         "outputs": {key: value for key, value in (report.get("outputs") or {}).items()
                     if isinstance(value, str) and len(value) <= 1100},
     }
-    while len(json.dumps(document).encode()) > SUMMARY_MAX_BYTES and document["top_rules"]:
+    while stored_size(document) > SUMMARY_MAX_BYTES and document["top_rules"]:
         document["top_rules"].pop()
-    if len(json.dumps(document).encode()) > SUMMARY_MAX_BYTES:
+    if stored_size(document) > SUMMARY_MAX_BYTES:
         document["outputs"] = {}
+    for key in ("summary", "file_error", "report"):  # multi-byte text: cut by bytes, the rest is small
+        excess = stored_size(document) - SUMMARY_MAX_BYTES
+        if excess <= 0:
+            break
+        if key == "file_error" and document["file_error"]:
+            document["file_error"]["reason"] = _clip_bytes(document["file_error"]["reason"], excess)
+        elif isinstance(document.get(key), str):
+            document[key] = _clip_bytes(document[key], excess)
     return document
+
+
+def stored_size(document: dict[str, Any]) -> int:
+    """Bytes of the document as the job stores it (jobkit's `S3.put_json`: indented, UTF-8)."""
+    return len(json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8"))
+
+
+def _clip_bytes(text: str, excess: int) -> str:
+    """`text` shortened by at least `excess` bytes of its JSON form (escapes counted), ending with "…"."""
+    target = max(0, len(json.dumps(text, ensure_ascii=False).encode("utf-8")) - excess - 8)
+    while text and len(json.dumps(text + "…", ensure_ascii=False).encode("utf-8")) > target:
+        text = text[: max(0, len(text) - max(1, (len(text) // 8)))]
+    return text + "…"
 
 
 def _clip(text: str, limit: int) -> str:

@@ -62,7 +62,8 @@ def test_bad_file_is_quarantined_with_exit_65(aws, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"{ERROR_PREFIX} validation failed: positions file rejected: 20 of 100 rows")
     assert f"s3://{BUCKETS['quarantine']}/{RUN}/bad batch.csv" in err
-    assert keys(BUCKETS["quarantine"]) == [f"{RUN}/{n}" for n in ("bad batch.csv", "rejects.csv", "validation.json")]
+    assert keys(BUCKETS["quarantine"]) == [f"{RUN}/{n}" for n in (
+        "bad batch.csv", "rejects.csv", "validation-summary.json", "validation.json")]
     copied = s3().get_object(Bucket=BUCKETS["quarantine"], Key=f"{RUN}/bad batch.csv")["Body"].read()
     assert copied == path.read_bytes()
     report = get_json(BUCKETS["quarantine"], f"{RUN}/validation.json")
