@@ -87,11 +87,12 @@ class Scene:
                                                           {"type": "MEMORY", "value": "512"}]},
         )["jobDefinitionArn"]
 
-    def run_state_machine(self, definition: dict, timeout: float = 30) -> dict:
+    def run_state_machine(self, definition: dict, timeout: float = 30, execution_input: dict | None = None) -> dict:
         sfn = self.client("stepfunctions")
         machine = sfn.create_state_machine(name=f"m{time.time_ns()}", definition=json.dumps(definition),
                                            roleArn=self.role)["stateMachineArn"]
-        execution = sfn.start_execution(stateMachineArn=machine, name="scene", input="{}")["executionArn"]
+        execution = sfn.start_execution(stateMachineArn=machine, name="scene", input=json.dumps(
+            execution_input or {}, ensure_ascii=False))["executionArn"]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             described = sfn.describe_execution(executionArn=execution)
@@ -317,7 +318,105 @@ def batch_describe_node_properties(scene: Scene) -> dict:
             "image": nodes["nodeRangeProperties"][0]["container"]["image"] if nodes else None}
 
 
-SCENARIOS = {name: globals()[name] for name in moto_fixes.FIXES}
+def batch_concurrent_describe(scene: Scene) -> dict:
+    """Submitters and describers hammer moto's Batch backend at once, for at most 10 s."""
+    import threading
+
+    from moto.batch import models as batch_models
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    batch_models.Job.run = lambda job: None  # the jobs never run: only the backend's bookkeeping is under test
+    queue = scene.job_queue()
+    definition = scene.job_definition("idle", "pass")
+    backend = batch_models.batch_backends[DEFAULT_ACCOUNT_ID][REGION]
+    ids = [backend.submit_job("seed", definition, queue, {})[1]]
+    errors: list[str] = []
+    done: list[tuple[str, int]] = []
+    stop = threading.Event()
+    deadline = time.monotonic() + 10
+
+    def hammer(kind: str, call) -> None:
+        count = 0
+        while count < 200 and not stop.is_set() and time.monotonic() < deadline:
+            try:
+                call()
+            except Exception as exc:  # the race: "dictionary changed size during iteration"
+                errors.append(f"{kind}: {type(exc).__name__}: {exc}")
+                stop.set()
+            count += 1
+        done.append((kind, count))
+
+    def submit() -> None:
+        ids.append(backend.submit_job("race", definition, queue, {})[1])
+
+    def describe() -> None:
+        backend.describe_jobs([ids[-1]])
+        backend.list_jobs(queue, None)
+
+    sys.setswitchinterval(1e-4)  # switch threads often, so the race shows within seconds
+    threads = [threading.Thread(target=hammer, args=(kind, call)) for kind, call in
+               [("submit", submit)] * 8 + [("describe", describe)] * 8]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"errors": sorted(set(errors)), "jobs": len(ids),
+            "describes": sum(count for kind, count in done if kind == "describe")}
+
+
+def _sfn_outcome(described: dict) -> dict:
+    output = json.loads(described.get("output") or "null")
+    return {"status": described["status"], "error": described.get("error"),
+            "caught": output.get("Error") if isinstance(output, dict) else None}
+
+
+def _catching(task: dict, errors: tuple[str, ...] = ("States.ALL",)) -> dict:
+    """A state machine running `task`, whose Catch on `errors` leads to a Pass state."""
+    return {"StartAt": "Task", "States": {
+        "Task": {**task, "Next": "Done", "Catch": [{"ErrorEquals": list(errors), "Next": "Caught"}]},
+        "Caught": {"Type": "Pass", "End": True}, "Done": {"Type": "Pass", "End": True}}}
+
+
+def states_all_terminal_errors(scene: Scene) -> dict:
+    s3 = scene.client("s3")
+    s3.create_bucket(Bucket="reports")
+    s3.put_object(Bucket="reports", Key="bad.json", Body=b"not json")
+    s3.put_object(Bucket="reports", Key="big.txt", Body=b"x" * 300_000)
+    get = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObject"}
+    bad = {**get, "Parameters": {"Bucket": "reports", "Key": "bad.json"},
+           "ResultSelector": {"report.$": "States.StringToJson($.Body)"}}  # States.Runtime
+    big = {**get, "Parameters": {"Bucket": "reports", "Key": "big.txt"}}  # States.DataLimitExceeded
+    return {"runtime": _sfn_outcome(scene.run_state_machine(_catching(bad))),
+            "data_limit": _sfn_outcome(scene.run_state_machine(_catching(big))),
+            "runtime_named": _sfn_outcome(scene.run_state_machine(_catching(bad, ("States.Runtime",))))}
+
+
+def payload_size_limit(scene: Scene) -> dict:
+    s3 = scene.client("s3")
+    s3.create_bucket(Bucket="reports")
+    half = {"s": "x" * 150_000, "small": 1}  # 150 KB in, 300 KB after Parameters
+    put = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:putObject",
+           "Parameters": {"Bucket": "reports", "Key": "doubled.txt", "Body.$": "States.Format('{}{}', $.s, $.s)"}}
+    task = scene.run_state_machine(_catching(put), execution_input=half)
+    written = s3.list_objects_v2(Bucket="reports").get("KeyCount", 0)
+    pass_state = scene.run_state_machine({"StartAt": "Copy", "States": {"Copy": {
+        "Type": "Pass", "Parameters": {"a.$": "$.s", "b.$": "$.s"}, "ResultPath": "$.copy",
+        "OutputPath": "$.small", "End": True}}}, execution_input=half)
+    # 100,000 "é": 200,000 bytes of UTF-8, within the quota (moto counted 600,000 escaped bytes).
+    accents = scene.run_state_machine({"StartAt": "Keep", "States": {"Keep": {"Type": "Pass", "End": True}}},
+                                      execution_input={"t": "\u00e9" * 100_000})
+    return {"task_parameters": {**_sfn_outcome(task), "objects_written": written},
+            "pass_parameters": _sfn_outcome(pass_state), "non_ascii_within_quota": accents["status"]}
+
+
+def context_entered_time_format(scene: Scene) -> dict:
+    described = scene.run_state_machine({"StartAt": "Stamp", "States": {"Stamp": {
+        "Type": "Pass", "End": True,
+        "Parameters": {"entered.$": "$$.State.EnteredTime", "started.$": "$$.Execution.StartTime"}}}})
+    return {"status": described["status"], **json.loads(described.get("output") or "{}")}
+
+
+SCENARIOS = {name: globals()[name] for name in moto_fixes.FIXES if name in globals()}
 
 
 def main() -> None:

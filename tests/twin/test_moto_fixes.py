@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import pytest
 from threadline.twin import moto_fixes
 
 SCENARIOS = Path(__file__).with_name("moto_gap_scenarios.py")
+# As Step Functions writes `$$` times: UTC, milliseconds, `Z`.
+AWS_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
 
 def scenario(name: str, with_fix: bool) -> dict:
@@ -72,6 +75,7 @@ def test_context_start_time_iso_regression():
     assert broken["status"] == "FAILED" and "datetime" in broken["cause"]
     assert fixed["status"] == "SUCCEEDED"
     assert datetime.fromisoformat(fixed["started_at"]).tzinfo is not None
+    assert AWS_TIMESTAMP.fullmatch(fixed["started_at"]), fixed["started_at"]
 
 
 def test_sdk_streaming_body_regression():
@@ -107,3 +111,42 @@ def test_batch_describe_node_properties_regression():
     fixed = scenario("batch_describe_node_properties", True)
     assert broken == {"num_nodes": None, "image": None}
     assert fixed == {"num_nodes": 2, "image": "gpu:1"}
+
+
+def test_batch_concurrent_describe_regression():
+    broken = scenario("batch_concurrent_describe", False)
+    fixed = scenario("batch_concurrent_describe", True)
+    assert any("changed size during iteration" in error for error in broken["errors"]), broken
+    assert fixed["errors"] == [] and fixed["jobs"] > 1000 and fixed["describes"] > 1000
+
+
+def test_states_all_terminal_errors_regression():
+    broken = scenario("states_all_terminal_errors", False)
+    fixed = scenario("states_all_terminal_errors", True)
+    assert broken["runtime"]["caught"] == "States.Runtime"  # moto let States.ALL take it
+    assert broken["data_limit"]["caught"] == "States.DataLimitExceeded"
+    assert fixed["runtime"] == {"status": "FAILED", "error": "States.Runtime", "caught": None}
+    assert fixed["data_limit"] == {"status": "FAILED", "error": "States.DataLimitExceeded", "caught": None}
+    # A Catch that names the error still catches it.
+    assert fixed["runtime_named"] == {"status": "SUCCEEDED", "error": None, "caught": "States.Runtime"}
+
+
+def test_payload_size_limit_regression():
+    broken, fixed = scenario("payload_size_limit", False), scenario("payload_size_limit", True)
+    assert broken["task_parameters"]["status"] == "SUCCEEDED" and broken["task_parameters"]["objects_written"] == 1
+    assert broken["pass_parameters"]["status"] == "SUCCEEDED"
+    assert broken["non_ascii_within_quota"] == "FAILED"
+    # Failed outright, the States.ALL Catch not taken, and the 300 KB request never sent.
+    assert fixed["task_parameters"] == {"status": "FAILED", "error": "States.DataLimitExceeded", "caught": None,
+                                        "objects_written": 0}
+    assert fixed["pass_parameters"] == {"status": "FAILED", "error": "States.DataLimitExceeded", "caught": None}
+    assert fixed["non_ascii_within_quota"] == "SUCCEEDED"
+
+
+def test_context_entered_time_format_regression():
+    broken = scenario("context_entered_time_format", False)
+    fixed = scenario("context_entered_time_format", True)
+    assert broken["status"] == "SUCCEEDED" and not AWS_TIMESTAMP.fullmatch(broken["entered"])
+    assert fixed["status"] == "SUCCEEDED"
+    assert AWS_TIMESTAMP.fullmatch(fixed["entered"]) and AWS_TIMESTAMP.fullmatch(fixed["started"]), fixed
+    assert fixed["started"] <= fixed["entered"]

@@ -28,6 +28,7 @@ SPOT_REASON = "Host EC2 (instance {instance}) terminated."
 EXITED_REASON = "Essential container in task exited"
 TIMEOUT_REASON = "Job attempt duration exceeded timeout"
 CAPACITY_REASON = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
+KILL_AFTER_S = 0.05  # a `kill` fault's process is killed this long after it starts
 _PARAMETER = re.compile(r"Ref::([A-Za-z0-9_]+)")
 _PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
 
@@ -76,6 +77,10 @@ class LocalBatchRuntime:
             self._run(job, queue, record)
         except Exception as exc:  # an executor bug must end the job, not hang the run
             self._finish(job, record, False, f"threadline twin could not run the job: {exc}", None)
+
+    def queue_aliases(self, queue_name: str) -> tuple[str, ...]:
+        queue = self.queues.get(queue_name)
+        return (queue.logical_id,) if queue else ()
 
     # -- the job's life --------------------------------------------------------
 
@@ -136,8 +141,11 @@ class LocalBatchRuntime:
             outcome = _Outcome(False, None, SPOT_REASON.format(instance=f"i-{os.urandom(8).hex()[:17]}"), None)
         elif fault is not None and fault.kind == "exit":
             outcome = _Outcome(False, fault.exit_code, EXITED_REASON, None)
+        elif fault is not None and fault.kind == "hang":
+            outcome = self._hang(job)
         else:
-            outcome = self._run_processes(job, attempt)
+            outcome = self._run_processes(job, attempt, kill_after=KILL_AFTER_S if fault and fault.kind == "kill"
+                                          else None)
         stopped = time.time()
         entry = {
             "container": {"logStreamName": log_stream, "taskArn": job.job_definition.arn,
@@ -154,7 +162,17 @@ class LocalBatchRuntime:
         record.attempts.append({**entry, "attempt": attempt, "fault": fault.kind if fault else None})
         return outcome
 
-    def _run_processes(self, job: Any, attempt: int) -> _Outcome:
+    def _hang(self, job: Any) -> _Outcome:
+        """A `hang` fault: the attempt runs until its time limit or a TerminateJob ends it."""
+        timeout = _attempt_timeout(job)
+        deadline = time.monotonic() + timeout if timeout else None
+        while not job.stop:
+            if deadline is not None and time.monotonic() > deadline:
+                return _Outcome(False, 137, TIMEOUT_REASON, None)
+            time.sleep(0.01)
+        return _Outcome(False, 143, job.job_stopped_reason or "Terminated", None)
+
+    def _run_processes(self, job: Any, attempt: int, kill_after: float | None = None) -> _Outcome:
         nodes = self._node_commands(job)
         env_base = self._environment(job, attempt)
         timeout = _attempt_timeout(job)
@@ -178,8 +196,14 @@ class LocalBatchRuntime:
             process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
             processes.append((index, process, log))
         deadline = time.monotonic() + timeout if timeout else None
+        kill_at = time.monotonic() + kill_after if kill_after is not None else None
         try:
             while any(p.poll() is None for _, p, _ in processes):
+                if kill_at is not None and time.monotonic() > kill_at:
+                    kill_at = None
+                    for _, process, _ in processes:  # a `kill` fault: SIGKILL, as the OOM killer sends
+                        if process.poll() is None:
+                            process.kill()
                 if job.stop:
                     _kill_all(processes)
                     return _Outcome(False, 143, job.job_stopped_reason or "Terminated", None)
@@ -190,7 +214,7 @@ class LocalBatchRuntime:
         finally:
             for _, _, log in processes:
                 log.close()
-        failed = [(i, p.returncode) for i, p, _ in processes if p.returncode != 0]
+        failed = [(i, batch_exit_code(p.returncode)) for i, p, _ in processes if p.returncode != 0]
         if not failed:
             return _Outcome(True, 0, EXITED_REASON, None)
         index, code = failed[0]
@@ -275,6 +299,15 @@ class _Outcome:
     exit_code: int | None
     status_reason: str | None
     container_reason: str | None
+
+
+def batch_exit_code(returncode: int) -> int:
+    """The exit code AWS Batch reports for a process's `returncode`.
+
+    Python gives a process killed by signal N the returncode -N; a container's
+    exit code, as Batch reports it, is 128 + N (137 for SIGKILL, 143 for SIGTERM).
+    """
+    return 128 - returncode if returncode < 0 else returncode
 
 
 def _evaluate_on_exit(rules: list[dict[str, Any]], outcome: _Outcome) -> str:

@@ -4,20 +4,33 @@ A fault names a Batch job (by its job definition, e.g. `preprocess`) or a Lambda
 function (by logical id or name), optionally a queue, the attempts it hits and
 what happens:
 
-    spot        the attempt ends as a Spot reclamation (`Host EC2 (instance ...) terminated.`)
-    capacity    the job stays RUNNABLE; the queue's JobStateTimeLimitActions cancel it
-    exit=N      the container exits with code N
-    error       a Lambda function raises (Slack or Neptune down, a bug)
+    spot                 the attempt ends as a Spot reclamation (`Host EC2 (instance ...) terminated.`)
+    capacity             the job stays RUNNABLE; the queue's JobStateTimeLimitActions cancel it
+    exit=N               the container exits with code N
+    kill                 the job's process is killed by SIGKILL while it runs (Batch reports exit 137)
+    hang                 the attempt never ends on its own: the attempt or task time limit must end it
+    submit-throttle      SubmitJob answers TooManyRequestsException (attempts count SubmitJob calls)
+    submit-server-error  SubmitJob answers ServerException with a plain-text message
+    submit-client-error  SubmitJob answers ClientException (a request no retry can fix)
+    error                a Lambda function raises (Slack or Neptune down, a bug)
+    throttle             Lambda answers TooManyRequestsException instead of running the function
+    oversize             a Lambda function returns a result over Step Functions' 256 KiB limit
 
 Text form, as the CLI takes it: `JOB[@QUEUE]:KIND[:ATTEMPTS]`, e.g.
 `preprocess@SpotJobQueue:spot:1-3`, `analysis@GpuJobQueue:capacity`,
-`postprocess:exit=1:1`, `NotifySlackFunction:error`.
+`postprocess:exit=1:1`, `NotifySlackFunction:error`, `preprocess:submit-server-error:1-9`.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+
+
+JOB_KINDS = ("spot", "capacity", "exit", "kill", "hang")
+SUBMIT_KINDS = ("submit-throttle", "submit-server-error", "submit-client-error")
+FUNCTION_KINDS = ("error", "throttle", "oversize")
+KINDS = JOB_KINDS + SUBMIT_KINDS + FUNCTION_KINDS
 
 
 class FaultSpecError(ValueError):
@@ -27,7 +40,7 @@ class FaultSpecError(ValueError):
 @dataclass(frozen=True)
 class Fault:
     target: str
-    kind: str  # spot | capacity | exit | error
+    kind: str  # one of KINDS
     attempts: frozenset[int] | None = None  # None: every attempt
     queue: str | None = None
     exit_code: int = 1
@@ -45,8 +58,8 @@ class Fault:
                 kind, exit_code = "exit", int(kind.removeprefix("exit="))
             except ValueError as exc:
                 raise FaultSpecError(f"fault {text!r}: exit code must be an integer") from exc
-        if kind not in ("spot", "capacity", "exit", "error"):
-            raise FaultSpecError(f"fault {text!r}: kind must be spot, capacity, exit=N or error")
+        if kind not in KINDS:
+            raise FaultSpecError(f"fault {text!r}: kind must be exit=N or one of {', '.join(k for k in KINDS if k != 'exit')}")
         attempts = _parse_attempts(parts[2], text) if len(parts) == 3 else None
         return cls(target=target, kind=kind, attempts=attempts, queue=queue or None,
                    exit_code=exit_code, run_id=run_id)

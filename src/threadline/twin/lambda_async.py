@@ -25,6 +25,11 @@ logger = logging.getLogger("threadline.twin")
 
 DEFAULT_RETRIES = 2  # Lambda's default MaximumRetryAttempts for async invocations
 RETRY_DELAYS_S = (1.0, 2.0)  # AWS waits ~1 min, then ~2 min; the twin 1/60 of that
+THROTTLE_AGE_S = 6.0  # how long a throttled event keeps coming back (AWS: up to 6 h)
+
+
+class LambdaThrottled(RuntimeError):
+    """Lambda refused the invocation (HTTP 429 TooManyRequestsException); the function did not run."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class AsyncInvoker:
         self._arn_of = arn_of
         self._send_message = send_message
         self.retry_delays_s = retry_delays_s
+        self.throttle_age_s = THROTTLE_AGE_S
         self.outcomes: list[AsyncOutcome] = []
         self._lock = threading.Lock()
         self._pending = 0
@@ -94,7 +100,7 @@ class AsyncInvoker:
                 if attempt:
                     time.sleep(self.retry_delays_s[min(attempt - 1, len(self.retry_delays_s) - 1)])
                 attempts += 1
-                payload, errored, _ = self._invoke(function_name, event)
+                payload, errored = self._invoke_past_throttling(function_name, event)
                 if not errored:
                     break
             target = None
@@ -108,6 +114,21 @@ class AsyncInvoker:
             with self._idle:
                 self._pending -= 1
                 self._idle.notify_all()
+
+    def _invoke_past_throttling(self, function_name: str, event: Any) -> tuple[str, bool]:
+        """One attempt. Lambda puts a throttled event back in its queue without spending a retry,
+        for up to the event's maximum age (6 h on AWS, `throttle_age_s` here); then it is an error."""
+        deadline = time.monotonic() + self.throttle_age_s
+        delay = 0.05
+        while True:
+            try:
+                payload, errored, _ = self._invoke(function_name, event)
+                return payload, errored
+            except LambdaThrottled as exc:
+                if time.monotonic() + delay > deadline:
+                    return json.dumps({"errorType": "TooManyRequestsException", "errorMessage": str(exc)}), True
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     def _dead_letter(self, function_name: str, config: AsyncConfig, event: Any, request_id: str,
                      attempts: int, payload: str) -> str | None:

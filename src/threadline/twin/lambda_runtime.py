@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from .faults import FaultPlan
-from .lambda_async import AsyncConfig, AsyncInvoker
+from .lambda_async import AsyncConfig, AsyncInvoker, LambdaThrottled
 
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 _PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 INIT_LIMIT_S = 10.0  # Lambda's limit on the init phase, timed apart from the function timeout
+OVERSIZE_BYTES = 300 * 1024  # an `oversize` fault's padding: past Step Functions' 256 KiB payload limit
 
 
 @dataclass
@@ -63,6 +64,7 @@ class LocalLambdaRuntime:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _idle: dict[str, list[_Worker]] = field(default_factory=dict)
     async_invoker: AsyncInvoker | None = None
+    _counts: dict[tuple[str, str | None], int] = field(default_factory=dict)
 
     def enable_async(self, send_message: Any) -> AsyncInvoker:
         """Async invocations (EventBridge, SNS, `Event`) with Lambda's retries and failure targets."""
@@ -91,16 +93,23 @@ class LocalLambdaRuntime:
     def invoke(self, function_name: str, event: Any) -> tuple[str, bool, str]:
         spec = self.find(function_name)
         run_id = event.get("run_id") if isinstance(event, dict) else None
-        fault = self.faults.find((spec.logical_id, spec.name), (), 1, run_id)
+        with self._lock:  # a function fault's attempts count this run's invocations of the function
+            key = (spec.name, run_id)
+            self._counts[key] = attempt = self._counts.get(key, 0) + 1
+        fault = self.faults.find((spec.logical_id, spec.name), (), attempt, run_id)
         started = time.time()
         log_path = self.log_dir / spec.logical_id / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        if fault is not None and fault.kind == "throttle":
+            raise LambdaThrottled(f"Rate exceeded (fault injected into {spec.logical_id})")
         if fault is not None and fault.kind == "error":
             payload: Any = {"errorType": "InjectedFault",
                             "errorMessage": f"fault injected into {spec.logical_id}"}
             log_path.write_text(f"fault injected: {fault}\n", encoding="utf-8")
             return self._record(spec, started, True, payload, log_path)
         payload, errored = self._run(spec, event, log_path)
+        if fault is not None and fault.kind == "oversize" and not errored:
+            payload = {"result": payload, "padding": "x" * OVERSIZE_BYTES}
         return self._record(spec, started, errored, payload, log_path)
 
     def _record(self, spec: FunctionSpec, started: float, errored: bool, payload: Any,

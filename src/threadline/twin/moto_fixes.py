@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import botocore.session
 
+from .lambda_async import LambdaThrottled
+
 FIXES: tuple[str, ...] = (
     "batch_sync_parameters",
     "sync_stale_token_listener",
@@ -31,9 +33,18 @@ FIXES: tuple[str, ...] = (
     "sqs_message_move_task",
     "batch_describe_container_image",
     "batch_describe_node_properties",
+    "lambda_async_invocation",
+    "stepfunctions_status_events",
+    "batch_sync_terminate_on_stop",
+    "retry_wait_scale",
+    "batch_concurrent_describe",
+    "states_all_terminal_errors",
+    "payload_size_limit",
+    "context_entered_time_format",
 )
 
 SYNC_POLL_SECONDS = 0.05
+RETRY_WAIT_SCALE = 0.02  # a state's Retry interval of 60 s lasts 1.2 s in the twin
 
 _applied: set[str] = set()
 _lock = threading.Lock()
@@ -43,10 +54,22 @@ class LambdaExecutor(Protocol):
     def invoke(self, function_name: str, event: Any) -> tuple[str, bool, str]:
         """Run a handler; return (payload JSON, errored, log text)."""
 
+    def invoke_async(self, function_name: str, event: Any) -> str:
+        """Queue an async invocation (retries, dead letters); return its request id."""
+
+
+# The executors of the twin now running; fixes installed once per process look them up here.
+_executors: dict[str, Any] = {}
+
 
 class BatchExecutor(Protocol):
+    faults: Any  # the twin's FaultPlan
+
     def run(self, job: Any) -> None:
         """Run a moto `batch.models.Job` to a terminal state."""
+
+    def queue_aliases(self, queue_name: str) -> tuple[str, ...]:
+        """Other names of a queue that faults may use (its logical id)."""
 
 
 def fix_batch_sync_parameters() -> None:
@@ -112,6 +135,28 @@ def fix_sync_poll_interval(seconds: float = SYNC_POLL_SECONDS) -> None:
     )
 
     callback_module._DELAY_SECONDS_SYNC_CONDITION_CHECK = seconds
+
+
+def fix_retry_wait_scale(scale: float = RETRY_WAIT_SCALE) -> None:
+    """A state's Retry waits are real sleeps: six backed-off SubmitJob retries take two minutes.
+
+    The twin scales them (like its capacity waits and visibility timeouts) so
+    that a fault test exhausting a Retrier finishes in seconds; the count of
+    attempts, the backoff and the jitter are moto's, unchanged.
+    """
+    import time as real_time
+
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    class ScaledTime:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_time, name)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            real_time.sleep(seconds * scale)
+
+    retrier_decl.time = ScaledTime()
 
 
 def fix_batch_describe_exit_code() -> None:
@@ -246,7 +291,8 @@ def fix_context_start_time_iso() -> None:
     """`$$.Execution.StartTime` is a Python datetime, not an ISO 8601 string.
 
     Passing it to a service integration (DynamoDB putItem) fails with "Object
-    of type datetime is not JSON serializable"; on AWS it is a string.
+    of type datetime is not JSON serializable"; on AWS it is a string in UTC with
+    milliseconds and `Z` (`2026-11-30T11:05:12.123Z`).
     """
     from datetime import datetime
 
@@ -258,7 +304,7 @@ def fix_context_start_time_iso() -> None:
         env = original(self)
         execution = env.states.context_object.context_object_data["Execution"]
         if isinstance(execution.get("StartTime"), datetime):
-            execution["StartTime"] = execution["StartTime"].isoformat()
+            execution["StartTime"] = _aws_timestamp(execution["StartTime"])
         return env
 
     execution_worker.ExecutionWorker._get_evaluation_environment = get_evaluation_environment
@@ -370,12 +416,326 @@ def fix_sqs_message_move_task() -> None:
     SQSResponse.list_message_move_tasks = list_message_move_tasks
 
 
+def fix_lambda_async_invocation() -> None:
+    """Async invocations (`InvocationType: Event`, SNS) run inside the caller's request, once.
+
+    moto runs the function synchronously whatever the invocation type and has no
+    retries, no DeadLetterConfig and no on-failure destination, so a failing
+    start function or Slack notice vanished. Lambda queues the event, retries it
+    twice and then dead-letters it; the twin's `AsyncInvoker` does that.
+    """
+    from moto.awslambda import models as lambda_models
+
+    original = lambda_models.LambdaFunction.invoke
+
+    def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
+        if (request_headers or {}).get("x-amz-invocation-type") != "Event":
+            return original(self, body, request_headers, response_headers)
+        event = json.loads(body) if body else {}
+        response_headers["x-amzn-requestid"] = _executors["lambda"].invoke_async(self.function_name, event)
+        return ""
+
+    def send_sns_message(self: Any, function_name: str, message: str, subject: str | None = None,
+                         qualifier: str | None = None) -> None:
+        from datetime import UTC, datetime
+        import uuid
+
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        record = {"EventVersion": "1.0", "EventSource": "aws:sns",
+                  "Sns": {"Type": "Notification", "MessageId": str(uuid.uuid4()), "Message": message,
+                          "Subject": subject, "Timestamp": now, "MessageAttributes": {}}}
+        _executors["lambda"].invoke_async(function_name, {"Records": [record]})
+
+    lambda_models.LambdaFunction.invoke = invoke
+    lambda_models.LambdaBackend.send_sns_message = send_sns_message
+
+
+def fix_stepfunctions_status_events() -> None:
+    """Executions never send "Step Functions Execution Status Change" events to EventBridge.
+
+    On AWS every status change of a STANDARD execution (RUNNING, SUCCEEDED,
+    FAILED, TIMED_OUT, ABORTED) reaches the default event bus; threadline's
+    finaliser rule depends on it to close runs that ended outside the state
+    machine's own failure path. Send them from the moment moto records the status.
+    """
+    from moto.stepfunctions.parser.backend import execution as execution_module
+
+    original_start = execution_module.Execution.start
+    original_terminated = execution_module.BaseExecutionWorkerCommunication.terminated
+
+    def start(self: Any) -> None:
+        original_start(self)
+        _put_status_event(self)
+
+    def terminated(self: Any) -> None:
+        original_terminated(self)
+        _put_status_event(self.execution)
+
+    execution_module.Execution.start = start
+    execution_module.BaseExecutionWorkerCommunication.terminated = terminated
+
+
+def fix_batch_sync_terminate_on_stop() -> None:
+    """A `.sync` Batch task that times out, or whose execution is stopped, leaves its job running.
+
+    Step Functions calls TerminateJob when a `batch:submitJob.sync` task ends
+    without the job (its TimeoutSeconds, or StopExecution); that is why the
+    role needs `batch:TerminateJob`. moto stops polling and forgets the job,
+    which then holds its queue for as long as it runs. Terminate it.
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_batch as batch_module,
+    )
+    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+    service = batch_module.StateTaskServiceBatch
+    original_build = service._build_sync_resolver
+
+    def build_sync_resolver(self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict,
+                            state_credentials: Any) -> Any:
+        job_id = env.stack[-1]["JobId"]
+        resolver = original_build(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+        client = boto_client_for(service="batch", region=resource_runtime_part.region,
+                                 state_credentials=state_credentials)
+
+        def resolve() -> Any:
+            return resolver()
+
+        resolve.terminate = lambda reason: client.terminate_job(jobId=job_id, reason=reason)  # type: ignore[attr-defined]
+        return resolve
+
+    def eval_sync(self: Any, env: Any, sync_resolver: Any, timeout_seconds: Any, callback_endpoint: Any,
+                  heartbeat_endpoint: Any) -> Any:
+        outcome = super(service, self)._eval_sync(env, sync_resolver, timeout_seconds, callback_endpoint,
+                                                  heartbeat_endpoint)
+        if not outcome and not env.is_running() and hasattr(sync_resolver, "terminate"):
+            sync_resolver.terminate("Step Functions task ended before the job: timed out or execution stopped")
+        return outcome
+
+    service._build_sync_resolver = build_sync_resolver
+    service._eval_sync = eval_sync
+
+
+def _put_status_event(execution: Any) -> None:
+    """One EventBridge event for the execution's current status, shaped as AWS sends it."""
+    import logging
+
+    from moto.events.models import events_backends
+
+    def millis(moment: Any) -> int | None:
+        return int(moment.timestamp() * 1000) if moment is not None else None
+
+    def text(value: Any) -> str | None:
+        return value if value is None or isinstance(value, str) else json.dumps(value)
+
+    status = execution.exec_status.value if execution.exec_status is not None else "RUNNING"
+    detail = {
+        "executionArn": execution.exec_arn, "stateMachineArn": execution.state_machine.arn,
+        "name": execution.name, "status": status, "startDate": millis(execution.start_date),
+        "stopDate": millis(getattr(execution, "stop_date", None)) if status != "RUNNING" else None,
+        "input": text(execution.input_data), "inputDetails": {"included": True},
+        "output": text(execution.output) if status == "SUCCEEDED" else None,
+        "outputDetails": {"included": True} if status == "SUCCEEDED" else None,
+        "error": text(execution.error), "cause": text(execution.cause),
+    }
+    try:
+        events_backends[execution.account_id][execution.region_name].put_events([{
+            "Source": "aws.states", "DetailType": "Step Functions Execution Status Change",
+            "Detail": json.dumps(detail), "Resources": [execution.exec_arn]}])
+    except Exception:  # delivery never fails the execution, as on AWS
+        logging.getLogger("threadline.twin").exception("status event of %s not sent", execution.exec_arn)
+
+
+def fix_batch_concurrent_describe() -> None:
+    """`describe_jobs` iterates the backend's live dict of jobs while other requests add to it.
+
+    With a few dozen executions at once, a `.sync` poll's `DescribeJobs` meets a
+    concurrent `SubmitJob` and fails with "dictionary changed size during
+    iteration" (HTTP 500); Step Functions then ends the run in States.Runtime
+    (KeyError 'RequestId'). Describe from a snapshot of the jobs, one job at a
+    time, so that the environment copy of `batch_environment_mutation` is never
+    interleaved. (`list_jobs` already copies the queue's list in one step.)
+    """
+    from moto.batch import models as batch_models
+
+    describing = threading.Lock()
+
+    def describe_jobs(self: Any, jobs: list[str] | None) -> list[dict[str, Any]]:
+        wanted = set(jobs or ())
+        result = []
+        for job_id, job in self._jobs.copy().items():
+            if wanted and job_id not in wanted and job.arn not in wanted:
+                continue
+            with describing:
+                result.append(job.describe())
+        return result
+
+    batch_models.BatchBackend.describe_jobs = describe_jobs
+
+
+_TERMINAL_ERRORS = frozenset({"States.Runtime", "States.DataLimitExceeded"})
+
+
+def fix_states_all_terminal_errors() -> None:
+    """`States.ALL` catches and retries States.Runtime and States.DataLimitExceeded.
+
+    On AWS the wildcard matches neither: both end the execution unless a Retry or
+    Catch names them. moto's `ErrorEqualsDecl` matches any error for States.ALL,
+    so a failing intrinsic or an oversized result quietly took the Catch path.
+    """
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
+
+    original = ErrorEqualsDecl._eval_body
+    wildcard = ErrorEqualsDecl._STATE_ALL_ERROR
+
+    def eval_body(self: Any, env: Any) -> None:
+        error_name = env.stack[-1]
+        if wildcard in self.error_names and getattr(error_name, "error_name", None) in _TERMINAL_ERRORS:
+            env.stack.pop()
+            env.stack.append(False)
+            return
+        original(self, env)
+
+    ErrorEqualsDecl._eval_body = eval_body
+
+
+MAX_PAYLOAD_BYTES = 262_144
+
+
+def _payload_bytes(value: Any) -> int:
+    """The size Step Functions' 256 KiB quota counts: the UTF-8 bytes of the value's JSON."""
+    from moto.stepfunctions.parser.asl.utils.encoding import _DateTimeEncoder
+
+    text = json.dumps(value, cls=_DateTimeEncoder, separators=(",", ":"), ensure_ascii=False)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def fix_payload_size_limit() -> None:
+    """The 256 KiB payload quota is measured wrongly and not checked after `Parameters`.
+
+    moto counts a value's JSON with blanks after separators and non-ASCII text as
+    `\\uXXXX` escapes (a string it counts without its JSON quotes), and fails at
+    exactly 262,144 bytes; a state's input after `Parameters` is never checked, so
+    a Task whose Parameters build a 300 KB request runs. AWS reports
+    States.DataLimitExceeded when a state's input after Parameters, its output or
+    a task's result exceeds 262,144 bytes of UTF-8 JSON.
+    """
+    from moto.stepfunctions.parser import quotas
+    from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.component.common import parargs as parargs_module
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state import state as state_module
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    def is_within_size_quota(value: Any) -> bool:
+        return _payload_bytes(value) <= MAX_PAYLOAD_BYTES
+
+    for module in (quotas, state_module, state_task_service, state_task_lambda):
+        module.is_within_size_quota = is_within_size_quota
+
+    original = parargs_module.Parargs._eval_body
+
+    def eval_body(self: Any, env: Any) -> None:
+        original(self, env)
+        if is_within_size_quota(env.stack[-1]):
+            return
+        error = StatesErrorNameType.StatesStatesDataLimitExceeded
+        raise FailureEventException(failure_event=FailureEvent(
+            env=env, error_name=StatesErrorName(typ=error), event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(executionFailedEventDetails=ExecutionFailedEventDetails(
+                error=error.to_name(),
+                cause=f"The state input after Parameters processing has a size exceeding "
+                      f"the maximum number of bytes service limit ({MAX_PAYLOAD_BYTES}).",
+            ))))
+
+    parargs_module.Parargs._eval_body = eval_body
+
+
+def _aws_timestamp(moment: Any) -> str:
+    """A datetime (or an ISO 8601 string) as Step Functions writes one: `2026-11-30T11:05:12.123Z`."""
+    from datetime import UTC, datetime
+
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def fix_context_entered_time_format() -> None:
+    """`$$.State.EnteredTime` has microseconds and `+00:00` (`.isoformat()`).
+
+    AWS writes milliseconds and `Z`; code that parses or compares the text (or
+    stores it next to AWS-written times) sees the difference.
+    """
+    from moto.stepfunctions.parser.asl.component.state import state as state_module
+
+    original = state_module.CommonStateField._eval_state_input
+
+    def eval_state_input(self: Any, env: Any) -> None:
+        data = env.states.context_object.context_object_data.get("State")
+        if data and data.get("EnteredTime"):
+            data["EnteredTime"] = _aws_timestamp(data["EnteredTime"])
+        original(self, env)
+
+    state_module.CommonStateField._eval_state_input = eval_state_input
+
+
+def _too_many_requests_error() -> type:
+    from moto.core.exceptions import JsonRESTError
+
+    class TooManyRequests(JsonRESTError):
+        code = 429
+
+        def __init__(self, message: str) -> None:
+            super().__init__("TooManyRequestsException", message)
+
+    return TooManyRequests
+
+
+_TooManyRequests = _too_many_requests_error()
+
+
+def _submit_errors() -> dict[str, Callable[[], Exception]]:
+    """What SubmitJob answers under each submit fault: the error codes and texts of Batch's API."""
+    from moto.core.exceptions import JsonRESTError
+
+    def error(code: str, status: int, message: str) -> Callable[[], Exception]:
+        def make() -> Exception:
+            exc = JsonRESTError(code, message)
+            exc.code = status
+            return exc
+        return make
+
+    return {
+        "submit-throttle": error("TooManyRequestsException", 429, "Too Many Requests"),
+        "submit-server-error": error("ServerException", 500, "An internal error occurred; try again later."),
+        "submit-client-error": error("ClientException", 400,
+                                     "Job queue is not in a VALID state and cannot accept jobs."),
+    }
+
+
+SUBMIT_ERRORS = _submit_errors()
+
+
 def route_lambda_invoke(executor: LambdaExecutor) -> None:
     """Seam: moto runs Lambda handlers in Docker; the twin runs them as local processes."""
     from moto.awslambda import models as lambda_models
 
     def invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
-        return executor.invoke(self.function_name, event if event is not None else {})
+        try:
+            return executor.invoke(self.function_name, event if event is not None else {})
+        except LambdaThrottled as exc:  # the API answers 429, as Lambda does when throttling
+            raise _TooManyRequests(str(exc)) from None
 
     lambda_models.LambdaFunction._invoke_lambda = invoke_lambda
 
@@ -388,6 +748,26 @@ def route_batch_jobs(executor: BatchExecutor) -> None:
         executor.run(self)
 
     batch_models.Job.run = run
+    if not hasattr(batch_models.BatchBackend, "_threadline_submit_job"):
+        batch_models.BatchBackend._threadline_submit_job = batch_models.BatchBackend.submit_job
+    submits: dict[str, int] = {}
+    counting = threading.Lock()
+
+    def submit_job(self: Any, job_name: str, job_def_id: str, job_queue: str, *args: Any, **kwargs: Any) -> Any:
+        """Submit faults: SubmitJob itself answers an error, as Batch's API does under load or misuse."""
+        with counting:
+            submits[job_name] = attempt = submits.get(job_name, 0) + 1
+        definition = job_def_id.rsplit("/", 1)[-1].split(":")[0]
+        queue = job_queue.rsplit("/", 1)[-1]
+        parameters = kwargs.get("parameters") or {}
+        fault = executor.faults.find((definition, job_name), (queue, *executor.queue_aliases(queue)), attempt,
+                                     parameters.get("run_id"))
+        if fault is not None and fault.kind in SUBMIT_ERRORS:
+            raise SUBMIT_ERRORS[fault.kind]()
+        return batch_models.BatchBackend._threadline_submit_job(self, job_name, job_def_id, job_queue,
+                                                                *args, **kwargs)
+
+    batch_models.BatchBackend.submit_job = submit_job
 
 
 def invoke_lambda_by_arn(function_arn: str, event: dict[str, Any]) -> None:
@@ -413,6 +793,7 @@ def apply(lambda_executor: LambdaExecutor, batch_executor: BatchExecutor,
     if unknown:
         raise ValueError(f"unknown moto fixes: {sorted(unknown)}")
     with _lock:
+        _executors["lambda"] = lambda_executor
         route_lambda_invoke(lambda_executor)
         route_batch_jobs(batch_executor)
         installers: dict[str, Callable[[], None]] = {
@@ -428,6 +809,14 @@ def apply(lambda_executor: LambdaExecutor, batch_executor: BatchExecutor,
             "sqs_message_move_task": fix_sqs_message_move_task,
             "batch_describe_container_image": fix_batch_describe_container_image,
             "batch_describe_node_properties": fix_batch_describe_node_properties,
+            "lambda_async_invocation": fix_lambda_async_invocation,
+            "stepfunctions_status_events": fix_stepfunctions_status_events,
+            "batch_sync_terminate_on_stop": fix_batch_sync_terminate_on_stop,
+            "retry_wait_scale": fix_retry_wait_scale,
+            "batch_concurrent_describe": fix_batch_concurrent_describe,
+            "states_all_terminal_errors": fix_states_all_terminal_errors,
+            "payload_size_limit": fix_payload_size_limit,
+            "context_entered_time_format": fix_context_entered_time_format,
         }
         for name in FIXES:
             if name in skipped or name in _applied:
