@@ -19,9 +19,15 @@ ASL = Path(__file__).resolve().parents[2] / "statemachines" / "pipeline.asl.json
 _visited: set[str] = set()
 
 
+# Task time limits for the fault matrix's `hang` cases: far above what a real step takes here.
+TASK_LIMIT_S = 30
+
+
 @pytest.fixture(scope="session")
 def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
-    with Twin(TwinConfig(workdir=tmp_path_factory.mktemp("twin"))) as running:
+    config = TwinConfig(workdir=tmp_path_factory.mktemp("twin"),
+                        parameters={"JobTaskTimeoutSeconds": TASK_LIMIT_S, "AnalysisTaskTimeoutSeconds": TASK_LIMIT_S})
+    with Twin(config) as running:
         yield running
 
 

@@ -35,9 +35,9 @@ def test_spot_reclaimed_preprocess_falls_back_to_on_demand(run_pipeline, twin):
     result = run_pipeline("spot-pre.csv", SAMPLE, faults=("preprocess@SpotJobQueue:spot",))
 
     assert result.status == "SUCCEEDED", result.cause
-    assert result.path[:9] == HAPPY_PATH[:5] + ["Preprocess", "ParsePreprocessFailure",
-                                                "PreprocessFailureKind", "PreprocessOnDemand"]
-    assert result.path[9:] == HAPPY_PATH[6:]
+    assert result.path[:10] == HAPPY_PATH[:5] + ["Preprocess", "CheckPreprocessFailure", "ParsePreprocessFailure",
+                                                 "PreprocessFailureKind", "PreprocessOnDemand"]
+    assert result.path[10:] == HAPPY_PATH[6:]
     spot_jobs = [job for job in twin.batch_runtime.jobs.values() if job.job_name == f"preprocess-{result.run_id}"]
     assert len(spot_jobs) == 1
     # Batch's own retry (evaluateOnExit: RETRY on "Host EC2*") used all three attempts before the fallback.
@@ -57,7 +57,7 @@ def test_capacity_cancelled_analysis_takes_the_fallback_gpu_queue(run_pipeline, 
     result = run_pipeline("no-gpu.csv", SAMPLE, faults=("analysis@GpuJobQueue:capacity",))
 
     assert result.status == "SUCCEEDED", result.cause
-    assert result.path == HAPPY_PATH[:7] + ["ParseAnalysisFailure", "AnalysisFailureKind",
+    assert result.path == HAPPY_PATH[:7] + ["CheckAnalysisFailure", "ParseAnalysisFailure", "AnalysisFailureKind",
                                             "AnalysisOnFallbackQueue"] + HAPPY_PATH[7:]
     cancelled = next(j for j in twin.batch_runtime.jobs.values() if j.job_name == f"analysis-{result.run_id}")
     assert cancelled.status_reason.startswith("Canceled by JobStateTimeLimit action due to reason: CAPACITY:")
@@ -68,7 +68,8 @@ def test_spot_reclaimed_postprocess_falls_back_to_on_demand(run_pipeline):
     result = run_pipeline("spot-post.csv", SAMPLE, faults=("postprocess@SpotJobQueue:spot",))
 
     assert result.status == "SUCCEEDED", result.cause
-    assert result.path == HAPPY_PATH[:8] + ["ParsePostprocessFailure", "PostprocessFailureKind",
+    assert result.path == HAPPY_PATH[:8] + ["CheckPostprocessFailure", "ParsePostprocessFailure",
+                                            "PostprocessFailureKind",
                                             "PostprocessOnDemand"] + HAPPY_PATH[8:]
 
 
@@ -79,11 +80,13 @@ def test_malformed_csv_is_quarantined_and_the_run_fails_with_a_validation_error(
     assert result.status == "FAILED"
     assert result.error == "ValidationFailed"
     assert result.cause  # the job's own summary, quoted
-    assert result.path == HAPPY_PATH[:5] + ["Preprocess", "ParsePreprocessFailure", "PreprocessFailureKind",
-                                            "ReadValidationReport", "PrepareValidationFailure"] + FAILURE_TAIL
+    assert result.path == HAPPY_PATH[:5] + ["Preprocess", "CheckPreprocessFailure", "ParsePreprocessFailure",
+                                            "PreprocessFailureKind", "ReadValidationReport",
+                                            "PrepareValidationFailure"] + FAILURE_TAIL
     quarantined = result.objects["QuarantineBucket"]
     assert any(uri.endswith("/malformed.csv") for uri in quarantined)
     assert any(uri.endswith("/validation.json") for uri in quarantined)
+    assert any(uri.endswith("/validation-summary.json") for uri in quarantined)
     assert result.record["status"] == "FAILED" and result.record["error_name"] == "ValidationFailed"
     assert [m.get("kind") for m in result.slack] == ["run_started", "validation_failed"]
     assert result.cause in json.dumps(result.slack[-1])  # Slack quotes the job's summary
@@ -100,8 +103,8 @@ def test_application_failure_in_analysis_fails_the_run_with_error_and_cause_kept
     cause = json.loads(result.cause)  # the Batch job description, as Step Functions reported it
     assert cause["Container"]["ExitCode"] == 3
     assert cause["StatusReason"] == "Essential container in task exited"
-    assert result.path == HAPPY_PATH[:7] + ["ParseAnalysisFailure", "AnalysisFailureKind", "AnalysisFailed"] \
-        + FAILURE_TAIL
+    assert result.path == HAPPY_PATH[:7] + ["CheckAnalysisFailure", "ParseAnalysisFailure", "AnalysisFailureKind",
+                                            "AnalysisFailed"] + FAILURE_TAIL
     assert result.record["status"] == "FAILED"
     assert [m.get("kind") for m in result.slack] == ["run_started", "run_failed"]
 
@@ -151,8 +154,9 @@ def test_validation_failure_found_on_the_on_demand_fallback(run_pipeline):
     result = run_pipeline("bad-after-spot.csv", body, faults=("preprocess@SpotJobQueue:spot",))
 
     assert result.status == "FAILED" and result.error == "ValidationFailed"
-    assert result.path[5:13] == ["Preprocess", "ParsePreprocessFailure", "PreprocessFailureKind",
-                                 "PreprocessOnDemand", "ParsePreprocessOnDemandFailure",
+    assert result.path[5:15] == ["Preprocess", "CheckPreprocessFailure", "ParsePreprocessFailure",
+                                 "PreprocessFailureKind", "PreprocessOnDemand", "CheckPreprocessOnDemandFailure",
+                                 "ParsePreprocessOnDemandFailure",
                                  "PreprocessOnDemandFailureKind", "ReadValidationReport", "PrepareValidationFailure"]
 
 
@@ -168,8 +172,8 @@ def test_preprocess_crash_fails_the_run_as_a_preprocess_failure(run_pipeline):
     result = run_pipeline("pre-crash.csv", SAMPLE, faults=("preprocess:exit=1",))
 
     assert result.status == "FAILED" and result.error == "PreprocessFailed"
-    assert result.path == HAPPY_PATH[:6] + ["ParsePreprocessFailure", "PreprocessFailureKind",
-                                            "PreprocessFailed"] + FAILURE_TAIL
+    assert result.path == HAPPY_PATH[:6] + ["CheckPreprocessFailure", "ParsePreprocessFailure",
+                                            "PreprocessFailureKind", "PreprocessFailed"] + FAILURE_TAIL
 
 
 def test_no_gpu_capacity_on_either_queue_fails_the_analysis(run_pipeline):
@@ -178,9 +182,10 @@ def test_no_gpu_capacity_on_either_queue_fails_the_analysis(run_pipeline):
 
     assert result.status == "FAILED" and result.error == "AnalysisFailed"
     assert json.loads(result.cause)["StatusReason"].startswith("Canceled by JobStateTimeLimit action")
-    assert result.path[6:11] == ["Analysis", "ParseAnalysisFailure", "AnalysisFailureKind",
-                                 "AnalysisOnFallbackQueue", "ParseAnalysisFallbackFailure"]
-    assert result.path[11:] == ["AnalysisFailed"] + FAILURE_TAIL
+    assert result.path[6:13] == ["Analysis", "CheckAnalysisFailure", "ParseAnalysisFailure", "AnalysisFailureKind",
+                                 "AnalysisOnFallbackQueue", "CheckAnalysisFallbackFailure",
+                                 "ParseAnalysisFallbackFailure"]
+    assert result.path[13:] == ["AnalysisFailed"] + FAILURE_TAIL
 
 
 def test_postprocess_failing_on_demand_after_spot_fails_the_run(run_pipeline):
@@ -188,5 +193,5 @@ def test_postprocess_failing_on_demand_after_spot_fails_the_run(run_pipeline):
                           faults=("postprocess@SpotJobQueue:spot", "postprocess@OnDemandJobQueue:exit=1"))
 
     assert result.status == "FAILED" and result.error == "PostprocessFailed"
-    assert result.path[-7:] == ["PostprocessOnDemand", "ParsePostprocessOnDemandFailure", "PostprocessFailed"] \
-        + FAILURE_TAIL
+    assert result.path[-8:] == ["PostprocessOnDemand", "CheckPostprocessOnDemandFailure",
+                                "ParsePostprocessOnDemandFailure", "PostprocessFailed"] + FAILURE_TAIL

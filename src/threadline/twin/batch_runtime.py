@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -66,6 +67,8 @@ class LocalBatchRuntime:
     definition_dirs: dict[str, Path] = field(default_factory=dict)  # job definition name -> folder
     queues: dict[str, QueueSpec] = field(default_factory=dict)  # queue name -> spec
     jobs: dict[str, JobRecord] = field(default_factory=dict)
+    # Called on every status change with the moto job: the twin sends "Batch Job State Change" events.
+    state_events: Callable[[Any], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self, job: Any) -> None:
@@ -280,6 +283,8 @@ class LocalBatchRuntime:
     def _set_status(self, job: Any, record: JobRecord, status: str) -> None:
         job.status = status
         record.status = status
+        if self.state_events is not None:
+            self.state_events(job)
 
     def _finish(self, job: Any, record: JobRecord, success: bool, reason: str | None,
                 exit_code: int | None, container_reason: str | None = None) -> None:

@@ -37,6 +37,7 @@ FIXES: tuple[str, ...] = (
     "stepfunctions_status_events",
     "batch_sync_terminate_on_stop",
     "retry_wait_scale",
+    "lambda_invocation_type",
     "batch_concurrent_describe",
     "states_all_terminal_errors",
     "payload_size_limit",
@@ -135,6 +136,22 @@ def fix_sync_poll_interval(seconds: float = SYNC_POLL_SECONDS) -> None:
     )
 
     callback_module._DELAY_SECONDS_SYNC_CONDITION_CHECK = seconds
+
+
+def fix_lambda_invocation_type() -> None:
+    """`arn:aws:states:::lambda:invoke` drops `InvocationType` from its Parameters.
+
+    Step Functions passes it to Lambda (`"InvocationType": "Event"` invokes
+    asynchronously and the task ends at once with StatusCode 202); moto's list of
+    the integration's parameters lacks it, so every invocation ran synchronously
+    and a failing notice failed the task instead of reaching Lambda's retries and
+    dead-letter queue.
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_lambda as lambda_module,
+    )
+
+    lambda_module._SUPPORTED_API_PARAM_BINDINGS["invoke"].add("InvocationType")
 
 
 def fix_retry_wait_scale(scale: float = RETRY_WAIT_SCALE) -> None:
@@ -280,9 +297,7 @@ def fix_eventbridge_lambda_targets(lambda_invoker: Callable[[str, dict[str, Any]
                 )
             else:
                 event = dict(original_event)
-            threading.Thread(
-                target=lambda_invoker, args=(target["Arn"], event), name="eventbridge-lambda", daemon=True
-            ).start()
+            lambda_invoker(target["Arn"], event)  # an `Event` invocation: queued, the call returns at once
 
     events_models.Rule.send_to_targets = send_to_targets
 
@@ -514,6 +529,27 @@ def fix_batch_sync_terminate_on_stop() -> None:
 
     service._build_sync_resolver = build_sync_resolver
     service._eval_sync = eval_sync
+
+
+def put_batch_job_state_event(job: Any) -> None:
+    """A "Batch Job State Change" event for the job's new status, as Batch sends to EventBridge.
+
+    moto's Batch sends none (its jobs run in Docker, or not at all); the twin's
+    executor calls this on every status change. The detail is the job's
+    DescribeJobs description (camelCase), as on AWS.
+    """
+    import logging
+
+    from moto.events.models import events_backends
+
+    try:
+        detail = job.describe()
+        detail["status"] = job.status
+        events_backends[job.backend.account_id][job.backend.region_name].put_events([{
+            "Source": "aws.batch", "DetailType": "Batch Job State Change",
+            "Detail": json.dumps(detail, default=str), "Resources": [job.arn]}])
+    except Exception:  # delivery never fails the job, as on AWS
+        logging.getLogger("threadline.twin").exception("job state event of %s not sent", job.job_id)
 
 
 def _put_status_event(execution: Any) -> None:
@@ -813,6 +849,7 @@ def apply(lambda_executor: LambdaExecutor, batch_executor: BatchExecutor,
             "stepfunctions_status_events": fix_stepfunctions_status_events,
             "batch_sync_terminate_on_stop": fix_batch_sync_terminate_on_stop,
             "retry_wait_scale": fix_retry_wait_scale,
+            "lambda_invocation_type": fix_lambda_invocation_type,
             "batch_concurrent_describe": fix_batch_concurrent_describe,
             "states_all_terminal_errors": fix_states_all_terminal_errors,
             "payload_size_limit": fix_payload_size_limit,

@@ -216,6 +216,7 @@ def _elapsed(started: datetime) -> float:
 
 def collect(twin: Twin, result: RunResult) -> RunResult:
     """Add the run's outputs: S3 objects, the DynamoDB record, Slack messages."""
+    twin.wait_for_async()  # the notices and the finaliser run asynchronously, as on AWS
     s3 = twin.client("s3")
     prefixes = {"IntermediateBucket": f"runs/{result.run_id}/", "ResultsBucket": f"runs/{result.run_id}/",
                 "QuarantineBucket": f"{result.run_id}/"}

@@ -1,0 +1,175 @@
+"""The fault matrix (fault_matrix.CASES) through the twin: every fault kind x stage ends as the table says.
+
+For each case: the execution's status and error, the run record's status (and who
+closed it), the lineage Run node's status, the run's Slack messages in order, new
+dead letters, and where the table names one, the alarm's Slack message. One twin
+serves the module, with task time limits short enough for the `hang` cases.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from threadline import samples
+from threadline.lineage_view import twin_graph
+from threadline.rerun import rerun, source_of_run
+from threadline.twin.faults import Fault
+from threadline.twin.runs import RunResult, RunSkipped, collect, find_execution, slack_messages, upload, wait
+from threadline.twin.server import Twin
+
+from fault_matrix import CASES, NO_RUN, FaultCase
+
+pytestmark = pytest.mark.pipeline
+
+SAMPLE = (Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "sample-positions.csv").read_bytes()
+DEAD_LETTER_QUEUES = ("StartRunDeadLetterQueue", "NotifySlackDeadLetterQueue", "FinaliseRunDeadLetterQueue",
+                      "LineageDeadLetterQueue")
+
+
+def until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            assert value, f"timed out after {timeout:.0f}s waiting for {what}"
+            return value
+        time.sleep(0.1)
+
+
+def dead_letters(twin: Twin) -> dict[str, int]:
+    sqs = twin.client("sqs")
+    counts = {}
+    for queue in DEAD_LETTER_QUEUES:
+        attributes = sqs.get_queue_attributes(QueueUrl=twin.physical_id(queue),
+                                              AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        counts[queue] = int(attributes["ApproximateNumberOfMessages"])
+    return counts
+
+
+def invalid_file() -> bytes:
+    """Tens of thousands of rejected rows: a validation report past Step Functions' 256 KiB limit.
+
+    Nine rows in ten name a sector no schema allows, 190 characters long, so that the
+    report's 1,000 sample rejects alone are over 256 KiB.
+    """
+    out = io.StringIO()
+    samples.write(out, rows=30_000, seed=11)
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    sector = rows[0].index("sector")
+    for number, row in enumerate(rows[1:]):
+        if number % 10:
+            row[sector] = f"sector-{number:06d}-" + "x" * 176
+    written = io.StringIO()
+    csv.writer(written, lineterminator="\n").writerows(rows)
+    return written.getvalue().encode()
+
+
+def lineage_status(twin: Twin, run_id: str) -> str | None:
+    rows = twin_graph(twin).run("MATCH (r:Run {run_id: $run_id}) RETURN r.status AS status", {"run_id": run_id})
+    return rows[0]["status"] if rows else None
+
+
+def run_case(twin: Twin, case: FaultCase) -> RunResult | None:
+    """Start the case's run as users do (an upload), with its faults and action; the finished run."""
+    stem = f"fm-{case.name}"
+    body = invalid_file() if case.action == "invalid-file" else SAMPLE
+    for spec in case.faults:
+        twin.faults.add(Fault.parse(spec, run_id=stem))
+    if case.action == "start-fault":
+        twin.faults.add(Fault.parse("StartRunFunction:error"))  # the S3 event carries no run id to scope by
+    if case.action == "neptune-down":
+        twin.neptune.set_down(True)
+    try:
+        uploaded = upload(twin, body, f"incoming/{stem}.csv")
+        if case.status == NO_RUN:
+            with pytest.raises(Exception) as raised:
+                find_execution(twin, uploaded["bucket"], uploaded["key"], uploaded["version_id"], timeout=15)
+            assert not isinstance(raised.value, RunSkipped)
+            return None
+        arn = find_execution(twin, uploaded["bucket"], uploaded["key"], uploaded["version_id"])
+        if case.action == "abort":
+            until(lambda: "Analysis" in _states(twin, arn), 60, "the analysis to start")
+            twin.client("stepfunctions").stop_execution(executionArn=arn, error="Stopped", cause="the fault matrix")
+        result = wait(twin, arn, timeout=180)
+        if case.action == "resume":
+            assert result.status == "SUCCEEDED", result.cause
+            assert twin.event_sources is not None and twin.event_sources.wait_idle(60)
+            sfn = twin.client("stepfunctions")
+            source = source_of_run(sfn, twin.state_machine_arn, result.run_id)
+            _, arn = rerun(sfn, twin.state_machine_arn, source, base_run_id=result.run_id)
+            result = wait(twin, arn, timeout=180)
+        return collect(twin, result)
+    finally:
+        if case.action == "neptune-down":
+            twin.neptune.set_down(False)
+        twin.faults.clear(run_id=stem)
+        if case.action == "start-fault":
+            twin.faults.clear()
+
+
+def _states(twin: Twin, arn: str) -> list[str]:
+    events = twin.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_fault_ends_as_the_matrix_says(twin: Twin, case: FaultCase) -> None:
+    letters_before = dead_letters(twin)
+    outbox_before = set(twin.outbox.glob("*.json"))
+
+    result = run_case(twin, case)
+
+    twin.wait_for_async(60)
+    if result is None:
+        assert case.status == NO_RUN
+    else:
+        assert (result.status, result.error) == (case.status, case.error), result.cause
+        assert result.record is not None and result.record["status"] == case.record, result.record
+        assert result.record.get("closed_by") == case.closed_by
+        assert not result.record.get("pending"), "the finaliser still owes a notice"
+        assert [m["kind"] for m in slack_messages(twin, result.run_id)] == list(case.slack)
+        assert twin.event_sources is not None
+        until(lambda: lineage_status(twin, result.run_id) == case.lineage, 60,
+              f"lineage run status {case.lineage} (now {lineage_status(twin, result.run_id)})")
+        _check_details(twin, case, result)
+
+    expected_letters = {queue: letters_before[queue] + case.dead_letters.get(queue, 0) for queue in letters_before}
+    assert dead_letters(twin) == expected_letters
+    if case.alarm:
+        alarm_name = f"{twin.config.stack_name}-{case.alarm}"
+        until(lambda: [m for m in set(twin.outbox.glob("*.json")) - outbox_before
+                       if alarm_name in m.read_text(encoding="utf-8")], 30, f"the {case.alarm} Slack message")
+
+
+def _check_details(twin: Twin, case: FaultCase, result: RunResult) -> None:
+    """What the columns do not say: the evidence that each fault took the path it claims."""
+    jobs = [job for job in twin.batch_runtime.jobs.values() if result.run_id in job.job_name]
+    if case.name == "pre-kill":
+        [killed] = [job for job in jobs if job.job_name.startswith("preprocess-")]
+        assert killed.attempts[-1]["container"]["exitCode"] == 137
+    if case.name in ("pre-hang", "ana-hang"):
+        step = "preprocess-" if case.name == "pre-hang" else "analysis-"
+        [hung] = [job for job in jobs if job.job_name.startswith(step)]
+        until(lambda: hung.status == "FAILED", 10, "the timed-out task's job to be terminated")
+    if case.name == "pre-invalid":
+        summary = result.record["error_cause"]
+        assert "27000 of 30000 rows failed validation" in summary
+        assert summary in json.dumps(slack_messages(twin, result.run_id)[-1], ensure_ascii=False)
+        report = twin.client("s3").get_object(Bucket=twin.physical_id("QuarantineBucket"),
+                                              Key=f"{result.run_id}/validation.json")["Body"].read()
+        assert len(report) > 256 * 1024  # read whole, it would have ended the run with States.DataLimitExceeded
+    if case.name in ("pre-server-error", "pre-client-error"):
+        code = "ServerException" if case.name == "pre-server-error" else "ClientException"
+        assert f"Error Code: {code}" in (result.cause or ""), result.cause  # the API's plain-text Cause, kept
+    if case.name == "abort":
+        assert all(job.status in ("SUCCEEDED", "FAILED") for job in jobs), "a job outlived its aborted run"
+    if case.name == "oversize":
+        assert result.record["error_name"] == "States.DataLimitExceeded"
