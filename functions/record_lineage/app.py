@@ -1,17 +1,21 @@
 """Lineage events -> the lineage graph (Neptune, openCypher through boto3 `neptunedata`).
 
-The state machine sends its lineage events to the lineage queue; Lambda hands
-them to this function in batches (an SQS event source with
+The state machine sends its lineage events to the lineage queue, and an
+EventBridge rule adds AWS Batch's "Job State Change" events (SUCCEEDED or
+FAILED) of the pipeline's job queues; Lambda hands them to this function in batches (an SQS event source with
 ReportBatchItemFailures). Events that cannot be written are answered as
 `batchItemFailures` and come back after the queue's visibility timeout, then go
 to the dead-letter queue: a run never waits on Neptune and no event is lost.
 
-`run_started` records the Run and its input; `run_finished` records the final
-status and one StepAttempt per Batch attempt of every job that ran, failed ones
-included, with their cache keys and the datasets they read and wrote (with
-ETags, sizes, row counts and schema read from S3 and the validation report).
-Writes are idempotent, so a redelivered event is harmless. A malformed event is
-logged and skipped.
+`run_started` records the Run and its input; a Batch event records the ended
+job's attempts as they happen, so a run that never reaches its own end (stopped,
+timed out) still has them; `run_finished` records the final status and one
+StepAttempt per Batch attempt of every job that ran, failed ones included, with
+their cache keys and the datasets they read and wrote (with ETags, sizes, row
+counts and schema read from S3 and the validation report). Writes are
+idempotent, so a redelivered event is harmless, and an attempt written from both
+its Batch event and `run_finished` is one node. A malformed event is logged and
+skipped; so is a Batch event of a job that is not threadline's.
 
 Invoked directly with one event (tests, `sam local invoke -e events/...`), it
 records that event and raises LineageGraphError when the graph cannot be reached.
@@ -25,13 +29,16 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from threadline_common import aws
 from threadline_common.lineage import (
+    JobStateChanged,
     LineageEventError,
     NeptuneCypher,
+    NotRecorded,
     RunFinished,
     RunStarted,
     parse_lineage_event,
     record_event,
 )
+from threadline_common.lineage.events import JOB_STATE_CHANGED, RUN_FINISHED, RUN_STARTED
 from threadline_common.lineage.consumer import consume, is_sqs_batch
 from threadline_common.lineage.facts import collect_facts
 from threadline_common.lineage.graph import ObjectFacts
@@ -54,18 +61,23 @@ def _handle_batch(records: list[dict[str, Any]], pipeline: str) -> dict[str, Any
     outcome = consume(records, NeptuneCypher.from_environment(), pipeline, facts_for=_facts)
     for message_id, reason in outcome.skipped.items():
         logger.error("Skipped a malformed lineage event", extra={"message_id": message_id, "reason": reason})
+    for message_id, reason in outcome.ignored.items():
+        logger.info("Skipped an event with nothing to record", extra={"message_id": message_id, "reason": reason})
     if outcome.failed:
         logger.warning("Lineage events left for a later delivery", extra={
             "failed": outcome.failed, "errors": outcome.errors[:5]})
     logger.info("Recorded lineage batch", extra={
         "records": len(records), "recorded": len(outcome.recorded), "failed": len(outcome.failed),
-        "skipped": len(outcome.skipped), "queries": outcome.queries})
+        "skipped": len(outcome.skipped), "ignored": len(outcome.ignored), "queries": outcome.queries})
     return outcome.response()
 
 
 def _handle_one(event: dict[str, Any], pipeline: str) -> dict[str, Any]:
     try:
         lineage_event = parse_lineage_event(event)
+    except NotRecorded as exc:
+        logger.info("Skipped an event with nothing to record", extra={"reason": str(exc)})
+        return {"status": "skipped", "reason": str(exc)}
     except LineageEventError as exc:
         logger.error("Skipped a malformed lineage event", extra={"reason": str(exc)})
         return {"status": "skipped", "reason": str(exc)}
@@ -75,7 +87,7 @@ def _handle_one(event: dict[str, Any], pipeline: str) -> dict[str, Any]:
     result = record_event(NeptuneCypher.from_environment(), lineage_event, pipeline, facts)
     if result.skipped_jobs:
         logger.warning("Some job entries had no readable job description", extra={"skipped_jobs": result.skipped_jobs})
-    kind = "run_started" if isinstance(lineage_event, RunStarted) else "run_finished"
+    kind = _kind(lineage_event)
     logger.info("Recorded lineage", extra={"event": kind, "attempts": result.attempts, "queries": result.queries})
     return {
         "status": "recorded",
@@ -85,6 +97,12 @@ def _handle_one(event: dict[str, Any], pipeline: str) -> dict[str, Any]:
         "queries": result.queries,
         "skipped_jobs": result.skipped_jobs,
     }
+
+
+def _kind(event: RunStarted | RunFinished | JobStateChanged) -> str:
+    if isinstance(event, RunStarted):
+        return RUN_STARTED
+    return JOB_STATE_CHANGED if isinstance(event, JobStateChanged) else RUN_FINISHED
 
 
 def _facts(event: RunFinished) -> list[ObjectFacts]:

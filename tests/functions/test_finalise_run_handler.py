@@ -421,3 +421,16 @@ def test_without_input_the_run_id_is_the_execution_name(cloud: Cloud) -> None:
     [event_sent] = cloud.lineage()
     assert "source" not in event_sent
     assert "source" not in cloud.slack.notices()[0]
+
+
+def test_the_sample_event_closes_its_run(cloud: Cloud, sample_event: Any) -> None:
+    """events/execution_aborted.json, as `sam local invoke -e` would pass it."""
+    event = sample_event("execution_aborted.json")
+    run_id = event["detail"]["name"]
+
+    result = cloud.module.handler(event, None)
+
+    assert result == {"status": "closed", "run_id": run_id, "run_status": "ABORTED", "sent": ["lineage", "slack"]}
+    [message] = cloud.lineage()
+    assert message["source"]["key"] == "incoming/sample-positions.csv"
+    assert message["at"] == "2026-11-21T19:52:31.456Z"

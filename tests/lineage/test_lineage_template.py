@@ -89,3 +89,32 @@ def test_the_state_machine_sends_lineage_to_the_queue_only(resources) -> None:
         assert state["Resource"] == "arn:aws:states:::sqs:sendMessage"
         assert state["Parameters"]["QueueUrl"] == "${LineageQueueUrl}"
         assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"]  # lineage never fails a run
+
+
+def test_batch_jobs_that_ended_on_the_pipeline_queues_go_to_the_lineage_queue(resources) -> None:
+    rule = resources["BatchJobEventsToLineage"]
+    assert rule["Type"] == "AWS::Events::Rule"
+    props = rule["Properties"]
+    assert props.get("State", "ENABLED") == "ENABLED"
+    pattern = props["EventPattern"]
+    assert pattern["source"] == ["aws.batch"] and pattern["detail-type"] == ["Batch Job State Change"]
+    assert pattern["detail"]["status"] == ["SUCCEEDED", "FAILED"]
+    queues = ["SpotJobQueue", "OnDemandJobQueue", "GpuJobQueue", "GpuFallbackJobQueue"]
+    assert pattern["detail"]["jobQueue"] == [{"Ref": queue} for queue in queues]
+    assert all(resources[queue]["Type"] == "AWS::Batch::JobQueue" for queue in queues)  # Ref: the queue ARN
+    # The whole event is the message body: no Input, InputPath or InputTransformer.
+    assert props["Targets"] == [{"Id": "LineageQueue", "Arn": {"Fn::GetAtt": ["LineageQueue", "Arn"]}}]
+
+
+def test_the_queue_policy_lets_only_that_rule_send_to_the_lineage_queue(resources) -> None:
+    policy = resources["LineageQueuePolicy"]
+    assert policy["Type"] == "AWS::SQS::QueuePolicy"
+    props = policy["Properties"]
+    assert props["Queues"] == [{"Ref": "LineageQueue"}]
+    [statement] = props["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Resource"] == {"Fn::GetAtt": ["LineageQueue", "Arn"]}
+    rule_arn = {"Fn::GetAtt": ["BatchJobEventsToLineage", "Arn"]}
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arn}}

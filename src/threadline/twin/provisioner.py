@@ -54,6 +54,7 @@ CLOUD_ONLY_TYPES: dict[str, str] = {
     "AWS::Neptune::DBClusterParameterGroup": "no Neptune cluster in the twin",
     "AWS::Lambda::Permission": "the twin's EventBridge and SNS deliver to functions without resource policies",
     "AWS::SNS::TopicPolicy": "topic policies are not enforced by the twin",
+    "AWS::SQS::QueuePolicy": "queue policies are not enforced by the twin (EventBridge delivers to the queue)",
     "AWS::EC2::SecurityGroupIngress": "network rules have no effect on one machine",
     "AWS::EC2::SecurityGroupEgress": "network rules have no effect on one machine",
     "AWS::EC2::PlacementGroup": "instance placement has no meaning for local processes",

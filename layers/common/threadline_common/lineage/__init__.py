@@ -1,6 +1,14 @@
 """Lineage of pipeline runs in a property graph (Neptune openCypher, or the twin's embedded graph)."""
 
-from .events import LineageEvent, LineageEventError, RunFinished, RunStarted, parse_lineage_event
+from .events import (
+    JobStateChanged,
+    LineageEvent,
+    LineageEventError,
+    NotRecorded,
+    RunFinished,
+    RunStarted,
+    parse_lineage_event,
+)
 from .neptune import CypherRunner, LineageGraphError, NeptuneCypher
 from .reader import (
     attempt_history,
@@ -17,10 +25,12 @@ from .record import RecordResult, record_event, record_events
 
 __all__ = [
     "CypherRunner",
+    "JobStateChanged",
     "LineageEvent",
     "LineageEventError",
     "LineageGraphError",
     "NeptuneCypher",
+    "NotRecorded",
     "RecordResult",
     "RunFinished",
     "RunStarted",

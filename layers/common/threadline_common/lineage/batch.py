@@ -28,6 +28,30 @@ STEP_DATASETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 DEFAULT_CONSUMED = ("input_uri", "clean_uri", "validation_uri")
 DEFAULT_PRODUCED = ("output_prefix", "partials_prefix", "report_prefix")
+# The parameter naming the run's input file: its dataset id carries the S3 version id,
+# which only the run's own events (`source`) know.
+RUN_INPUT_PARAMETERS = ("input_uri",)
+
+# Job name prefixes (`<prefix>-<run id>`, statemachines/pipeline.asl.json) -> the key the
+# state machine files the job under in `jobs`/`failures`. Longest prefix first.
+JOB_NAME_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("preprocess-ondemand", "preprocess_on_demand"),
+    ("postprocess-ondemand", "postprocess_on_demand"),
+    ("analysis-fallback", "analysis_fallback"),
+    ("preprocess", "preprocess"),
+    ("postprocess", "postprocess"),
+    ("analysis", "analysis"),
+)
+# Queue names carry the template's logical id (`<stack>-OnDemandJobQueue`, or CloudFormation's
+# `OnDemandJobQueue-<random>`): what a job on a fallback queue adds to its job key. The
+# primary queues (Spot, GPU) add nothing.
+QUEUE_SUFFIXES: tuple[tuple[str, str], ...] = (
+    ("ondemandjobqueue", "_on_demand"),
+    ("fallbackjobqueue", "_fallback"),
+)
+# Maps whose keys are data (job parameters, tags, log driver options, Kubernetes labels and
+# resources), kept as they are when a description's field names are converted.
+VERBATIM_MAPS = frozenset({"parameters", "tags", "options", "labels", "annotations", "limits", "requests"})
 
 
 @dataclass(frozen=True)
@@ -94,6 +118,50 @@ def job_description(value: Any) -> dict[str, Any] | None:
     if isinstance(value.get("Cause"), str):
         return job_description(value["Cause"])
     return None
+
+
+def job_key_for(job_name: str | None, queue: str | None, run_id: str | None = None) -> str | None:
+    """The `jobs`/`failures` key of a threadline job, from its name and queue; None for another job.
+
+    The name gives the step and whether the state machine ran it as the fallback
+    (`preprocess-ondemand-<run id>`); a job on the On-Demand or GPU fallback queue is
+    the fallback whatever its name says.
+    """
+    name = job_name or ""
+    if run_id and name.endswith(f"-{run_id}"):
+        name = name[: -len(run_id) - 1]
+    key = next((k for prefix, k in JOB_NAME_PREFIXES if name == prefix), None)
+    if key is None:
+        key = next((k for prefix, k in JOB_NAME_PREFIXES if name.startswith(f"{prefix}-")), None)
+    if key is None:
+        return None
+    step, fallback = split_job_key(key)
+    queue_name = (queue or "").rsplit("/", 1)[-1].lower()
+    queue_suffix = next((suffix for name_part, suffix in QUEUE_SUFFIXES if name_part in queue_name), None)
+    if queue_suffix and not fallback:
+        return step + queue_suffix
+    return key
+
+
+def pascal_case_keys(value: Any) -> Any:
+    """A camelCase DescribeJobs answer with its field names in PascalCase, as Step Functions reports it.
+
+    `jobId` -> `JobId`, `container.exitCode` -> `Container.ExitCode`, `attempts[].statusReason`
+    -> `Attempts[].StatusReason`; the keys of data maps (VERBATIM_MAPS: `parameters`, `tags`, ...)
+    stay as they are.
+    """
+    if isinstance(value, list):
+        return [pascal_case_keys(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    converted: dict[str, Any] = {}
+    for key, item in value.items():
+        name = str(key)
+        if name in VERBATIM_MAPS and isinstance(item, dict):
+            converted[name[:1].upper() + name[1:]] = dict(item)
+        else:
+            converted[name[:1].upper() + name[1:]] = pascal_case_keys(item)
+    return converted
 
 
 def derive_capacity(queue: str | None, *, fallback: bool, multinode: bool) -> str:

@@ -1,8 +1,9 @@
 """A batch of lineage events from the lineage queue, written to the graph with partial-batch failures.
 
-The state machine sends every lineage event to an SQS queue; Lambda hands the
-function batches of them. The batch is written as one combined plan (one round
-trip per query text). When that fails, the events are written one by one so that
+The state machine sends its lineage events to an SQS queue, and an EventBridge
+rule adds Batch's "Job State Change" events of the pipeline's queues; Lambda
+hands the function batches of them. The batch is written as one combined plan
+(one round trip per query text). When that fails, the events are written one by one so that
 only the ones that cannot be written go back to the queue (the function answers
 `batchItemFailures`); once the graph is unreachable or throttling, the rest of
 the batch is failed at once instead of waiting on each. A failed message comes
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import LineageEvent, LineageEventError, RunFinished, parse_lineage_event
+from .events import LineageEvent, LineageEventError, NotRecorded, RunFinished, parse_lineage_event
 from .graph import ObjectFacts
 from .neptune import CypherRunner, LineageGraphError
 from .record import record_events
@@ -30,6 +31,7 @@ class BatchOutcome:
     failed: list[str] = field(default_factory=list)  # message ids to retry
     recorded: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # message id -> why (malformed: never retried)
+    ignored: dict[str, str] = field(default_factory=dict)  # message id -> why (nothing to record: never retried)
     queries: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -52,6 +54,9 @@ def consume(records: Sequence[dict[str, Any]], runner: CypherRunner, pipeline: s
         message_id = str(record.get("messageId") or "")
         try:
             event = parse_lineage_event(record.get("body"))
+        except NotRecorded as exc:
+            outcome.ignored[message_id] = str(exc)
+            continue
         except LineageEventError as exc:
             outcome.skipped[message_id] = str(exc)
             continue

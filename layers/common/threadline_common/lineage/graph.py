@@ -7,6 +7,11 @@ FALLBACK_OF (the state machine's On-Demand / second-GPU-queue fallback) and
 FOLLOWED_BY (the next step). Every attempt carries its cache key (`cache.py`); a
 step a resumed run reused instead of running is a stand-in attempt with status
 REUSED and a REUSED edge to the attempt whose outputs it took.
+
+A job's attempts are written twice: from Batch's own event as the job ends, and
+again from `run_finished`. Both go through `attempt_records`, so they are the
+same nodes (`<JobId>#<attempt>`); `run_finished` adds what needs the whole run
+(order in the run, cache keys, FALLBACK_OF and FOLLOWED_BY, dataset facts).
 """
 
 from __future__ import annotations
@@ -17,16 +22,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import queries
-from .batch import AttemptRecord, attempt_records, dataset_parameters, job_description, job_key_order
+from .batch import (
+    RUN_INPUT_PARAMETERS,
+    AttemptRecord,
+    attempt_records,
+    dataset_parameters,
+    job_description,
+    job_key_order,
+)
 from .cache import StepIdentity, source_version, step_key
-from .events import RunFinished, RunStarted
+from .events import JobStateChanged, RunFinished, RunStarted
 
 MAX_TEXT_CHARS = 65_536
 REUSED = "REUSED"
+# An attempt known only from its job's Batch event has not been numbered by `run_finished`:
+# its seq is PROVISIONAL_SEQ x (step position + 1), + FALLBACK_SEQ for a fallback job,
+# + the attempt's index, which keeps pipeline order and is never a `run_finished` number.
+PROVISIONAL_SEQ = 100
+FALLBACK_SEQ = 50
 
 # Every write in dependency order: nodes before the relationships that MATCH them. Plans of
 # several events combine into one write per query text, in this order.
 WRITE_ORDER: tuple[str, ...] = (
+    queries.MERGE_RUN_SEEN,
     queries.MERGE_RUN_STARTED,
     queries.MERGE_RUN_FINISHED,
     queries.MERGE_DATASETS,
@@ -35,6 +53,7 @@ WRITE_ORDER: tuple[str, ...] = (
     queries.SET_DATASET_SCHEMAS,
     queries.LINK_DATASET_PART_OF,
     queries.LINK_RUN_CONSUMED,
+    queries.MERGE_JOB_ATTEMPTS,  # before run_finished's own write, which then has the last word
     queries.MERGE_STEP_ATTEMPTS,
     queries.SET_ATTEMPT_EXIT_CODES,
     queries.LINK_ATTEMPT_CONSUMED,
@@ -135,16 +154,51 @@ def plan_run_finished(event: RunFinished, pipeline: str, facts: Iterable[ObjectF
     if not attempts:
         return plan
 
-    plan.add(queries.MERGE_STEP_ATTEMPTS, [_attempt_row(event.run_id, a, keys.get(a.attempt_id)) for a in attempts])
-    plan.add(queries.SET_ATTEMPT_EXIT_CODES, [
-        {"attempt_id": a.attempt_id, "exit_code": a.exit_code} for a in attempts if a.exit_code is not None
-    ])
+    _add_attempt_nodes(plan, queries.MERGE_STEP_ATTEMPTS, event.run_id, attempts, keys)
     _add_datasets(plan, attempts, source, facts_by_uri)
     _add_attempt_links(plan, attempts)
     plan.add(queries.LINK_REUSED, [
         {"src": a.attempt_id, "dst": event.reused[a.step]["attempt_id"]} for a in attempts if a.status == REUSED
     ])
     return plan
+
+
+def plan_job_state_changed(event: JobStateChanged, pipeline: str) -> Plan:
+    """The writes for one job that ended: its attempts, PART_OF the run, RETRY_OF each other.
+
+    The Run is MERGEd by its id (a new one is RUNNING; an existing one keeps its status
+    and times), so the event may come before, between or after the run's own events.
+    The attempts read and wrote the datasets their parameters name; the run's input
+    file is left to the run's events, which know its version. What needs the whole run
+    (cache keys, the order in the run, FALLBACK_OF, FOLLOWED_BY, dataset facts) is
+    written by `run_finished`.
+    """
+    plan = Plan()
+    plan.add(queries.MERGE_RUN_SEEN, [{"pipeline": pipeline, "run_id": event.run_id}])
+    try:
+        attempts = attempt_records(event.job_key, event.job, first_seq=provisional_seq(event.job_key))
+    except ValueError as exc:
+        plan.skipped_jobs[event.job_key] = str(exc)
+        return plan
+    plan.attempts = attempts
+    _add_attempt_nodes(plan, queries.MERGE_JOB_ATTEMPTS, event.run_id, attempts, {})
+    _add_datasets(plan, attempts, None, {}, skip_parameters=RUN_INPUT_PARAMETERS)
+    _add_attempt_links(plan, attempts)  # one job: RETRY_OF only
+    return plan
+
+
+def provisional_seq(job_key: str) -> int:
+    """The seq of a job's first attempt until `run_finished` numbers it (see PROVISIONAL_SEQ)."""
+    position, _, fallback = job_key_order(job_key)
+    return PROVISIONAL_SEQ * (position + 1) + FALLBACK_SEQ * fallback + 1
+
+
+def _add_attempt_nodes(plan: Plan, query: str, run_id: str, attempts: list[AttemptRecord],
+                       keys: dict[str, str | None]) -> None:
+    plan.add(query, [_attempt_row(run_id, a, keys.get(a.attempt_id)) for a in attempts])
+    plan.add(queries.SET_ATTEMPT_EXIT_CODES, [
+        {"attempt_id": a.attempt_id, "exit_code": a.exit_code} for a in attempts if a.exit_code is not None
+    ])
 
 
 def _attempts(event: RunFinished, plan: Plan) -> list[AttemptRecord]:
@@ -310,11 +364,11 @@ def _fact_dataset(fact: ObjectFacts) -> _Dataset:
 
 
 def _add_datasets(plan: Plan, attempts: list[AttemptRecord], source: _Dataset | None,
-                  facts: dict[str, ObjectFacts]) -> None:
+                  facts: dict[str, ObjectFacts], skip_parameters: tuple[str, ...] = ()) -> None:
     """CONSUMED for every attempt (it was given the data); PRODUCED only by attempts that succeeded.
 
     Objects named in `facts` (what the produced prefixes hold) become datasets of their own,
-    PART_OF the prefix that holds them.
+    PART_OF the prefix that holds them. Parameters in `skip_parameters` are not linked.
     """
     datasets: dict[str, _Dataset] = {}
     consumed: list[dict[str, Any]] = []
@@ -326,7 +380,7 @@ def _add_datasets(plan: Plan, attempts: list[AttemptRecord], source: _Dataset | 
                 continue
             for name in names:
                 uri = a.parameters.get(name)
-                if not uri:
+                if not uri or name in skip_parameters:
                     continue
                 if source is not None and uri == source.uri:
                     dataset = source

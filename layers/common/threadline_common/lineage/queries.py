@@ -33,6 +33,18 @@ SET r.execution_arn = coalesce(row.execution_arn, r.execution_arn),
 MERGE (r)-[:PART_OF]->(p)
 """
 
+# The Run of a job whose Batch event came in: created RUNNING if new, otherwise left as it
+# is. A query of its own rather than MERGE_RUN_STARTED with nulls: in one UNWIND the
+# embedded graph reads properties as they were before the query, so a null row beside
+# `run_started`'s row for the same run could blank its start time.
+MERGE_RUN_SEEN = """
+UNWIND $rows AS row
+MERGE (p:Pipeline {name: row.pipeline})
+MERGE (r:Run {run_id: row.run_id})
+ON CREATE SET r.status = 'RUNNING'
+MERGE (r)-[:PART_OF]->(p)
+"""
+
 MERGE_RUN_FINISHED = """
 UNWIND $rows AS row
 MERGE (p:Pipeline {name: row.pipeline})
@@ -109,6 +121,36 @@ SET a.step = row.step,
     a.started_at = row.started_at,
     a.ended_at = row.ended_at,
     a.cache_key = row.cache_key
+MERGE (a)-[:PART_OF]->(r)
+"""
+
+# A job's attempts from Batch's own "Job State Change" event, which may come before or after
+# `run_finished`. What only the run knows (the attempt's place in the run, its cache key,
+# the key the state machine filed the job under) is kept when `run_finished` wrote it first,
+# and replaced when it comes later (MERGE_STEP_ATTEMPTS sets everything). The rest is the
+# same job description either way.
+MERGE_JOB_ATTEMPTS = """
+UNWIND $rows AS row
+MATCH (r:Run {run_id: row.run_id})
+MERGE (a:StepAttempt {attempt_id: row.attempt_id})
+SET a.step = coalesce(a.step, row.step),
+    a.job_key = coalesce(a.job_key, row.job_key),
+    a.seq = coalesce(a.seq, row.seq),
+    a.job_id = row.job_id,
+    a.job_name = row.job_name,
+    a.queue = row.queue,
+    a.capacity = row.capacity,
+    a.job_definition = row.job_definition,
+    a.attempt = row.attempt,
+    a.status = row.status,
+    a.status_reason = row.status_reason,
+    a.node_count = row.node_count,
+    a.image = row.image,
+    a.parameters_json = row.parameters_json,
+    a.log_stream = row.log_stream,
+    a.started_at = row.started_at,
+    a.ended_at = row.ended_at,
+    a.cache_key = coalesce(a.cache_key, row.cache_key)
 MERGE (a)-[:PART_OF]->(r)
 """
 

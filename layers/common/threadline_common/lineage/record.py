@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .events import LineageEvent, RunStarted
-from .graph import ObjectFacts, Plan, combine, plan_run_finished, plan_run_started
+from .events import JobStateChanged, LineageEvent, RunStarted
+from .graph import ObjectFacts, Plan, combine, plan_job_state_changed, plan_run_finished, plan_run_started
 from .neptune import CypherRunner
 
 BATCH_ROWS = 500
@@ -22,6 +22,8 @@ class RecordResult:
 def plan_for(event: LineageEvent, pipeline: str, facts: Iterable[ObjectFacts] = ()) -> Plan:
     if isinstance(event, RunStarted):
         return plan_run_started(event, pipeline)
+    if isinstance(event, JobStateChanged):
+        return plan_job_state_changed(event, pipeline)
     return plan_run_finished(event, pipeline, facts)
 
 
