@@ -27,6 +27,7 @@ FUNCTIONS = {
     "RecordLineageFunction": ("functions/record_lineage/", {"NEPTUNE_ENDPOINT", "NEPTUNE_PORT", "PIPELINE_NAME"}),
     "NotifySlackFunction": ("functions/notify_slack/", {"SLACK_WEBHOOK_SECRET_ARN", "PIPELINE_NAME"}),
     "FinaliseRunFunction": ("functions/finalise_run/", {"RUN_TABLE", "LINEAGE_QUEUE_URL", "NOTIFY_SLACK_FUNCTION"}),
+    "BatchMetricsFunction": ("functions/batch_metrics/", {"JOB_QUEUES"}),
 }
 
 

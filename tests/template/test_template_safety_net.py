@@ -17,7 +17,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASL = json.loads((REPO_ROOT / "statemachines" / "pipeline.asl.json").read_text(encoding="utf-8"))
 STATES: dict[str, Any] = ASL["States"]
-ASYNC_FUNCTIONS = ["StartRunFunction", "NotifySlackFunction", "FinaliseRunFunction"]
+ASYNC_FUNCTIONS = ["StartRunFunction", "NotifySlackFunction", "FinaliseRunFunction", "BatchMetricsFunction"]
 
 
 def test_every_closing_status_of_the_pipeline_reaches_the_finaliser(resources: dict[str, Any]) -> None:

@@ -25,9 +25,12 @@ from .event_sources import EventSourcePoller
 from .faults import FaultPlan
 from .lambda_runtime import LocalLambdaRuntime
 from .provisioner import Provisioned, Provisioner
+from .schedules import ScheduleRunner
+from .queue_store import QueueStore
 from .template import load_yaml, translate
 
 REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -90,6 +93,9 @@ class Twin:
         self.batch_runtime: LocalBatchRuntime | None = None
         self.event_sources: EventSourcePoller | None = None
         self.alarms: SqsAlarmEvaluator | None = None
+        self.schedules: ScheduleRunner | None = None
+        self.queue_store: QueueStore | None = None
+        self.restored_messages = 0
 
     # -- life cycle --------------------------------------------------------------
 
@@ -124,13 +130,24 @@ class Twin:
         self.batch_runtime = LocalBatchRuntime(self.config.root, executor_env,
                                                self.workdir / "logs" / "batch", self.faults)
         self.lambda_runtime.enable_async(self._send_to_queue)
+        self.batch_runtime.state_events = moto_fixes.put_batch_job_state_event
         moto_fixes.apply(self.lambda_runtime, self.batch_runtime, skip=skip_fixes)
         self._provision()
+        self.queue_store = QueueStore(self.workdir / "state" / "sqs.json", ACCOUNT_ID, REGION)
+        self.restored_messages = self.queue_store.restore()
+        self.queue_store.start()
         self.event_sources = EventSourcePoller(self.session, self.endpoint_url, REGION).start()
         self.alarms = SqsAlarmEvaluator(self.session, self.endpoint_url, REGION).start()
+        self.schedules = ScheduleRunner(self.session, self.endpoint_url, REGION).start()
         return self
 
     def stop(self) -> None:
+        if self.queue_store is not None:
+            self.queue_store.stop()
+            self.queue_store = None
+        if self.schedules is not None:
+            self.schedules.stop()
+            self.schedules = None
         if self.alarms is not None:
             self.alarms.stop()
             self.alarms = None
@@ -144,6 +161,7 @@ class Twin:
             self._neptune = None
             self._graph.close()
         if self._server is not None:
+            self._reset_moto()  # moto's backends are per process: a later twin here starts empty
             self._server.stop()
             self._server = None
 
@@ -162,7 +180,22 @@ class Twin:
     def wait_for_async(self, timeout: float = 30.0) -> bool:
         """True once every async Lambda invocation (notices, the finaliser) has finished or dead-lettered."""
         invoker = self.lambda_runtime.async_invoker if self.lambda_runtime else None
-        return invoker is None or invoker.wait_idle(timeout)
+        if invoker is None:
+            return True
+        deadline = time.monotonic() + timeout
+        # Twice: an execution's status event may still be on its way to the finaliser.
+        for _ in range(2):
+            if not invoker.wait_idle(max(0.0, deadline - time.monotonic())):
+                return False
+            time.sleep(0.1)
+        return invoker.wait_idle(max(0.0, deadline - time.monotonic()))
+
+    def _reset_moto(self) -> None:
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", data=b"", method="POST")
+        try:
+            urllib.request.urlopen(request, timeout=10).read()
+        except OSError:
+            logging.getLogger("threadline.twin").warning("could not reset moto's state at stop")
 
     def _configure_moto(self, config: dict[str, Any]) -> None:
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/config",

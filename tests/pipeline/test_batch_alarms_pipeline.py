@@ -1,0 +1,173 @@
+"""Batch alarms through the twin: a job kept RUNNABLE and repeated job failures reach Slack.
+
+The twin's clocks are scaled: the queue cancels a job stuck RUNNABLE after
+RunnableTimeoutSeconds x 0.001 (0.9 s), the schedule fires `rate(1 minute)`
+every second and an alarm's period lasts 1/60 of its Period (the RUNNABLE
+alarm's 300 s are 5 s, the failure alarm's 900 s are 15 s). The metrics
+themselves are in real seconds, so the RUNNABLE threshold must sit below the
+0.9 s a capacity-starved job waits here: 0.5 s. (With 1 s, the alarm could
+never fire in the twin: no job waits that long before its queue cancels it.)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from threadline.twin.alarms import judge
+from threadline.twin.faults import Fault
+from threadline.twin.runs import collect, find_execution, upload, wait
+from threadline.twin.schedules import rate_seconds
+from threadline.twin.server import Twin, TwinConfig
+
+pytestmark = pytest.mark.pipeline
+
+SAMPLE = (Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "sample-positions.csv").read_bytes()
+RUNNABLE_ALARM_S = 0.5
+CAPACITY_WAIT_S = 900 * 0.001  # RunnableTimeoutSeconds (default) x the twin's time-limit scale
+QUEUES = ("SpotJobQueue", "OnDemandJobQueue", "GpuJobQueue", "GpuFallbackJobQueue")
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
+    config = TwinConfig(workdir=tmp_path_factory.mktemp("batch-alarms"),
+                        parameters={"RunnableAlarmSeconds": RUNNABLE_ALARM_S})
+    with Twin(config) as running:
+        yield running
+
+
+def until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            assert value, f"timed out after {timeout:.0f}s waiting for {what}"
+            return value
+        time.sleep(0.1)
+
+
+def alarmed(twin: Twin, logical_id: str) -> list[dict[str, Any]]:
+    """The alarm's changes to ALARM so far (its period is seconds long here: it may be OK again already)."""
+    assert twin.alarms is not None
+    name = f"{twin.config.stack_name}-{logical_id}"
+    return [m for m in list(twin.alarms.fired) if m["AlarmName"] == name and m["NewStateValue"] == "ALARM"]
+
+
+def alarm_messages(twin: Twin, logical_id: str) -> list[dict[str, Any]]:
+    name = f"{twin.config.stack_name}-{logical_id}"
+    found = []
+    for path in sorted(twin.outbox.glob("*.json")):
+        text = path.read_text(encoding="utf-8")
+        if name in text:
+            found.append(json.loads(text))
+    return found
+
+
+def datapoints(twin: Twin, metric: str, dimension: str, value: str, stat: str) -> list[float]:
+    now = datetime.now(UTC)
+    points = twin.client("cloudwatch").get_metric_statistics(
+        Namespace="threadline/Batch", MetricName=metric, Dimensions=[{"Name": dimension, "Value": value}],
+        StartTime=now - timedelta(minutes=10), EndTime=now + timedelta(minutes=1), Period=60,
+        Statistics=[stat])["Datapoints"]
+    return [p[stat] for p in points]
+
+
+def run(twin: Twin, names: list[str], fault: str) -> list[Any]:
+    """Upload every file at once (their faults scoped to each run), then wait for all the runs."""
+    uploads = []
+    for name in names:
+        twin.faults.add(Fault.parse(fault, run_id=name))
+        uploads.append(upload(twin, SAMPLE, f"incoming/{name}.csv"))
+    try:
+        arns = [find_execution(twin, u["bucket"], u["key"], u["version_id"], since=u["uploaded_at"])
+                for u in uploads]
+        return [collect(twin, wait(twin, arn, timeout=180)) for arn in arns]
+    finally:
+        for name in names:
+            twin.faults.clear(run_id=name)
+
+
+def test_a_job_kept_runnable_raises_its_queue_alarm_in_slack(twin: Twin) -> None:
+    [result] = run(twin, ["ba-no-spot"], "preprocess@SpotJobQueue:capacity")
+
+    # The queue cancelled the waiting job and the run went on on On-Demand, as designed ...
+    assert result.status == "SUCCEEDED", result.cause
+    assert "PreprocessOnDemand" in result.path
+    # ... but the wait was measured: the cancelled job's event gives it, about 0.9 s here.
+    spot = f"{twin.config.stack_name}-SpotJobQueue"
+    waits = until(lambda: datapoints(twin, "RunnableWaitSeconds", "JobQueue", spot, "Maximum"), 20,
+                  "the RUNNABLE wait of the cancelled job")
+    assert CAPACITY_WAIT_S * 0.9 <= max(waits) < CAPACITY_WAIT_S + 5
+    assert max(datapoints(twin, "OldestRunnableSeconds", "JobQueue", spot, "Maximum")) >= max(waits)
+    assert datapoints(twin, "JobsFailed", "JobDefinition", f"{twin.config.stack_name}-preprocess", "Sum") == [1.0]
+
+    [change] = until(lambda: alarmed(twin, "SpotJobQueueRunnableAlarm"), 20, "the Spot queue's RUNNABLE alarm")
+    assert change["Trigger"]["MetricName"] == "OldestRunnableSeconds"
+    [message] = until(lambda: alarm_messages(twin, "SpotJobQueueRunnableAlarm"), 20, "the alarm's Slack message")
+    assert "RUNNABLE" in json.dumps(message) and "Spot queue" in json.dumps(message)
+    # The On-Demand job started at once: its queue stays quiet.
+    assert not alarmed(twin, "OnDemandJobQueueRunnableAlarm")
+
+
+def test_the_schedule_measures_every_queue(twin: Twin) -> None:
+    """A job still RUNNABLE sends no event: the one-minute schedule (every second here) lists each queue."""
+    assert twin.schedules is not None
+    until(lambda: len(twin.schedules.fired) >= 3, 10, "three firings of the schedule")
+    for queue in QUEUES:
+        name = f"{twin.config.stack_name}-{queue}"
+        assert until(lambda: datapoints(twin, "OldestRunnableSeconds", "JobQueue", name, "SampleCount"), 10,
+                     f"OldestRunnableSeconds of {queue}")
+    # A schedule-only rule matches no bus event: the function saw only scheduled events and job state changes.
+    assert twin.lambda_runtime is not None
+    payloads = [i.payload for i in twin.lambda_runtime.invocations if i.function == "BatchMetricsFunction"]
+    assert payloads and all(isinstance(p, dict) and p.get("status") == "published" for p in payloads), payloads
+
+
+def test_repeated_analysis_failures_raise_the_definition_alarm_in_slack(twin: Twin) -> None:
+    assert not alarmed(twin, "AnalysisJobFailuresAlarm")
+
+    results = run(twin, ["ba-fail-1", "ba-fail-2", "ba-fail-3"], "analysis:exit=3")
+
+    assert [r.status for r in results] == ["FAILED"] * 3, [r.cause for r in results]
+    analysis = f"{twin.config.stack_name}-analysis"
+    assert sum(datapoints(twin, "JobsFailed", "JobDefinition", analysis, "Sum")) == 3.0
+    [change] = until(lambda: alarmed(twin, "AnalysisJobFailuresAlarm"), 20, "the analysis failures alarm")
+    assert change["NewStateReason"].startswith("Threshold Crossed: 1 out of the last 1 datapoints [3]")
+    [message] = until(lambda: alarm_messages(twin, "AnalysisJobFailuresAlarm"), 20, "the alarm's Slack message")
+    assert "analysis jobs failed" in json.dumps(message)
+    assert not alarmed(twin, "PostprocessJobFailuresAlarm")
+
+
+# -- the twin's pieces on their own (no twin needed) -------------------------------
+
+@pytest.mark.parametrize(("expression", "seconds"), [
+    ("rate(1 minute)", 60.0), ("rate(5 minutes)", 300.0), ("rate(2 hours)", 7200.0), ("rate(1 day)", 86400.0),
+    ("rate(1 minutes)", None), ("rate(5 minute)", None), ("rate(0 minutes)", None), ("cron(0 12 * * ? *)", None),
+])
+def test_rate_expressions_as_eventbridge_reads_them(expression: str, seconds: float | None) -> None:
+    assert rate_seconds(expression) == seconds
+
+
+@pytest.mark.parametrize(("treat", "values", "state"), [
+    ("notBreaching", [None], "OK"), ("breaching", [None], "ALARM"), ("missing", [None], "INSUFFICIENT_DATA"),
+    ("ignore", [None], None), ("notBreaching", [4.0], "ALARM"), ("notBreaching", [2.0], "OK"),
+    ("notBreaching", [4.0, None, 4.0], "OK"), ("breaching", [4.0, None, 4.0], "ALARM"),
+])
+def test_missing_data_is_treated_as_the_alarm_says(treat: str, values: list[float | None], state: str | None) -> None:
+    alarm = {"Threshold": 3.0, "ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": treat}
+    judged = judge(alarm, values, lambda value, threshold: value >= threshold)
+    assert (judged[0] if judged else None) == state
+
+
+def test_datapoints_to_alarm_needs_m_of_n() -> None:
+    alarm = {"Threshold": 3.0, "ComparisonOperator": "GreaterThanOrEqualToThreshold", "DatapointsToAlarm": 2,
+             "TreatMissingData": "notBreaching"}
+    compare = lambda value, threshold: value >= threshold  # noqa: E731
+    assert judge(alarm, [4.0, 1.0, 5.0], compare)[0] == "ALARM"  # type: ignore[index]
+    assert judge(alarm, [4.0, 1.0, None], compare)[0] == "OK"  # type: ignore[index]
