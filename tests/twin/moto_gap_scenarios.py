@@ -52,11 +52,18 @@ class Scene:
         self.faults = FaultPlan()
         self.lambdas = LocalLambdaRuntime(env, self.tmp / "lambda-logs", self.faults, region=REGION)
         self.batch = LocalBatchRuntime(self.tmp, env, self.tmp / "batch-logs", self.faults)
+        self.lambdas.enable_async(self.send_to_queue)
         moto_fixes.apply(self.lambdas, self.batch, skip=skip)
         self.role = self.client("iam").create_role(RoleName="scene", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
 
     def client(self, service: str):
         return self.session.client(service, endpoint_url=self.url)
+
+    def send_to_queue(self, queue_arn: str, body: str, attributes: dict) -> None:
+        """Where async invocations dead-letter: the SQS queue named by the ARN's last part."""
+        sqs = self.client("sqs")
+        url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=body, **({"MessageAttributes": attributes} if attributes else {}))
 
     def job_queue(self, name: str = "queue", time_limit_actions: list | None = None) -> str:
         batch = self.client("batch")
@@ -414,6 +421,144 @@ def context_entered_time_format(scene: Scene) -> dict:
         "Type": "Pass", "End": True,
         "Parameters": {"entered.$": "$$.State.EnteredTime", "started.$": "$$.Execution.StartTime"}}}})
     return {"status": described["status"], **json.loads(described.get("output") or "{}")}
+
+
+def _queue(scene: Scene, name: str) -> tuple[str, str]:
+    """(URL, ARN) of a new SQS queue."""
+    sqs = scene.client("sqs")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def _drain(scene: Scene, url: str, until, timeout: float) -> list[dict]:
+    """Receive (and delete) the queue's messages until `until(messages)` holds or `timeout` passes."""
+    sqs = scene.client("sqs")
+    messages: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not until(messages):
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
+                                       WaitTimeSeconds=0).get("Messages", [])
+        for message in received:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        messages.extend(received)
+        if not received:
+            time.sleep(0.05)
+    return messages
+
+
+def _failing_function(scene: Scene) -> str:
+    """A function "failing" that runs 1 s and always raises, with a dead-letter queue; returns the queue URL."""
+    from threadline.twin.lambda_async import AsyncConfig
+
+    dead_url, dead_arn = _queue(scene, "async-dead")
+    _consumer(scene, "failing", "import time\n\ndef handler(event, context):\n"
+                                "    time.sleep(1)\n    raise ValueError('always fails: ' + event['n'])\n")
+    scene.lambdas.functions["failing"].async_config = AsyncConfig(dead_letter_arn=dead_arn)
+    scene.lambdas.async_invoker.retry_delays_s = (0.1, 0.1)
+    return dead_url
+
+
+def _async_aftermath(scene: Scene, dead_url: str) -> dict:
+    """Once the async invocations are over: the function's runs and what reached its dead-letter queue."""
+    finished = scene.lambdas.async_invoker.wait_idle(20)
+    messages = _drain(scene, dead_url, lambda found: bool(found), timeout=2 if finished else 0.1)
+    runs = sorted((i for i in scene.lambdas.invocations if i.function == "failing"), key=lambda i: i.started_at)
+    dead_letters = [{"body": json.loads(m["Body"]),
+                     "attributes": {k: v.get("StringValue") for k, v in m.get("MessageAttributes", {}).items()}}
+                    for m in messages]
+    return {"finished": finished, "runs": len(runs), "errored": [i.errored for i in runs],
+            "first_run_ended": runs[0].started_at + runs[0].duration_s if runs else None,
+            "dead_letters": dead_letters}
+
+
+def lambda_async_invocation(scene: Scene) -> dict:
+    """An `Event` invocation of a function that always fails, with a dead-letter queue."""
+    dead_url = _failing_function(scene)
+    started = time.monotonic()
+    response = scene.client("lambda").invoke(FunctionName="failing", InvocationType="Event",
+                                             Payload=json.dumps({"n": "one"}))
+    answered_in, answered_at = time.monotonic() - started, time.time()
+    aftermath = _async_aftermath(scene, dead_url)
+    return {"status_code": response["StatusCode"], "answered_in_s": round(answered_in, 3),
+            "answered_before_the_run_ended": bool(aftermath["first_run_ended"])
+            and answered_at < aftermath["first_run_ended"], **aftermath}
+
+
+def lambda_invocation_type(scene: Scene) -> dict:
+    """A state machine's `lambda:invoke` task with `InvocationType: Event` on a function that always fails."""
+    dead_url = _failing_function(scene)
+    described = scene.run_state_machine({"StartAt": "Notify", "States": {"Notify": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True,
+        "Parameters": {"FunctionName": "failing", "InvocationType": "Event", "Payload": {"n": "two"}}}}})
+    took = (described["stopDate"] - described["startDate"]).total_seconds() if "stopDate" in described else None
+    output = json.loads(described.get("output") or "null")
+    aftermath = _async_aftermath(scene, dead_url)
+    ended = described["stopDate"].timestamp() if "stopDate" in described else None
+    return {"status": described["status"], "error": described.get("error"), "took_s": took,
+            "status_code": output.get("StatusCode") if isinstance(output, dict) else None,
+            "ended_before_the_run_ended": bool(ended and aftermath["first_run_ended"])
+            and ended < aftermath["first_run_ended"], **aftermath}
+
+
+def stepfunctions_status_events(scene: Scene) -> dict:
+    """Executions' status changes reach a rule on the default bus (delivered to an SQS target)."""
+    url, arn = _queue(scene, "status-events")
+    events = scene.client("events")
+    events.put_rule(Name="status", EventPattern=json.dumps(
+        {"source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"]}))
+    events.put_targets(Rule="status", Targets=[{"Id": "queue", "Arn": arn}])
+    # Instant executions: the RUNNING event must still come first, before the end.
+    failed = scene.run_state_machine({"StartAt": "Fail", "States": {
+        "Fail": {"Type": "Fail", "Error": "Scene.Broken", "Cause": "it had to fail"}}}, execution_input={"n": 1})
+    succeeded = scene.run_state_machine({"StartAt": "Done", "States": {
+        "Done": {"Type": "Pass", "Result": {"ok": True}, "End": True}}}, execution_input={"n": 2})
+    messages = _drain(scene, url, lambda found: len(found) >= 4, timeout=5)
+    received = [json.loads(m["Body"]) for m in messages]
+    # Each execution's events, as received (expected: RUNNING, then how it ended).
+    return {"statuses": [failed["status"], succeeded["status"]],
+            "failed": [e for e in received if e.get("detail", {}).get("executionArn") == failed.get("executionArn")],
+            "succeeded": [e for e in received
+                          if e.get("detail", {}).get("executionArn") == succeeded.get("executionArn")],
+            "received": len(received)}
+
+
+def batch_sync_terminate_on_stop(scene: Scene) -> dict:
+    """A `.sync` task times out after 2 s on a 30 s job: is the job terminated?"""
+    queue = scene.job_queue()
+    definition = scene.job_definition("long", "import time; time.sleep(30)")
+    described = scene.run_state_machine(
+        {"StartAt": "Job", "States": {"Job": _sync_task(queue, definition, TimeoutSeconds=2)}}, timeout=20)
+    ended = time.monotonic()  # the execution has ended: how long does its job outlive it?
+    batch = scene.client("batch")
+    job_ids = [job_id for job_id, record in scene.batch.jobs.items() if record.definition == "long"]
+    job = scene.wait_job(job_ids[0], timeout=4) if job_ids else {}
+    result = {"status": described["status"], "error": described.get("error"), "jobs": len(job_ids),
+              "job_status": job.get("status"), "status_reason": job.get("statusReason"),
+              "waited_s": round(time.monotonic() - ended, 2)}
+    for job_id in job_ids:  # leave no 30 s process behind
+        batch.terminate_job(jobId=job_id, reason="scene over")
+        scene.wait_job(job_id, timeout=5)
+    return result
+
+
+def retry_wait_scale(scene: Scene) -> dict:
+    """A task that always fails, retried twice 3 s apart: how long, and how many attempts?"""
+    scene.client("s3").create_bucket(Bucket="reports")
+    described = scene.run_state_machine({"StartAt": "Read", "States": {"Read": {
+        "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObject", "End": True,
+        "Parameters": {"Bucket": "reports", "Key": "missing.json"},
+        "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 3, "MaxAttempts": 2,
+                   "BackoffRate": 1}]}}}, timeout=30)
+    took = (described["stopDate"] - described["startDate"]).total_seconds() if "stopDate" in described else None
+    history = scene.client("stepfunctions").get_execution_history(
+        executionArn=described["executionArn"], maxResults=1000)["events"] if "executionArn" in described else []
+    failures = [e["timestamp"] for e in history if e["type"] == "TaskFailed"]
+    starts = [e["timestamp"] for e in history if e["type"] == "TaskScheduled"]
+    # The Retry waits alone: from each failure to the next attempt (the execution's length also counts
+    # the S3 calls, which a busy machine slows down).
+    waits = [(later - failed).total_seconds() for failed, later in zip(failures, starts[1:])]
+    return {"status": described["status"], "error": described.get("error"), "took_s": took,
+            "waits_s": waits, "task_failures": len(failures), "task_starts": len(starts)}
 
 
 SCENARIOS = {name: globals()[name] for name in moto_fixes.FIXES if name in globals()}

@@ -150,3 +150,84 @@ def test_context_entered_time_format_regression():
     assert fixed["status"] == "SUCCEEDED"
     assert AWS_TIMESTAMP.fullmatch(fixed["entered"]) and AWS_TIMESTAMP.fullmatch(fixed["started"]), fixed
     assert fixed["started"] <= fixed["entered"]
+
+
+def test_lambda_async_invocation_regression():
+    broken = scenario("lambda_async_invocation", False)
+    fixed = scenario("lambda_async_invocation", True)
+    # moto ran the failing 1 s handler once, inside the Invoke call, and forgot the event.
+    assert broken["answered_in_s"] >= 1.0 and not broken["answered_before_the_run_ended"]
+    assert broken["runs"] == 1 and broken["dead_letters"] == []
+    # Queued: 202 at once (while the 1 s run goes on), the first try plus two retries, then the dead-letter queue.
+    assert fixed["status_code"] == 202 and fixed["answered_before_the_run_ended"], fixed
+    assert fixed["finished"] and fixed["runs"] == 3 and fixed["errored"] == [True, True, True]
+    [dead_letter] = fixed["dead_letters"]
+    assert dead_letter["body"] == {"n": "one"}
+    assert dead_letter["attributes"]["ErrorMessage"] == "always fails: one"
+    assert re.fullmatch(r"[0-9a-f-]{36}", dead_letter["attributes"]["RequestID"])
+
+
+def test_lambda_invocation_type_regression():
+    broken, fixed = scenario("lambda_invocation_type", False), scenario("lambda_invocation_type", True)
+    # InvocationType was dropped: the task waited on the function and failed with its error.
+    assert broken["status"] == "FAILED" and broken["error"] == "ValueError" and broken["took_s"] >= 1.0
+    assert not broken["ended_before_the_run_ended"]
+    assert broken["runs"] == 1 and broken["dead_letters"] == []
+    # Async: the task ends at once with 202; Lambda retries the event and dead-letters it.
+    assert fixed["status"] == "SUCCEEDED" and fixed["status_code"] == 202, fixed
+    assert fixed["ended_before_the_run_ended"]
+    assert fixed["finished"] and fixed["runs"] == 3
+    [dead_letter] = fixed["dead_letters"]
+    assert dead_letter["body"] == {"n": "two"} and dead_letter["attributes"]["ErrorMessage"] == "always fails: two"
+
+
+def test_stepfunctions_status_events_regression():
+    broken = scenario("stepfunctions_status_events", False)
+    fixed = scenario("stepfunctions_status_events", True)
+    assert broken["statuses"] == fixed["statuses"] == ["FAILED", "SUCCEEDED"]
+    assert broken["received"] == 0
+    # One event per status change: RUNNING and the end (EventBridge does not promise their order).
+    assert sorted(e["detail"]["status"] for e in fixed["failed"]) == ["FAILED", "RUNNING"], fixed["failed"]
+    assert sorted(e["detail"]["status"] for e in fixed["succeeded"]) == ["RUNNING", "SUCCEEDED"], fixed["succeeded"]
+    for events, given in ((fixed["failed"], {"n": 1}), (fixed["succeeded"], {"n": 2})):
+        for event in events:
+            assert event["source"] == "aws.states"
+            assert event["detail-type"] == "Step Functions Execution Status Change"
+            detail = event["detail"]
+            assert event["resources"] == [detail["executionArn"]]
+            assert {"executionArn", "stateMachineArn", "name", "status", "startDate", "stopDate",
+                    "input"} <= set(detail)
+            assert detail["name"] == "scene"
+            assert detail["executionArn"].split(":")[-2] == detail["stateMachineArn"].split(":")[-1]
+            assert isinstance(detail["startDate"], int) and detail["startDate"] > 1_000_000_000_000  # epoch ms
+            assert json.loads(detail["input"]) == given
+            if detail["status"] == "RUNNING":
+                assert detail["stopDate"] is None
+            else:
+                assert isinstance(detail["stopDate"], int) and detail["stopDate"] >= detail["startDate"]
+    [failed] = [e["detail"] for e in fixed["failed"] if e["detail"]["status"] == "FAILED"]
+    assert failed["error"] == "Scene.Broken" and failed["cause"] == "it had to fail"
+    [succeeded] = [e["detail"] for e in fixed["succeeded"] if e["detail"]["status"] == "SUCCEEDED"]
+    assert json.loads(succeeded["output"]) == {"ok": True}
+
+
+def test_batch_sync_terminate_on_stop_regression():
+    broken = scenario("batch_sync_terminate_on_stop", False)
+    fixed = scenario("batch_sync_terminate_on_stop", True)
+    for outcome in (broken, fixed):
+        assert outcome["status"] == "FAILED" and outcome["error"] == "States.Timeout" and outcome["jobs"] == 1
+    # moto forgot the job: it still held its queue seconds after the execution timed out.
+    assert broken["job_status"] == "RUNNING" and broken["waited_s"] >= 3
+    assert fixed["job_status"] == "FAILED" and fixed["waited_s"] < 3, fixed
+    assert "task ended before the job" in fixed["status_reason"]
+
+
+def test_retry_wait_scale_regression():
+    broken, fixed = scenario("retry_wait_scale", False), scenario("retry_wait_scale", True)
+    for outcome in (broken, fixed):  # the same attempts: the first and two retries
+        assert outcome["status"] == "FAILED" and outcome["error"] == "s3.NoSuchKeyException"
+        assert outcome["task_failures"] == outcome["task_starts"] == 3
+    assert broken["took_s"] >= 6 and all(wait >= 2.99 for wait in broken["waits_s"]), broken  # two real 3 s waits
+    # The same waits, scaled by RETRY_WAIT_SCALE (history times are in whole milliseconds): waited, but briefly.
+    scaled = 3 * moto_fixes.RETRY_WAIT_SCALE
+    assert len(fixed["waits_s"]) == 2 and all(scaled - 0.002 <= wait < 0.5 for wait in fixed["waits_s"]), fixed

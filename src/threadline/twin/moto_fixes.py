@@ -479,8 +479,8 @@ def fix_stepfunctions_status_events() -> None:
     original_terminated = execution_module.BaseExecutionWorkerCommunication.terminated
 
     def start(self: Any) -> None:
+        _put_status_event(self, "RUNNING")  # before the worker starts: a quick run cannot overtake it
         original_start(self)
-        _put_status_event(self)
 
     def terminated(self: Any) -> None:
         original_terminated(self)
@@ -552,8 +552,8 @@ def put_batch_job_state_event(job: Any) -> None:
         logging.getLogger("threadline.twin").exception("job state event of %s not sent", job.job_id)
 
 
-def _put_status_event(execution: Any) -> None:
-    """One EventBridge event for the execution's current status, shaped as AWS sends it."""
+def _put_status_event(execution: Any, status: str | None = None) -> None:
+    """One EventBridge event for the execution's status (its current one by default), shaped as AWS sends it."""
     import logging
 
     from moto.events.models import events_backends
@@ -564,7 +564,7 @@ def _put_status_event(execution: Any) -> None:
     def text(value: Any) -> str | None:
         return value if value is None or isinstance(value, str) else json.dumps(value)
 
-    status = execution.exec_status.value if execution.exec_status is not None else "RUNNING"
+    status = status or (execution.exec_status.value if execution.exec_status is not None else "RUNNING")
     detail = {
         "executionArn": execution.exec_arn, "stateMachineArn": execution.state_machine.arn,
         "name": execution.name, "status": status, "startDate": millis(execution.start_date),
