@@ -24,7 +24,7 @@ from .batch_runtime import LocalBatchRuntime
 from .event_sources import EventSourcePoller
 from .faults import FaultPlan
 from .lambda_runtime import LocalLambdaRuntime
-from .provisioner import Provisioned, Provisioner
+from .provisioning import Provisioned, Provisioner
 from .schedules import ScheduleRunner
 from .queue_store import QueueStore
 from .template import load_yaml, translate

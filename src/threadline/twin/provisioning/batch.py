@@ -1,0 +1,100 @@
+"""Batch compute environments, job queues and job definitions; jobs run in the twin's Batch runtime."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..batch_runtime import QueueSpec
+from ..template import TemplateError
+from .core import Provisioner, _lower_keys, handles
+
+
+@handles("AWS::Batch::ComputeEnvironment")
+def _compute_environment(p: Provisioner, logical_id: str, props: dict, resource: dict) -> tuple[Any, dict]:
+    name = props.get("ComputeEnvironmentName") or f"{p.stack_name}-{logical_id}"
+    service_role = props.get("ServiceRole") or _batch_service_linked_role(p)
+    args: dict[str, Any] = {"computeEnvironmentName": name, "type": props["Type"],
+                            "state": props.get("State", "ENABLED"), "serviceRole": service_role}
+    if "ComputeResources" in props:
+        resources = _lower_keys(props["ComputeResources"])
+        resources["minvCpus"] = 0  # the twin starts no instances; jobs run as local processes
+        for key in ("maxvCpus", "desiredvCpus", "bidPercentage"):
+            if key in resources:
+                resources[key] = int(resources[key])
+        resources.pop("desiredvCpus", None)
+        args["computeResources"] = resources
+    arn = p.client("batch").create_compute_environment(**args)["computeEnvironmentArn"]
+    return arn, {"ComputeEnvironmentArn": arn}
+
+
+def _batch_service_linked_role(p: Provisioner) -> str:
+    """AWS uses Batch's service-linked role when ServiceRole is omitted; moto insists on one."""
+    iam = p.client("iam")
+    name = "AWSServiceRoleForBatch"
+    try:
+        return iam.get_role(RoleName=name)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                         "Principal": {"Service": "batch.amazonaws.com"}}]}
+        return iam.create_role(RoleName=name, Path="/aws-service-role/batch.amazonaws.com/",
+                               AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+
+@handles("AWS::Batch::JobQueue")
+def _job_queue(p: Provisioner, logical_id: str, props: dict, resource: dict) -> tuple[Any, dict]:
+    name = props.get("JobQueueName") or f"{p.stack_name}-{logical_id}"
+    order = [{"order": int(item["Order"]), "computeEnvironment": item["ComputeEnvironment"]}
+             for item in props["ComputeEnvironmentOrder"]]
+    arn = p.client("batch").create_job_queue(
+        jobQueueName=name, state=props.get("State", "ENABLED"), priority=int(props.get("Priority", 1)),
+        computeEnvironmentOrder=order)["jobQueueArn"]
+    actions = _lower_keys(props.get("JobStateTimeLimitActions", []))
+    environments = [item["computeEnvironment"].split("/")[-1] for item in sorted(order, key=lambda i: i["order"])]
+    p.batch_runtime.queues[name] = QueueSpec(logical_id, name, environments, actions)
+    return arn, {"JobQueueArn": arn}
+
+
+@handles("AWS::Batch::JobDefinition")
+def _job_definition(p: Provisioner, logical_id: str, props: dict, resource: dict) -> tuple[Any, dict]:
+    name = props.get("JobDefinitionName") or f"{p.stack_name}-{logical_id}"
+    context = resource.get("Metadata", {}).get("DockerContext")
+    if not context:
+        raise TemplateError(f"{logical_id} needs Metadata.DockerContext: the twin runs the job's code from there")
+    args: dict[str, Any] = {"jobDefinitionName": name, "type": props["Type"]}
+    for cfn_key, api_key in (("ContainerProperties", "containerProperties"),
+                             ("NodeProperties", "nodeProperties"), ("RetryStrategy", "retryStrategy"),
+                             ("Timeout", "timeout"), ("Parameters", "parameters"),
+                             ("PlatformCapabilities", "platformCapabilities")):
+        if cfn_key in props:
+            args[api_key] = props[cfn_key] if cfn_key == "Parameters" else _lower_keys(props[cfn_key])
+    _normalise_job_definition_numbers(args)
+    arn = p.client("batch").register_job_definition(**args)["jobDefinitionArn"]
+    p.batch_runtime.definition_dirs[name] = (p.root / context).resolve()
+    return arn, {"JobDefinitionArn": arn}
+
+
+def _normalise_job_definition_numbers(args: dict[str, Any]) -> None:
+    """CloudFormation accepts numbers as strings; the Batch API wants integers."""
+    def fix(container: dict[str, Any]) -> None:
+        for item in container.get("resourceRequirements", []):
+            item["value"] = str(item["value"])
+        for key in ("vcpus", "memory"):
+            if key in container:
+                container[key] = int(container[key])
+        for item in container.get("environment", []):
+            item["value"] = str(item["value"])
+        container.pop("ephemeralStorage", None)  # Fargate-only in the API; EC2 jobs use volumes
+
+    if "containerProperties" in args:
+        fix(args["containerProperties"])
+    if "nodeProperties" in args:
+        node = args["nodeProperties"]
+        node["numNodes"] = int(node["numNodes"])
+        node["mainNode"] = int(node["mainNode"])
+        for node_range in node.get("nodeRangeProperties", []):
+            fix(node_range.get("container", {}))
+    if "retryStrategy" in args and "attempts" in args["retryStrategy"]:
+        args["retryStrategy"]["attempts"] = int(args["retryStrategy"]["attempts"])
+    if "timeout" in args:
+        args["timeout"]["attemptDurationSeconds"] = int(args["timeout"]["attemptDurationSeconds"])
