@@ -26,12 +26,12 @@ import pyarrow.parquet as pq
 from _paths import OUT
 
 from analysis.backend import select_backend
-from analysis.model import Plan, Portfolio, node_blocks, simulate
+from analysis.model import ScenarioSchedule, Portfolio, node_blocks, simulate
 from preprocess.validate import validate_file
 from threadline import samples
 
 
-def run_node(clean: str, plan: Plan, node: int, nodes: int, start_at: float) -> tuple[float, float, bytes, str]:
+def run_node(clean: str, plan: ScenarioSchedule, node: int, nodes: int, start_at: float) -> tuple[float, float, bytes, str]:
     backend = select_backend()
     portfolio = Portfolio.from_table(pq.read_table(clean))
     while time.time() < start_at:  # all nodes start together
@@ -41,7 +41,7 @@ def run_node(clean: str, plan: Plan, node: int, nodes: int, start_at: float) -> 
     return started, time.time(), pnl.tobytes(), backend.name
 
 
-def bench_nodes(clean: Path, plan: Plan, nodes: int) -> dict:
+def bench_nodes(clean: Path, plan: ScenarioSchedule, nodes: int) -> dict:
     context = multiprocessing.get_context("spawn")
     with context.Pool(nodes) as pool:
         start_at = time.time() + 2.0
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         clean = validate_file(csv_path, Path(tmp) / "pre").clean
         assert clean is not None
         positions = pq.read_metadata(clean).num_rows
-        plan = Plan(scenarios=args.scenarios, horizon_days=args.horizon_days, seed=42)
+        plan = ScenarioSchedule(scenarios=args.scenarios, horizon_days=args.horizon_days, seed=42)
         runs: dict[int, dict] = {}
         for _ in range(args.rounds):
             for nodes in args.nodes:

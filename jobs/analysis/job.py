@@ -28,7 +28,15 @@ from jobkit.errors import JobError, UsageError
 from jobkit.partials import PartialInfo, partial_name, write_partial
 
 from .backend import select_backend
-from .model import BLOCK_SCENARIOS, REQUIRED_COLUMNS, Plan, Portfolio, PortfolioError, node_blocks, simulate
+from .model import (
+    BLOCK_SCENARIOS,
+    REQUIRED_COLUMNS,
+    Portfolio,
+    PortfolioError,
+    ScenarioSchedule,
+    node_blocks,
+    simulate,
+)
 
 log = logging.getLogger("analysis")
 
@@ -68,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     node_index, num_nodes = node_position()
     backend = select_backend()
-    plan = Plan(scenarios=args.scenarios, horizon_days=args.horizon_days, seed=args.seed)
+    plan = ScenarioSchedule(scenarios=args.scenarios, horizon_days=args.horizon_days, seed=args.seed)
     blocks = node_blocks(plan.blocks, node_index, num_nodes)
     log.info("node %d of %d: blocks %d..%d of %d (%d scenarios each) on %s (%s)",
              node_index, num_nodes, blocks.start, blocks.stop - 1, plan.blocks, BLOCK_SCENARIOS,

@@ -89,7 +89,7 @@ class Portfolio:
 
 
 @dataclass(frozen=True)
-class Plan:
+class ScenarioSchedule:
     """What is simulated: the same on every node of a run."""
 
     scenarios: int
@@ -112,7 +112,7 @@ def node_blocks(total_blocks: int, node_index: int, num_nodes: int) -> range:
     return range(total_blocks * node_index // num_nodes, total_blocks * (node_index + 1) // num_nodes)
 
 
-def simulate_block(portfolio: Portfolio, plan: Plan, block: int, backend: Backend) -> Any:
+def simulate_block(portfolio: Portfolio, plan: ScenarioSchedule, block: int, backend: Backend) -> Any:
     """Portfolio P&L of every scenario of one block, as an `xp` array."""
     xp = backend.xp
     count = len(plan.block_scenarios(block))
@@ -139,7 +139,8 @@ def simulate_block(portfolio: Portfolio, plan: Plan, block: int, backend: Backen
     return pnl
 
 
-def simulate(portfolio: Portfolio, plan: Plan, blocks: range, backend: Backend) -> tuple[np.ndarray, np.ndarray]:
+def simulate(portfolio: Portfolio, plan: ScenarioSchedule, blocks: range,
+             backend: Backend) -> tuple[np.ndarray, np.ndarray]:
     """Scenario indices and portfolio P&L for the given blocks, as NumPy arrays."""
     scenario_parts, pnl_parts = [], []
     for block in blocks:

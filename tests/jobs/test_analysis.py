@@ -16,7 +16,15 @@ from jobs_helpers import BUCKETS, REGION
 from analysis import backend as backend_module
 from analysis.backend import numpy_backend, select_backend
 from analysis.job import main
-from analysis.model import BLOCK_SCENARIOS, POSITION_CHUNK, Plan, Portfolio, PortfolioError, node_blocks, simulate
+from analysis.model import (
+    BLOCK_SCENARIOS,
+    POSITION_CHUNK,
+    Portfolio,
+    PortfolioError,
+    ScenarioSchedule,
+    node_blocks,
+    simulate,
+)
 from jobkit.errors import UsageError
 from jobkit.partials import read_partial
 from jobkit.runner import run
@@ -113,7 +121,7 @@ def test_node_blocks_partition_the_blocks():
 @pytest.mark.parametrize("nodes", [2, 4])
 def test_merged_result_is_bit_identical_for_any_node_count(nodes):
     portfolio = Portfolio.from_table(portfolio_table(POSITION_CHUNK + 37))  # two position chunks
-    plan = Plan(scenarios=3 * BLOCK_SCENARIOS + 100, horizon_days=10, seed=11)
+    plan = ScenarioSchedule(scenarios=3 * BLOCK_SCENARIOS + 100, horizon_days=10, seed=11)
     _, single = simulate(portfolio, plan, node_blocks(plan.blocks, 0, 1), NUMPY)
     parts = [simulate(portfolio, plan, node_blocks(plan.blocks, k, nodes), NUMPY) for k in range(nodes)]
     scenario = np.concatenate([p[0] for p in parts])
@@ -124,8 +132,8 @@ def test_merged_result_is_bit_identical_for_any_node_count(nodes):
 
 def test_seed_changes_the_result():
     portfolio = Portfolio.from_table(portfolio_table(10))
-    a = simulate(portfolio, Plan(1000, 10, 1), range(1), NUMPY)[1]
-    b = simulate(portfolio, Plan(1000, 10, 2), range(1), NUMPY)[1]
+    a = simulate(portfolio, ScenarioSchedule(1000, 10, 1), range(1), NUMPY)[1]
+    b = simulate(portfolio, ScenarioSchedule(1000, 10, 2), range(1), NUMPY)[1]
     assert not np.array_equal(a, b)
 
 
@@ -133,7 +141,7 @@ def test_single_position_var_matches_the_lognormal_closed_form():
     quantity, price, vol, drift, days = 3.0, 80.0, 0.3, 0.06, 10
     table = pa.table({"sector": ["energy"], "quantity": [quantity], "price": [price],
                       "annual_vol": [vol], "annual_drift": [drift], "beta": [0.0]})
-    plan = Plan(scenarios=200_000, horizon_days=days, seed=2024)
+    plan = ScenarioSchedule(scenarios=200_000, horizon_days=days, seed=2024)
     _, pnl = simulate(Portfolio.from_table(table), plan, range(plan.blocks), NUMPY)
     years = days / 252
     mean, sd = (drift - vol**2 / 2) * years, vol * math.sqrt(years)
@@ -158,7 +166,7 @@ def test_sector_shocks_correlate_positions_of_one_sector():
     def pnl_std(sectors: list[str]) -> float:
         table = pa.table({"sector": sectors, "quantity": [1.0, 1.0], "price": [1.0, 1.0],
                           "annual_vol": [0.2, 0.2], "annual_drift": [0.0, 0.0], "beta": [0.9, 0.9]})
-        plan = Plan(40_000, 252, 3)
+        plan = ScenarioSchedule(40_000, 252, 3)
         return float(simulate(Portfolio.from_table(table), plan, range(plan.blocks), NUMPY)[1].std())
 
     # Log returns correlate with beta^2 = 0.81 within a sector and not across sectors.

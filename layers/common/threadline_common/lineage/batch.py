@@ -13,42 +13,31 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-STEP_ORDER = ("preprocess", "analysis", "postprocess")
-FALLBACK_SUFFIXES = ("_on_demand", "_fallback")
+from .. import pipeline
 
-SPOT, ON_DEMAND, GPU, GPU_FALLBACK = "SPOT", "ON_DEMAND", "GPU", "GPU_FALLBACK"
+SPOT, ON_DEMAND, GPU, GPU_FALLBACK = pipeline.SPOT, pipeline.ON_DEMAND, pipeline.GPU, pipeline.GPU_FALLBACK
 
-# Which job parameters a step reads and which it writes (docs/design.md, "Batch job
-# command-line contract"). `partials_prefix` is written by the analysis and read by
-# the post-processing.
-STEP_DATASETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "preprocess": (("input_uri",), ("output_prefix",)),
-    "analysis": (("clean_uri",), ("partials_prefix",)),
-    "postprocess": (("partials_prefix", "validation_uri"), ("report_prefix",)),
-}
-DEFAULT_CONSUMED = ("input_uri", "clean_uri", "validation_uri")
-DEFAULT_PRODUCED = ("output_prefix", "partials_prefix", "report_prefix")
+# What a fallback job's key adds to its step's name (`preprocess_on_demand`, `analysis_fallback`).
+FALLBACK_SUFFIXES: tuple[str, ...] = tuple(dict.fromkeys(
+    job.key.removeprefix(step.name) for step, job in pipeline.jobs() if job.fallback))
+# For a step the manifest does not know: every parameter some step writes is a write, every
+# other parameter some step reads is a read.
+DEFAULT_PRODUCED: tuple[str, ...] = tuple(dict.fromkeys(name for step in pipeline.STEPS for name in step.writes))
+DEFAULT_CONSUMED: tuple[str, ...] = tuple(dict.fromkeys(
+    name for step in pipeline.STEPS for name in step.reads if name not in DEFAULT_PRODUCED))
 # The parameter naming the run's input file: its dataset id carries the S3 version id,
 # which only the run's own events (`source`) know.
-RUN_INPUT_PARAMETERS = ("input_uri",)
+RUN_INPUT_PARAMETERS = (pipeline.SOURCE_PARAMETER,)
 
 # Job name prefixes (`<prefix>-<run id>`, statemachines/pipeline.asl.json) -> the key the
 # state machine files the job under in `jobs`/`failures`. Longest prefix first.
-JOB_NAME_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("preprocess-ondemand", "preprocess_on_demand"),
-    ("postprocess-ondemand", "postprocess_on_demand"),
-    ("analysis-fallback", "analysis_fallback"),
-    ("preprocess", "preprocess"),
-    ("postprocess", "postprocess"),
-    ("analysis", "analysis"),
-)
+JOB_NAME_PREFIXES: tuple[tuple[str, str], ...] = tuple(sorted(
+    ((job.job_name, job.key) for _, job in pipeline.jobs()), key=lambda pair: -len(pair[0])))
 # Queue names carry the template's logical id (`<stack>-OnDemandJobQueue`, or CloudFormation's
 # `OnDemandJobQueue-<random>`): what a job on a fallback queue adds to its job key. The
 # primary queues (Spot, GPU) add nothing.
-QUEUE_SUFFIXES: tuple[tuple[str, str], ...] = (
-    ("ondemandjobqueue", "_on_demand"),
-    ("fallbackjobqueue", "_fallback"),
-)
+QUEUE_SUFFIXES: tuple[tuple[str, str], ...] = tuple(dict.fromkeys(
+    (job.queue.lower(), job.key.removeprefix(step.name)) for step, job in pipeline.jobs() if job.fallback))
 # Maps whose keys are data (job parameters, tags, log driver options, Kubernetes labels and
 # resources), kept as they are when a description's field names are converted.
 VERBATIM_MAPS = frozenset({"parameters", "tags", "options", "labels", "annotations", "limits", "requests"})
@@ -95,8 +84,8 @@ def split_job_key(job_key: str) -> tuple[str, bool]:
 def job_key_order(job_key: str) -> tuple[int, str, int]:
     """Steps in pipeline order (unknown steps after, by name), the primary job before its fallback."""
     step, fallback = split_job_key(job_key)
-    position = STEP_ORDER.index(step) if step in STEP_ORDER else len(STEP_ORDER)
-    return position, step, int(fallback)
+    position = pipeline.position(step)
+    return len(pipeline.STEPS) if position is None else position, step, int(fallback)
 
 
 def job_description(value: Any) -> dict[str, Any] | None:
@@ -254,8 +243,12 @@ def attempt_records(job_key: str, description: dict[str, Any], first_seq: int) -
 
 
 def dataset_parameters(step: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(parameters naming what the step reads, parameters naming what it writes)."""
-    return STEP_DATASETS.get(step, (DEFAULT_CONSUMED, DEFAULT_PRODUCED))
+    """(parameters naming what the step reads, parameters naming what it writes), from the manifest."""
+    try:
+        known = pipeline.step(step)
+    except KeyError:
+        return DEFAULT_CONSUMED, DEFAULT_PRODUCED
+    return known.reads, known.writes
 
 
 def _image(container: dict[str, Any], node_properties: dict[str, Any]) -> str | None:

@@ -25,17 +25,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .batch import STEP_ORDER, dataset_parameters
+from .. import pipeline
+from .batch import dataset_parameters
 
 KEY_HEX_CHARS = 32
 RUN_SCOPED_PARAMETERS = frozenset({"run_id", "quarantine_prefix"})
-# Which step writes the dataset a read parameter names (the rest come from the run's source).
-INPUT_PRODUCERS: dict[str, str] = {
-    "clean_uri": "preprocess",
-    "validation_uri": "preprocess",
-    "partials_prefix": "analysis",
-}
-SOURCE_PARAMETER = "input_uri"
+SOURCE_PARAMETER = pipeline.SOURCE_PARAMETER
 
 
 @dataclass(frozen=True)
@@ -80,8 +75,9 @@ def input_versions(step: str, parameters: Mapping[str, str], source: str | None,
         if name == SOURCE_PARAMETER:
             version = source
         else:
-            producer = INPUT_PRODUCERS.get(name)
-            producer_key = keys.get(producer) if producer else None
+            # The step that wrote the dataset (pipeline.producer_of); the rest come from the run's source.
+            producer = pipeline.producer_of(name)
+            producer_key = keys.get(producer.name) if producer else None
             version = f"key:{producer_key}" if producer_key else None
         if version is None:
             return None
@@ -120,4 +116,5 @@ def chain_keys(identities: Mapping[str, StepIdentity], source: Mapping[str, Any]
 
 
 def _position(step: str) -> tuple[int, str]:
-    return (STEP_ORDER.index(step) if step in STEP_ORDER else len(STEP_ORDER), step)
+    position = pipeline.position(step)
+    return (len(pipeline.STEPS) if position is None else position, step)

@@ -17,13 +17,16 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .. import pipeline
 from .batch import attempt_records, dataset_parameters, job_description, job_key_order
 from .events import RunFinished
 from .graph import ObjectFacts
 
 MAX_OBJECTS_PER_PREFIX = 1000
-VALIDATION_REPORT = "validation.json"
-CLEAN_ROWS = "clean.parquet"
+# Pre-processing's report (`validation_uri`) and the clean rows it counts (`clean_uri`), from the manifest.
+VALIDATION_REPORT = pipeline.dataset_output("validation_uri").name
+CLEAN_ROWS = pipeline.dataset_output("clean_uri").name
+VALIDATING_STEP = next(step.name for step in pipeline.STEPS if "validation_uri" in step.datasets)
 
 
 @dataclass
@@ -70,7 +73,7 @@ def collect_facts(s3: Any, event: RunFinished) -> FactsResult:
         for fact in _list_prefix(s3, prefix, result):
             listed[fact.uri] = fact
     for step, prefix in produced:
-        if step == "preprocess" and prefix + VALIDATION_REPORT in listed:
+        if step == VALIDATING_STEP and prefix + VALIDATION_REPORT in listed:
             _add_validation_facts(s3, prefix, event, listed, result)
     result.facts.extend(listed.values())
     return result

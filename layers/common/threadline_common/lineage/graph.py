@@ -86,7 +86,7 @@ class Write:
 
 
 @dataclass
-class Plan:
+class GraphWrites:
     """The writes for one event, in order, and the jobs that could not be read."""
 
     writes: list[Write] = field(default_factory=list)
@@ -99,14 +99,14 @@ class Plan:
             self.writes.append(Write(query, unique))
 
 
-def combine(plans: Iterable[Plan]) -> Plan:
-    """One plan for several events: one write per query text, in dependency order.
+def combine(plans: Iterable[GraphWrites]) -> GraphWrites:
+    """The writes of several events as one: one write per query text, in dependency order.
 
     Writes are idempotent MERGEs and SETs that do not depend on which event came
     first, so a batch of events needs a round trip per query text, not per event.
     """
     rows: dict[str, list[dict[str, Any]]] = {}
-    combined = Plan()
+    combined = GraphWrites()
     for plan in plans:
         for write in plan.writes:
             rows.setdefault(write.query, []).extend(write.rows)
@@ -121,8 +121,8 @@ def combine(plans: Iterable[Plan]) -> Plan:
     return combined
 
 
-def plan_run_started(event: RunStarted, pipeline: str) -> Plan:
-    plan = Plan()
+def plan_run_started(event: RunStarted, pipeline: str) -> GraphWrites:
+    plan = GraphWrites()
     plan.add(queries.MERGE_RUN_STARTED, [{
         "pipeline": pipeline,
         "run_id": event.run_id,
@@ -133,10 +133,10 @@ def plan_run_started(event: RunStarted, pipeline: str) -> Plan:
     return plan
 
 
-def plan_run_finished(event: RunFinished, pipeline: str, facts: Iterable[ObjectFacts] = ()) -> Plan:
+def plan_run_finished(event: RunFinished, pipeline: str, facts: Iterable[ObjectFacts] = ()) -> GraphWrites:
     """The writes for a finished run; `facts` adds what S3 and the validation report say about objects."""
     error = event.error or {}
-    plan = Plan()
+    plan = GraphWrites()
     plan.add(queries.MERGE_RUN_FINISHED, [{
         "pipeline": pipeline,
         "run_id": event.run_id,
@@ -163,7 +163,7 @@ def plan_run_finished(event: RunFinished, pipeline: str, facts: Iterable[ObjectF
     return plan
 
 
-def plan_job_state_changed(event: JobStateChanged, pipeline: str) -> Plan:
+def plan_job_state_changed(event: JobStateChanged, pipeline: str) -> GraphWrites:
     """The writes for one job that ended: its attempts, PART_OF the run, RETRY_OF each other.
 
     The Run is MERGEd by its id (a new one is RUNNING; an existing one keeps its status
@@ -173,7 +173,7 @@ def plan_job_state_changed(event: JobStateChanged, pipeline: str) -> Plan:
     (cache keys, the order in the run, FALLBACK_OF, FOLLOWED_BY, dataset facts) is
     written by `run_finished`.
     """
-    plan = Plan()
+    plan = GraphWrites()
     plan.add(queries.MERGE_RUN_SEEN, [{"pipeline": pipeline, "run_id": event.run_id}])
     try:
         attempts = attempt_records(event.job_key, event.job, first_seq=provisional_seq(event.job_key))
@@ -193,7 +193,7 @@ def provisional_seq(job_key: str) -> int:
     return PROVISIONAL_SEQ * (position + 1) + FALLBACK_SEQ * fallback + 1
 
 
-def _add_attempt_nodes(plan: Plan, query: str, run_id: str, attempts: list[AttemptRecord],
+def _add_attempt_nodes(plan: GraphWrites, query: str, run_id: str, attempts: list[AttemptRecord],
                        keys: dict[str, str | None]) -> None:
     plan.add(query, [_attempt_row(run_id, a, keys.get(a.attempt_id)) for a in attempts])
     plan.add(queries.SET_ATTEMPT_EXIT_CODES, [
@@ -201,7 +201,7 @@ def _add_attempt_nodes(plan: Plan, query: str, run_id: str, attempts: list[Attem
     ])
 
 
-def _attempts(event: RunFinished, plan: Plan) -> list[AttemptRecord]:
+def _attempts(event: RunFinished, plan: GraphWrites) -> list[AttemptRecord]:
     """All attempts of all jobs in pipeline order, reused steps included as stand-ins.
 
     A job key in both `jobs` and `failures` is read from `jobs`.
@@ -333,7 +333,7 @@ def _source_dataset(source: dict[str, Any], fact: ObjectFacts | None = None) -> 
     )
 
 
-def _add_source(plan: Plan, run_id: str, source: dict[str, Any],
+def _add_source(plan: GraphWrites, run_id: str, source: dict[str, Any],
                 fact: ObjectFacts | None = None) -> _Dataset | None:
     dataset = _source_dataset(source, fact)
     if dataset is None:
@@ -343,7 +343,7 @@ def _add_source(plan: Plan, run_id: str, source: dict[str, Any],
     return dataset
 
 
-def _merge_datasets(plan: Plan, datasets: list[_Dataset]) -> None:
+def _merge_datasets(plan: GraphWrites, datasets: list[_Dataset]) -> None:
     plan.add(queries.MERGE_DATASETS, [d.row() for d in datasets])
     plan.add(queries.SET_DATASET_SIZES, [
         {"dataset_id": d.dataset_id, "size": d.size} for d in datasets if d.size is not None
@@ -363,7 +363,7 @@ def _fact_dataset(fact: ObjectFacts) -> _Dataset:
                     schema=fact.schema, schema_hash=fact.schema_hash)
 
 
-def _add_datasets(plan: Plan, attempts: list[AttemptRecord], source: _Dataset | None,
+def _add_datasets(plan: GraphWrites, attempts: list[AttemptRecord], source: _Dataset | None,
                   facts: dict[str, ObjectFacts], skip_parameters: tuple[str, ...] = ()) -> None:
     """CONSUMED for every attempt (it was given the data); PRODUCED only by attempts that succeeded.
 
@@ -407,7 +407,7 @@ def _add_datasets(plan: Plan, attempts: list[AttemptRecord], source: _Dataset | 
     ])
 
 
-def _add_attempt_links(plan: Plan, attempts: list[AttemptRecord]) -> None:
+def _add_attempt_links(plan: GraphWrites, attempts: list[AttemptRecord]) -> None:
     by_job: dict[str, list[AttemptRecord]] = {}
     for a in attempts:
         by_job.setdefault(a.job_key, []).append(a)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .events import JobStateChanged, LineageEvent, RunStarted
-from .graph import ObjectFacts, Plan, combine, plan_job_state_changed, plan_run_finished, plan_run_started
+from .graph import GraphWrites, ObjectFacts, combine, plan_job_state_changed, plan_run_finished, plan_run_started
 from .neptune import CypherRunner
 
 BATCH_ROWS = 500
@@ -19,7 +19,7 @@ class RecordResult:
     skipped_jobs: dict[str, str] = field(default_factory=dict)
 
 
-def plan_for(event: LineageEvent, pipeline: str, facts: Iterable[ObjectFacts] = ()) -> Plan:
+def plan_for(event: LineageEvent, pipeline: str, facts: Iterable[ObjectFacts] = ()) -> GraphWrites:
     if isinstance(event, RunStarted):
         return plan_run_started(event, pipeline)
     if isinstance(event, JobStateChanged):
@@ -27,7 +27,7 @@ def plan_for(event: LineageEvent, pipeline: str, facts: Iterable[ObjectFacts] = 
     return plan_run_finished(event, pipeline, facts)
 
 
-def run_plan(runner: CypherRunner, plan: Plan) -> int:
+def run_plan(runner: CypherRunner, plan: GraphWrites) -> int:
     """Send the plan's writes in order, at most BATCH_ROWS rows a query; the number of queries sent."""
     sent = 0
     for write in plan.writes:

@@ -22,30 +22,25 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .. import pipeline
 from . import queries
-from .batch import STEP_ORDER
 from .cache import SOURCE_PARAMETER, StepIdentity, source_version, step_key
 from .facts import split_uri
 from .neptune import CypherRunner
 
-REUSABLE_STEPS = ("preprocess", "analysis", "postprocess")
+# Every step of the manifest can be reused, in pipeline order; what one hands to the steps
+# after it is its `Step.datasets`, under the prefix its `output_parameter` names.
+REUSABLE_STEPS = pipeline.step_names()
 DONE = "done"
-# What a step's outputs are to the steps after it: output parameter -> {dataset name: object under it}.
-OUTPUTS: dict[str, tuple[str, dict[str, str]]] = {
-    "preprocess": ("output_prefix", {"clean_uri": "clean.parquet", "validation_uri": "validation.json"}),
-    "analysis": ("partials_prefix", {"partials_prefix": ""}),
-    "postprocess": ("report_prefix", {"report_json": "report.json", "report_html": "report.html"}),
-}
-# A step's read parameters, as the planner fills them (the values only need to exist; versions come from keys).
-READS: dict[str, tuple[str, ...]] = {"preprocess": (SOURCE_PARAMETER,), "analysis": ("clean_uri",),
-                                     "postprocess": ("partials_prefix", "validation_uri")}
 
 ImageOf = Callable[[str], str | None]
 
 
 @dataclass
-class Plan:
-    start_at: str = "preprocess"
+class ResumePlan:
+    """Where a resumed run starts, the datasets its later steps read, and the earlier attempts it reuses."""
+
+    start_at: str = REUSABLE_STEPS[0]
     datasets: dict[str, str] = field(default_factory=dict)
     reused: dict[str, dict[str, str]] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
@@ -58,24 +53,26 @@ class Plan:
 
 
 def plan_resume(runner: CypherRunner, s3: Any, image_of: ImageOf, source: Mapping[str, Any],
-                datasets: Mapping[str, str], steps: Mapping[str, Mapping[str, Any]]) -> Plan:
+                datasets: Mapping[str, str], steps: Mapping[str, Mapping[str, Any]]) -> ResumePlan:
     """Decide where a resumed run starts.
 
     `datasets` are the run's own input locations (the defaults a fresh run uses);
     `steps` give each reusable step's job definition and configuration parameters
     exactly as the state machine passes them to Batch.
     """
-    plan = Plan(datasets=dict(datasets))
+    plan = ResumePlan(datasets=dict(datasets))
     version = source_version(source)
     keys: dict[str, str | None] = {}
-    for step in REUSABLE_STEPS:
+    for index, manifest in enumerate(pipeline.STEPS):
+        step = manifest.name
         spec = steps.get(step)
         if spec is None:
             plan.notes.append(f"{step}: no job definition given; it runs")
             break
         job_definition = str(spec["job_definition"])
         parameters = {name: str(value) for name, value in dict(spec.get("parameters") or {}).items()}
-        for name in READS.get(step, ()):
+        # The read parameters, as the planner fills them (the values only need to exist; versions come from keys).
+        for name in manifest.reads:
             parameters.setdefault(name, str(source.get("uri")) if name == SOURCE_PARAMETER else plan.datasets.get(name, ""))
         key = step_key(StepIdentity(step, job_definition, image_of(job_definition), parameters), version, keys)
         keys[step] = key
@@ -83,25 +80,25 @@ def plan_resume(runner: CypherRunner, s3: Any, image_of: ImageOf, source: Mappin
             plan.notes.append(f"{step}: an input has no version; it runs")
             break
         plan.keys[step] = key
-        found = _reusable(runner, s3, step, key, plan)
+        found = _reusable(runner, s3, manifest, key, plan)
         if found is None:
             break
         attempt, outputs = found
         plan.reused[step] = {"attempt_id": attempt["attempt_id"], "run_id": attempt["run_id"], "cache_key": key}
         plan.datasets.update(outputs)
-        position = STEP_ORDER.index(step) + 1
-        plan.start_at = STEP_ORDER[position] if position < len(STEP_ORDER) else DONE
+        plan.start_at = pipeline.STEPS[index + 1].name if index + 1 < len(pipeline.STEPS) else DONE
     return plan
 
 
-def _reusable(runner: CypherRunner, s3: Any, step: str, key: str,
-              plan: Plan) -> tuple[dict[str, Any], dict[str, str]] | None:
+def _reusable(runner: CypherRunner, s3: Any, manifest: pipeline.Step, key: str,
+              plan: ResumePlan) -> tuple[dict[str, Any], dict[str, str]] | None:
     """The newest earlier successful attempt with this key whose outputs are all still there."""
+    step = manifest.name
     candidates = runner.run(queries.REUSABLE_ATTEMPTS, {"cache_key": key})
     if not candidates:
         plan.notes.append(f"{step}: no earlier successful attempt with key {key[:12]}")
         return None
-    output_parameter, objects = OUTPUTS[step]
+    output_parameter, objects = manifest.output_parameter, manifest.datasets
     for attempt in candidates:
         try:
             prefix = json.loads(attempt.get("parameters_json") or "{}").get(output_parameter)
@@ -110,7 +107,7 @@ def _reusable(runner: CypherRunner, s3: Any, step: str, key: str,
         if not prefix:
             continue
         outputs = {name: prefix + relative for name, relative in objects.items()}
-        missing = _missing(s3, step, prefix, objects, int(attempt.get("node_count") or 1))
+        missing = _missing(s3, manifest, prefix, objects, int(attempt.get("node_count") or 1))
         if missing:
             plan.notes.append(f"{step}: {attempt['attempt_id']} of run {attempt['run_id']} matches but "
                               f"{missing} is gone")
@@ -119,10 +116,15 @@ def _reusable(runner: CypherRunner, s3: Any, step: str, key: str,
     return None
 
 
-def _missing(s3: Any, step: str, prefix: str, objects: Mapping[str, str], node_count: int) -> str | None:
-    """The first output that is not in S3 (or cannot be seen), else None."""
-    if step == "analysis":
-        wanted = [f"node-{index:04d}.parquet" for index in range(node_count)]
+def _missing(s3: Any, step: pipeline.Step, prefix: str, objects: Mapping[str, str], node_count: int) -> str | None:
+    """The first output that is not in S3 (or cannot be seen), else None.
+
+    A step that writes one object per node (the analysis) is checked by listing its
+    prefix for every node's object; any other by a HEAD of each object it hands on.
+    """
+    per_node = [output for output in step.outputs if output.per_node]
+    if per_node:
+        wanted = [output.file_name(index) for index in range(node_count) for output in per_node]
         try:
             bucket, key = split_uri(prefix)
             listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1000).get("Contents", [])
