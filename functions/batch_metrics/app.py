@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from threadline_common import aws
 from threadline_common.observability import lambda_handler
 
@@ -51,7 +52,7 @@ class BadEventError(ValueError):
 
 
 @lambda_handler(logger)
-def handler(event: Any, context: Any) -> dict[str, Any]:
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
         kind = event_kind(event)
         datums = scheduled_datums(time.time()) if kind == SCHEDULED else job_state_datums(event)

@@ -28,6 +28,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from threadline_common import aws
 from threadline_common.observability import lambda_handler
@@ -61,7 +62,7 @@ class ExecutionEnd:
 
 
 @lambda_handler(logger)
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         end = execution_end(event)
     except NotAnExecutionEnd as exc:

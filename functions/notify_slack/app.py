@@ -2,9 +2,9 @@
 
 Formats each message with Block Kit (threadline_common.slack_format) and sends
 it through the incoming webhook named by the Slack secret; with no webhook
-the message goes to the outbox (SLACK_OUTBOX_DIR) or only to the logs. A
-malformed notice is logged and skipped. Failed POSTs are retried within the
-time the invocation has left, keeping a margin; if Slack still refuses a
+the message only reaches the logs, with a warning. A malformed notice is
+logged and skipped. Failed POSTs are retried within the time the invocation
+has left (from its Lambda context), keeping a margin; if Slack still refuses a
 message, or no time is left, the function fails with SlackDeliveryError, an
 error name the state machine can catch.
 """
@@ -16,6 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import SNSEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from threadline_common.observability import lambda_handler
 from threadline_common.slack import deadline_in, deliver, webhook_url
 from threadline_common.slack_format import NoticeError, SlackMessage, alarm_message, notice_message
@@ -26,7 +27,7 @@ DEFAULT_PIPELINE_NAME = "threadline"
 
 
 @lambda_handler(logger)
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     pipeline = os.environ.get("PIPELINE_NAME") or DEFAULT_PIPELINE_NAME
     try:
         messages = messages_for(event, pipeline)
@@ -35,25 +36,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"status": "skipped", "reason": str(exc)}
 
     url = webhook_url(os.environ.get("SLACK_WEBHOOK_SECRET_ARN"))
-    outbox = os.environ.get("SLACK_OUTBOX_DIR") or None
-    deadline = deadline_in(remaining_ms(context))
-    deliveries = [deliver(message, url, outbox, deadline=deadline) for message in messages]
+    deadline = deadline_in(context.get_remaining_time_in_millis())
+    deliveries = [deliver(message, url, deadline=deadline) for message in messages]
     for message, delivery in zip(messages, deliveries, strict=True):
         logger.info("Slack message handled", extra={"kind": message.kind, "run_id": message.run_id,
                                                     "delivery": delivery.status, "attempts": delivery.attempts})
     return {
         "status": deliveries[0].status if deliveries else "skipped",
         "messages": [
-            {"kind": m.kind, "delivery": d.status, "path": d.path}
+            {"kind": m.kind, "delivery": d.status}
             for m, d in zip(messages, deliveries, strict=True)
         ],
     }
-
-
-def remaining_ms(context: Any) -> int | None:
-    """The invocation's time left, from a Lambda context (None without one: no deadline)."""
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    return remaining() if callable(remaining) else None
 
 
 def messages_for(event: Any, pipeline: str) -> list[SlackMessage]:

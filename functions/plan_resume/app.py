@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from threadline_common import aws
 from threadline_common.lineage import NeptuneCypher
 from threadline_common.lineage.resume import image_reader, plan_resume
@@ -32,7 +33,7 @@ class PlanRequestError(ValueError):
 
 
 @lambda_handler(logger)
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if not isinstance(event, dict) or not isinstance(event.get("source"), dict) \
             or not isinstance(event.get("datasets"), dict) or not isinstance(event.get("steps"), dict):
         raise PlanRequestError("expected an object with source, datasets and steps")

@@ -16,7 +16,8 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from threadline_common import aws
 from threadline_common.observability import lambda_handler
@@ -32,7 +33,7 @@ class BadEventError(ValueError):
 
 
 @lambda_handler(logger)
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         source = source_object(event)
     except BadEventError as exc:
@@ -70,7 +71,7 @@ def source_object(event: Any) -> SourceObject:
     """The object an EventBridge S3 event names; raises BadEventError saying what is missing."""
     if not isinstance(event, dict):
         raise BadEventError(f"the event is a {type(event).__name__}, not an object")
-    envelope = EventBridgeEvent(event)
+    envelope = S3EventBridgeNotificationEvent(event)
     try:
         source, detail_type, detail = envelope.source, envelope.detail_type, envelope.detail
     except KeyError as exc:
@@ -78,22 +79,27 @@ def source_object(event: Any) -> SourceObject:
     if (source, detail_type) != ("aws.s3", "Object Created"):
         raise BadEventError(f"source {_short(source)} / detail-type {_short(detail_type)}"
                             " is not aws.s3 / Object Created")
-    bucket = detail.get("bucket") if isinstance(detail, dict) else None
-    obj = detail.get("object") if isinstance(detail, dict) else None
-    bucket_name = bucket.get("name") if isinstance(bucket, dict) else None
-    key = obj.get("key") if isinstance(obj, dict) else None
-    if not isinstance(bucket_name, str) or not bucket_name or not isinstance(key, str) or not key:
+    if not _names_an_object(detail.raw_event):
         raise BadEventError("the event's detail names no bucket and object key")
-    size = obj.get("size")
-    if isinstance(size, bool) or not isinstance(size, int):
-        raise BadEventError(f"the object size {_short(size)} is not an integer")
+    obj = detail.object
+    if isinstance(obj.size, bool) or not isinstance(obj.size, int):
+        raise BadEventError(f"the object size {_short(obj.size)} is not an integer")
     return SourceObject(
-        bucket=bucket_name,
-        key=key,
-        size=size,
-        version_id=obj.get("version-id") or None,
-        etag=obj.get("etag") or obj.get("eTag") or None,  # moto writes eTag, S3 etag
+        bucket=detail.bucket.name,
+        key=obj["key"],  # as sent: the `key` property URL-decodes, and only with_stored_key can tell which is stored
+        size=obj.size,
+        version_id=obj.get("version-id") or None,  # the `version_id` property raises when it is absent
+        etag=obj.etag or None,
     )
+
+
+def _names_an_object(detail: Any) -> bool:
+    """Whether an event detail has a bucket name and an object key (non-empty strings)."""
+    if not isinstance(detail, dict):
+        return False
+    bucket, obj = detail.get("bucket"), detail.get("object")
+    return (isinstance(bucket, dict) and isinstance(bucket.get("name"), str) and bool(bucket["name"])
+            and isinstance(obj, dict) and isinstance(obj.get("key"), str) and bool(obj["key"]))
 
 
 def _short(value: Any) -> str:

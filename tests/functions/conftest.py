@@ -1,4 +1,5 @@
-"""Fixtures for the Lambda handler tests: handlers loaded from functions/<name>/app.py, fake AWS, a fake Slack."""
+"""Fixtures for the Lambda handler tests: handlers loaded from functions/<name>/app.py, a Lambda context,
+fake AWS, a fake Slack."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import importlib.util
 import json
 import sys
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,13 +17,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 REPO = Path(__file__).resolve().parents[2]
-LAYER = REPO / "layers" / "common"
 EVENTS = REPO / "events"
-
-if str(LAYER) not in sys.path:
-    sys.path.insert(0, str(LAYER))
 
 
 def load_function(name: str) -> ModuleType:
@@ -44,6 +44,39 @@ def sample_event() -> Callable[[str], Any]:
     return load_event
 
 
+class FunctionContext(LambdaContext):
+    """A Lambda context as the Python runtime passes one: the Powertools `LambdaContext` shape, with a clock.
+
+    `get_remaining_time_in_millis()` counts down from `remaining_ms` (the
+    function's timeout, 30 s in the template) as the invocation runs.
+    """
+
+    def __init__(self, function_name: str = "threadline-test-function", remaining_ms: int = 30_000) -> None:
+        self._function_name = function_name
+        self._function_version = "$LATEST"
+        self._invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self._memory_limit_in_mb = 128
+        self._aws_request_id = str(uuid.uuid4())
+        self._log_group_name = f"/aws/lambda/{function_name}"
+        self._log_stream_name = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
+        self._deadline = time.monotonic() + remaining_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]  # a staticmethod in the stub
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@pytest.fixture
+def make_context() -> Callable[..., FunctionContext]:
+    """Builds a Lambda context: `make_context(remaining_ms=2500)` for an invocation with 2.5 s left."""
+    return FunctionContext
+
+
+@pytest.fixture
+def lambda_context() -> FunctionContext:
+    """The context of one invocation with the template's 30 s timeout ahead of it."""
+    return FunctionContext()
+
+
 @pytest.fixture
 def start_run() -> ModuleType:
     return load_function("start_run")
@@ -65,13 +98,14 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    from threadline_common import aws, slack
+    from aws_lambda_powertools.utilities import parameters
+    from threadline_common import aws
 
     aws.client.cache_clear()
-    slack.clear_cache()
+    parameters.clear_caches()  # the Slack secret, and the Secrets Manager client that read it
     yield
     aws.client.cache_clear()
-    slack.clear_cache()
+    parameters.clear_caches()
 
 
 @dataclass

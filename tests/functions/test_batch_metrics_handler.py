@@ -93,12 +93,12 @@ def statistic(cloudwatch: Any, metric: str, dimension: str, value: str, stat: st
     return points[0][stat] if points else None
 
 
-def test_a_failed_job_counts_one_failure_for_its_definition_name(app, cloudwatch, batch):
+def test_a_failed_job_counts_one_failure_for_its_definition_name(app, cloudwatch, batch, lambda_context):
     attempt = {"startedAt": CREATED_MS + 1000, "stoppedAt": CREATED_MS + 60_000,
                "statusReason": "Essential container in task exited", "container": {"exitCode": 3}}
     result = app.handler(job_event("FAILED", attempts=[attempt], stoppedAt=CREATED_MS + 60_000,
                                    startedAt=CREATED_MS + 1000,
-                                   statusReason="Essential container in task exited"), None)
+                                   statusReason="Essential container in task exited"), lambda_context)
 
     assert result["status"] == "published"
     assert statistic(cloudwatch, "JobsFailed", "JobDefinition", "threadline-analysis", "Sum") == 1.0
@@ -107,11 +107,11 @@ def test_a_failed_job_counts_one_failure_for_its_definition_name(app, cloudwatch
     assert statistic(cloudwatch, "RunnableWaitSeconds", "JobQueue", "threadline-SpotJobQueue", "SampleCount") is None
 
 
-def test_leaving_runnable_publishes_the_wait_once(app, cloudwatch, batch):
-    app.handler(job_event("RUNNABLE", time_iso="2026-11-30T08:00:01Z"), None)
-    starting = app.handler(job_event("STARTING", time_iso="2026-11-30T08:02:00Z"), None)
+def test_leaving_runnable_publishes_the_wait_once(app, cloudwatch, batch, lambda_context):
+    app.handler(job_event("RUNNABLE", time_iso="2026-11-30T08:00:01Z"), lambda_context)
+    starting = app.handler(job_event("STARTING", time_iso="2026-11-30T08:02:00Z"), lambda_context)
     running = app.handler(job_event("RUNNING", time_iso="2026-11-30T08:02:05Z", startedAt=CREATED_MS + 125_000),
-                          None)
+                          lambda_context)
 
     assert {m["metric"]: m["value"] for m in starting["metrics"]} == {
         "RunnableWaitSeconds": 120.0, "OldestRunnableSeconds": 120.0}
@@ -120,26 +120,26 @@ def test_leaving_runnable_publishes_the_wait_once(app, cloudwatch, batch):
     assert statistic(cloudwatch, "RunnableWaitSeconds", "JobQueue", "threadline-SpotJobQueue", "Maximum") == 120.0
 
 
-def test_a_retried_job_waits_from_the_end_of_its_last_attempt(app, cloudwatch, batch):
+def test_a_retried_job_waits_from_the_end_of_its_last_attempt(app, cloudwatch, batch, lambda_context):
     spot = {"startedAt": CREATED_MS + 10_000, "stoppedAt": CREATED_MS + 100_000,
             "statusReason": "Host EC2 (instance i-0123) terminated."}
-    result = app.handler(job_event("STARTING", attempts=[spot], time_iso="2026-11-30T08:02:00Z"), None)
+    result = app.handler(job_event("STARTING", attempts=[spot], time_iso="2026-11-30T08:02:00Z"), lambda_context)
 
     assert {m["metric"]: m["value"] for m in result["metrics"]}["RunnableWaitSeconds"] == 20.0
 
 
-def test_a_job_cancelled_while_runnable_is_a_failure_and_a_wait(app, cloudwatch, batch):
+def test_a_job_cancelled_while_runnable_is_a_failure_and_a_wait(app, cloudwatch, batch, lambda_context):
     reason = "Canceled by JobStateTimeLimit action due to reason: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
     # moto (and so the twin) reports a never-started job's startedAt as the epoch; Batch leaves it out.
     result = app.handler(job_event("FAILED", statusReason=reason, stoppedAt=CREATED_MS + 900_000, startedAt=0),
-                         None)
+                         lambda_context)
 
     assert {m["metric"]: m["value"] for m in result["metrics"]} == {
         "JobsFailed": 1.0, "RunnableWaitSeconds": 900.0, "OldestRunnableSeconds": 900.0}
     assert statistic(cloudwatch, "OldestRunnableSeconds", "JobQueue", "threadline-SpotJobQueue", "Maximum") == 900.0
 
 
-def test_the_schedule_publishes_the_oldest_runnable_age_per_queue(app, cloudwatch, batch, monkeypatch):
+def test_the_schedule_publishes_the_oldest_runnable_age_per_queue(app, cloudwatch, batch, monkeypatch, lambda_context):
     now = time.time()
     monkeypatch.setenv("JOB_QUEUES", f"{QUEUE},{OTHER_QUEUE}")
     batch.runnable[QUEUE] = [
@@ -147,7 +147,7 @@ def test_the_schedule_publishes_the_oldest_runnable_age_per_queue(app, cloudwatc
         {"jobId": "b", "jobName": "preprocess-b", "status": "RUNNABLE", "createdAt": int((now - 300) * 1000)},
     ]
 
-    result = app.handler(scheduled_event(), None)
+    result = app.handler(scheduled_event(), lambda_context)
 
     values = {m["dimension"]: m["value"] for m in result["metrics"] if m["metric"] == "OldestRunnableSeconds"}
     assert set(values) == {"threadline-SpotJobQueue", "threadline-OnDemandJobQueue"}
@@ -160,13 +160,13 @@ def test_the_schedule_publishes_the_oldest_runnable_age_per_queue(app, cloudwatc
                      "Maximum") == 0.0
 
 
-def test_a_runnable_job_back_from_a_failed_attempt_counts_from_that_attempt(app, cloudwatch, batch, monkeypatch):
+def test_a_runnable_job_back_from_a_failed_attempt_counts_from_that_attempt(app, cloudwatch, batch, monkeypatch, lambda_context):
     now = time.time()
     monkeypatch.setenv("JOB_QUEUES", QUEUE)
     batch.runnable[QUEUE] = [{"jobId": "a", "status": "RUNNABLE", "createdAt": int((now - 4000) * 1000),
                               "startedAt": int((now - 3990) * 1000), "stoppedAt": int((now - 30) * 1000)}]
 
-    result = app.handler(scheduled_event(), None)
+    result = app.handler(scheduled_event(), lambda_context)
 
     assert 30 <= result["metrics"][0]["value"] < 40
 
@@ -189,14 +189,14 @@ def _malformed() -> list[Any]:
 
 
 @pytest.mark.parametrize("event", _malformed())
-def test_a_malformed_event_is_logged_and_skipped(app, cloudwatch, batch, event):
-    result = app.handler(event, None)
+def test_a_malformed_event_is_logged_and_skipped(app, cloudwatch, batch, event, lambda_context):
+    result = app.handler(event, lambda_context)
 
     assert result["status"] == "skipped" and result["reason"]
     assert cloudwatch.list_metrics(Namespace=NAMESPACE)["Metrics"] == []
 
 
-def test_other_statuses_publish_nothing(app, cloudwatch, batch):
+def test_other_statuses_publish_nothing(app, cloudwatch, batch, lambda_context):
     for status in ("PENDING", "RUNNABLE", "RUNNING", "SUCCEEDED"):
-        assert app.handler(job_event(status), None)["metrics"] == []
+        assert app.handler(job_event(status), lambda_context)["metrics"] == []
     assert cloudwatch.list_metrics(Namespace=NAMESPACE)["Metrics"] == []

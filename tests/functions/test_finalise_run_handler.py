@@ -151,11 +151,11 @@ def cloud(aws_env: None, finalise_run: ModuleType, monkeypatch: pytest.MonkeyPat
         yield Cloud(finalise_run, dynamodb, sqs, queue_url, slack)
 
 
-def test_aborted_running_run_is_closed_with_one_lineage_event_and_one_slack_notice(cloud: Cloud) -> None:
+def test_aborted_running_run_is_closed_with_one_lineage_event_and_one_slack_notice(cloud: Cloud, lambda_context: Any) -> None:
     cloud.put_record(status="RUNNING", input_uri=SOURCE["uri"], execution_arn=ARN,
                      started_at="2026-11-30T08:00:00.000Z")
 
-    result = cloud.module.handler(status_change("ABORTED"), None)
+    result = cloud.module.handler(status_change("ABORTED"), lambda_context)
 
     assert result == {"status": "closed", "run_id": RUN_ID, "run_status": "ABORTED", "sent": ["lineage", "slack"]}
     record = cloud.record()
@@ -194,10 +194,10 @@ def test_aborted_running_run_is_closed_with_one_lineage_event_and_one_slack_noti
 
 
 def test_the_slack_notice_is_one_the_slack_function_formats_as_a_failure(
-    cloud: Cloud, notify_slack: ModuleType
+    cloud: Cloud, notify_slack: ModuleType, lambda_context: Any
 ) -> None:
     cloud.put_record(status="RUNNING")
-    cloud.module.handler(status_change("FAILED", error="States.DataLimitExceeded", cause="too big"), None)
+    cloud.module.handler(status_change("FAILED", error="States.DataLimitExceeded", cause="too big"), lambda_context)
 
     [message] = notify_slack.messages_for(cloud.slack.notices()[0], "threadline")
 
@@ -206,13 +206,13 @@ def test_the_slack_notice_is_one_the_slack_function_formats_as_a_failure(
     assert "States.DataLimitExceeded" in message.text
 
 
-def test_a_second_delivery_of_the_same_event_sends_nothing_again(cloud: Cloud) -> None:
+def test_a_second_delivery_of_the_same_event_sends_nothing_again(cloud: Cloud, lambda_context: Any) -> None:
     cloud.put_record(status="RUNNING")
     event = status_change("ABORTED")
 
-    first = cloud.module.handler(copy.deepcopy(event), None)
+    first = cloud.module.handler(copy.deepcopy(event), lambda_context)
     closed = cloud.record()
-    second = cloud.module.handler(copy.deepcopy(event), None)
+    second = cloud.module.handler(copy.deepcopy(event), lambda_context)
 
     assert first["sent"] == ["lineage", "slack"]
     # The claim is already the finaliser's and nothing is pending: closed, sending nothing.
@@ -222,12 +222,12 @@ def test_a_second_delivery_of_the_same_event_sends_nothing_again(cloud: Cloud) -
     assert len(cloud.slack.calls) == 1
 
 
-def test_a_run_the_state_machine_closed_is_left_alone(cloud: Cloud) -> None:
+def test_a_run_the_state_machine_closed_is_left_alone(cloud: Cloud, lambda_context: Any) -> None:
     cloud.put_record(status="FAILED", error_name="PreprocessFailed", error_cause="the job failed",
                      ended_at="2026-11-30T09:59:59.000Z")
     before = cloud.record()
 
-    result = cloud.module.handler(status_change("FAILED", error="PreprocessFailed", cause="the job failed"), None)
+    result = cloud.module.handler(status_change("FAILED", error="PreprocessFailed", cause="the job failed"), lambda_context)
 
     assert result == {"status": "already_closed", "run_id": RUN_ID}
     assert cloud.record() == before
@@ -235,11 +235,11 @@ def test_a_run_the_state_machine_closed_is_left_alone(cloud: Cloud) -> None:
     assert cloud.slack.calls == []
 
 
-def test_a_run_post_processing_marked_succeeded_is_claimed_when_the_execution_failed(cloud: Cloud) -> None:
+def test_a_run_post_processing_marked_succeeded_is_claimed_when_the_execution_failed(cloud: Cloud, lambda_context: Any) -> None:
     cloud.put_record(status="SUCCEEDED", ended_at="2026-11-30T09:58:00.000Z")
     cause = "An error occurred while executing the state 'RecordRunSucceeded'. The JSONPath '$.plan' could not be found"
 
-    result = cloud.module.handler(status_change("FAILED", error="States.Runtime", cause=cause), None)
+    result = cloud.module.handler(status_change("FAILED", error="States.Runtime", cause=cause), lambda_context)
 
     assert result["status"] == "closed" and result["run_status"] == "FAILED"
     record = cloud.record()
@@ -255,10 +255,10 @@ def test_a_run_post_processing_marked_succeeded_is_claimed_when_the_execution_fa
     assert cloud.slack.notices()[0]["error"] == {"Error": "States.Runtime", "Cause": cause}
 
 
-def test_a_run_without_a_record_gets_one(cloud: Cloud) -> None:
+def test_a_run_without_a_record_gets_one(cloud: Cloud, lambda_context: Any) -> None:
     assert cloud.record() is None
 
-    result = cloud.module.handler(status_change("FAILED", error="States.Runtime", cause="died early"), None)
+    result = cloud.module.handler(status_change("FAILED", error="States.Runtime", cause="died early"), lambda_context)
 
     assert result["status"] == "closed"
     record = cloud.record()
@@ -274,13 +274,13 @@ def test_a_run_without_a_record_gets_one(cloud: Cloud) -> None:
     assert len(cloud.slack.calls) == 1
 
 
-def test_a_failed_slack_invoke_is_retried_alone_on_the_next_delivery(cloud: Cloud) -> None:
+def test_a_failed_slack_invoke_is_retried_alone_on_the_next_delivery(cloud: Cloud, lambda_context: Any) -> None:
     cloud.put_record(status="RUNNING")
     event = status_change("TIMED_OUT")
     cloud.slack.failures = 1
 
     with pytest.raises(RuntimeError, match="Lambda is unavailable"):
-        cloud.module.handler(copy.deepcopy(event), None)
+        cloud.module.handler(copy.deepcopy(event), lambda_context)
 
     record = cloud.record()
     assert record is not None
@@ -290,7 +290,7 @@ def test_a_failed_slack_invoke_is_retried_alone_on_the_next_delivery(cloud: Clou
     assert len(cloud.lineage()) == 1
     assert cloud.slack.calls == []
 
-    result = cloud.module.handler(copy.deepcopy(event), None)
+    result = cloud.module.handler(copy.deepcopy(event), lambda_context)
 
     assert result == {"status": "closed", "run_id": RUN_ID, "run_status": "TIMED_OUT", "sent": ["slack"]}
     assert len(cloud.lineage()) == 1
@@ -300,10 +300,10 @@ def test_a_failed_slack_invoke_is_retried_alone_on_the_next_delivery(cloud: Clou
     assert record is not None and "pending" not in record
 
 
-def test_timed_out_without_error_or_cause_gets_the_defaults(cloud: Cloud) -> None:
+def test_timed_out_without_error_or_cause_gets_the_defaults(cloud: Cloud, lambda_context: Any) -> None:
     cloud.put_record(status="RUNNING")
 
-    cloud.module.handler(status_change("TIMED_OUT"), None)
+    cloud.module.handler(status_change("TIMED_OUT"), lambda_context)
 
     record = cloud.record()
     assert record is not None
@@ -315,11 +315,11 @@ def test_timed_out_without_error_or_cause_gets_the_defaults(cloud: Cloud) -> Non
     assert event["error"]["Cause"] == record["error_cause"]["S"]
 
 
-def test_a_long_cause_is_clipped_to_4000_characters(cloud: Cloud) -> None:
+def test_a_long_cause_is_clipped_to_4000_characters(cloud: Cloud, lambda_context: Any) -> None:
     cloud.put_record(status="RUNNING")
     cause = "x" * 10_000
 
-    cloud.module.handler(status_change("FAILED", error="States.DataLimitExceeded", cause=cause), None)
+    cloud.module.handler(status_change("FAILED", error="States.DataLimitExceeded", cause=cause), lambda_context)
 
     record = cloud.record()
     assert record is not None
@@ -331,10 +331,10 @@ def test_a_long_cause_is_clipped_to_4000_characters(cloud: Cloud) -> None:
     assert cloud.slack.notices()[0]["error"]["Cause"] == kept
 
 
-def test_a_cause_of_exactly_4000_characters_is_kept_whole(cloud: Cloud) -> None:
+def test_a_cause_of_exactly_4000_characters_is_kept_whole(cloud: Cloud, lambda_context: Any) -> None:
     cloud.put_record(status="RUNNING")
 
-    cloud.module.handler(status_change("FAILED", error="States.Runtime", cause="y" * 4000), None)
+    cloud.module.handler(status_change("FAILED", error="States.Runtime", cause="y" * 4000), lambda_context)
 
     record = cloud.record()
     assert record is not None and record["error_cause"] == {"S": "y" * 4000}
@@ -374,8 +374,8 @@ def _envelope(**changes: Any) -> dict[str, Any]:
         (_changed(name=""), "names no executionArn and name"),
     ],
 )
-def test_events_that_are_not_an_execution_end_are_skipped(cloud: Cloud, event: Any, reason: str) -> None:
-    result = cloud.module.handler(event, None)
+def test_events_that_are_not_an_execution_end_are_skipped(cloud: Cloud, event: Any, reason: str, lambda_context: Any) -> None:
+    result = cloud.module.handler(event, lambda_context)
 
     assert result["status"] == "skipped"
     assert reason in result["reason"]
@@ -384,10 +384,10 @@ def test_events_that_are_not_an_execution_end_are_skipped(cloud: Cloud, event: A
     assert cloud.slack.calls == []
 
 
-def test_stop_date_becomes_ended_at_in_iso_with_milliseconds(cloud: Cloud) -> None:
+def test_stop_date_becomes_ended_at_in_iso_with_milliseconds(cloud: Cloud, lambda_context: Any) -> None:
     cloud.put_record(status="RUNNING")
 
-    cloud.module.handler(status_change("ABORTED", stop_ms=1796032800007), None)
+    cloud.module.handler(status_change("ABORTED", stop_ms=1796032800007), lambda_context)
 
     record = cloud.record()
     assert record is not None
@@ -397,23 +397,23 @@ def test_stop_date_becomes_ended_at_in_iso_with_milliseconds(cloud: Cloud) -> No
     assert cloud.lineage()[0]["at"] == ended_at
 
 
-def test_a_missing_stop_date_uses_the_current_time(cloud: Cloud) -> None:
+def test_a_missing_stop_date_uses_the_current_time(cloud: Cloud, lambda_context: Any) -> None:
     cloud.put_record(status="RUNNING")
 
-    cloud.module.handler(status_change("ABORTED", stop_ms=None), None)
+    cloud.module.handler(status_change("ABORTED", stop_ms=None), lambda_context)
 
     record = cloud.record()
     assert record is not None
     assert re.fullmatch(ISO_MILLIS, record["ended_at"]["S"])
 
 
-def test_without_input_the_run_id_is_the_execution_name(cloud: Cloud) -> None:
+def test_without_input_the_run_id_is_the_execution_name(cloud: Cloud, lambda_context: Any) -> None:
     """Past 256 KiB EventBridge leaves the input out (inputDetails.included = false)."""
     event = status_change("ABORTED", run_id="other-fedcba9876543210")
     event["detail"]["input"] = None
     event["detail"]["inputDetails"] = {"included": False}
 
-    result = cloud.module.handler(event, None)
+    result = cloud.module.handler(event, lambda_context)
 
     assert result["run_id"] == "other-fedcba9876543210"
     record = cloud.record("other-fedcba9876543210")
@@ -423,12 +423,12 @@ def test_without_input_the_run_id_is_the_execution_name(cloud: Cloud) -> None:
     assert "source" not in cloud.slack.notices()[0]
 
 
-def test_the_sample_event_closes_its_run(cloud: Cloud, sample_event: Any) -> None:
+def test_the_sample_event_closes_its_run(cloud: Cloud, sample_event: Any, lambda_context: Any) -> None:
     """events/execution_aborted.json, as `sam local invoke -e` would pass it."""
     event = sample_event("execution_aborted.json")
     run_id = event["detail"]["name"]
 
-    result = cloud.module.handler(event, None)
+    result = cloud.module.handler(event, lambda_context)
 
     assert result == {"status": "closed", "run_id": run_id, "run_status": "ABORTED", "sent": ["lineage", "slack"]}
     [message] = cloud.lineage()

@@ -1,16 +1,24 @@
-"""notify_slack: notices and CloudWatch alarms -> Slack webhook, local outbox, or a logged warning."""
+"""notify_slack: notices and CloudWatch alarms -> the Slack webhook, or a logged warning without one.
+
+The webhook is the twin's Slack stand-in where a test reads the messages back
+(it writes each one to its outbox), or the bare fake Slack of conftest.py.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
+
+from threadline.twin.slack_standin import STALL, SlackStandin
 
 
 @pytest.fixture
@@ -26,25 +34,14 @@ def secrets(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Any:
 
         client.use_webhook = use_webhook
         monkeypatch.setenv("PIPELINE_NAME", "threadline")
-        monkeypatch.delenv("SLACK_OUTBOX_DIR", raising=False)
         yield client
 
 
 @pytest.fixture
-def outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "outbox"
-    monkeypatch.setenv("SLACK_OUTBOX_DIR", str(path))
-    return path
-
-
-class FakeContext:
-    """The one Lambda context method the handler reads for its time budget."""
-
-    def __init__(self, remaining_ms: int) -> None:
-        self.remaining_ms = remaining_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+def standin(tmp_path: Path) -> Iterator[SlackStandin]:
+    """The twin's Slack webhook, writing what it takes to tmp_path/outbox."""
+    with SlackStandin(tmp_path / "outbox") as server:
+        yield server
 
 
 def outbox_messages(outbox: Path) -> list[dict[str, Any]]:
@@ -60,21 +57,23 @@ def all_text(message: dict[str, Any]) -> str:
     return json.dumps(message["blocks"], ensure_ascii=False)
 
 
-def test_empty_webhook_writes_each_message_to_the_outbox_in_order(
-    secrets: Any, outbox: Path, notify_slack: Any, sample_event: Any
+def test_the_twin_s_webhook_writes_each_message_to_the_outbox_in_order(
+    secrets: Any, standin: SlackStandin, notify_slack: Any, sample_event: Any, make_context: Any
 ) -> None:
-    secrets.use_webhook("")
+    secrets.use_webhook(standin.url)
 
-    first = notify_slack.handler(sample_event("notice_run_started.json"), None)
-    second = notify_slack.handler(sample_event("notice_run_failed.json"), None)
+    first = notify_slack.handler(sample_event("notice_run_started.json"), make_context())
+    second = notify_slack.handler(sample_event("notice_run_failed.json"), make_context())
 
-    assert first["status"] == second["status"] == "outbox"
-    files = sorted(outbox.iterdir())
+    assert first["status"] == second["status"] == "sent"
+    files = sorted(standin.outbox.iterdir())
     assert [p.name for p in files] == sorted(p.name for p in files)
     assert len(files) == 2 and all(p.suffix == ".json" and not p.name.startswith(".") for p in files)
-    started, failed = outbox_messages(outbox)
+    assert all(re.fullmatch(r"\d{20}-run_(started|failed)-[0-9a-f]{8}\.json", p.name) for p in files)
+    started, failed = outbox_messages(standin.outbox)
     assert started["kind"] == "run_started" and failed["kind"] == "run_failed"
-    assert second["messages"][0]["path"] == str(files[1])
+    assert [r.path for r in standin.received] == files  # in the order the function sent them
+    assert set(failed) == {"kind", "run_id", "text", "blocks"}
     run_id = sample_event("notice_run_failed.json")["run_id"]
     assert failed["run_id"] == run_id
     assert failed["blocks"][0]["type"] == "header"
@@ -89,16 +88,19 @@ def test_empty_webhook_writes_each_message_to_the_outbox_in_order(
 
 
 def test_validation_failure_quotes_the_validation_summary(
-    secrets: Any, outbox: Path, notify_slack: Any, sample_event: Any
+    secrets: Any, standin: SlackStandin, notify_slack: Any, sample_event: Any, make_context: Any
 ) -> None:
-    secrets.use_webhook("")
+    secrets.use_webhook(standin.url)
     notice = sample_event("notice_validation_failed.json")
 
-    notify_slack.handler(notice, None)
+    notify_slack.handler(notice, make_context())
     notice["notice"] = "run_failed"  # the state machine may send it as a failed run with Error ValidationFailed
-    notify_slack.handler(notice, None)
+    notify_slack.handler(notice, make_context())
 
-    for message in outbox_messages(outbox):
+    messages = outbox_messages(standin.outbox)
+    assert len(messages) == 2
+    for message in messages:
+        assert message["run_id"] == notice["run_id"]
         assert message["kind"] == "validation_failed"
         text = all_text(message)
         assert "Validation summary" in text
@@ -106,15 +108,15 @@ def test_validation_failure_quotes_the_validation_summary(
         assert notice["quarantine_uri"] in text
 
 
-def test_cloudwatch_alarm_from_sns_is_formatted(secrets: Any, outbox: Path, notify_slack: Any,
-                                                sample_event: Any) -> None:
-    secrets.use_webhook("")
+def test_cloudwatch_alarm_from_sns_is_formatted(secrets: Any, standin: SlackStandin, notify_slack: Any,
+                                                sample_event: Any, lambda_context: Any) -> None:
+    secrets.use_webhook(standin.url)
 
-    result = notify_slack.handler(sample_event("sns_cloudwatch_alarm.json"), None)
+    result = notify_slack.handler(sample_event("sns_cloudwatch_alarm.json"), lambda_context)
 
-    assert result["status"] == "outbox"
-    [message] = outbox_messages(outbox)
-    assert message["kind"] == "alarm"
+    assert result["status"] == "sent"
+    [message] = outbox_messages(standin.outbox)
+    assert message["kind"] == "alarm" and message["run_id"] is None
     assert message["blocks"][0]["text"]["text"] == ":rotating_light: ALARM: threadline-executions-failed"
     text = all_text(message)
     assert "OK → *ALARM*" in text
@@ -123,26 +125,28 @@ def test_cloudwatch_alarm_from_sns_is_formatted(secrets: Any, outbox: Path, noti
     assert "us-east-1.console.aws.amazon.com/cloudwatch" in text
 
 
-def test_plain_sns_message_is_quoted(secrets: Any, outbox: Path, notify_slack: Any) -> None:
-    secrets.use_webhook("")
+def test_plain_sns_message_is_quoted(secrets: Any, standin: SlackStandin, notify_slack: Any,
+                                     lambda_context: Any) -> None:
+    secrets.use_webhook(standin.url)
     event = {"Records": [{"EventSource": "aws:sns", "Sns": {"Subject": "Heads up", "Message": "disk <full> & hot"}}]}
 
-    notify_slack.handler(event, None)
+    notify_slack.handler(event, lambda_context)
 
-    [message] = outbox_messages(outbox)
+    [message] = outbox_messages(standin.outbox)
+    assert message["kind"] == "sns_message"
     assert message["blocks"][0]["text"]["text"] == ":loudspeaker: Heads up"
     assert "disk &lt;full&gt; &amp; hot" in all_text(message)
 
 
-def test_long_cause_is_truncated_within_block_kit_limits(secrets: Any, outbox: Path, notify_slack: Any,
-                                                        sample_event: Any) -> None:
-    secrets.use_webhook("")
+def test_long_cause_is_truncated_within_block_kit_limits(secrets: Any, standin: SlackStandin, notify_slack: Any,
+                                                        sample_event: Any, lambda_context: Any) -> None:
+    secrets.use_webhook(standin.url)
     notice = sample_event("notice_run_failed.json")
     notice["error"] = {"Error": "States.Runtime", "Cause": "x & y " * 3000}
 
-    notify_slack.handler(notice, None)
+    notify_slack.handler(notice, lambda_context)
 
-    [message] = outbox_messages(outbox)
+    [message] = outbox_messages(standin.outbox)
     sections = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section" and "text" in b]
     cause = next(s for s in sections if "States.Runtime" in s)
     assert len(cause) <= 3000
@@ -150,32 +154,38 @@ def test_long_cause_is_truncated_within_block_kit_limits(secrets: Any, outbox: P
     assert "&amp" in cause and not cause.split("```")[1].rsplit(" …", 1)[0].endswith("&")
 
 
-def test_no_webhook_and_no_outbox_logs_a_warning(secrets: Any, notify_slack: Any, sample_event: Any,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_no_webhook_logs_a_warning_and_writes_nothing(secrets: Any, notify_slack: Any, sample_event: Any,
+                                                     lambda_context: Any, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
     secrets.use_webhook("")
+    monkeypatch.setenv("SLACK_OUTBOX_DIR", str(tmp_path / "outbox"))  # the old local outbox is gone from the function
 
-    result = notify_slack.handler(sample_event("notice_run_started.json"), None)
+    result = notify_slack.handler(sample_event("notice_run_started.json"), lambda_context)
+
+    assert result == {"status": "not_configured", "messages": [{"kind": "run_started", "delivery": "not_configured"}]}
+    assert "Slack webhook not configured" in caplog.text
+    assert not (tmp_path / "outbox").exists()
+
+
+def test_no_secret_configured_counts_as_no_webhook(aws_env: None, monkeypatch: pytest.MonkeyPatch,
+                                                   notify_slack: Any, sample_event: Any, lambda_context: Any,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.delenv("SLACK_WEBHOOK_SECRET_ARN", raising=False)
+
+    result = notify_slack.handler(sample_event("notice_run_started.json"), lambda_context)
 
     assert result["status"] == "not_configured"
     assert "Slack webhook not configured" in caplog.text
 
 
-def test_no_secret_configured_counts_as_no_webhook(aws_env: None, monkeypatch: pytest.MonkeyPatch,
-                                                   outbox: Path, notify_slack: Any, sample_event: Any) -> None:
-    monkeypatch.delenv("SLACK_WEBHOOK_SECRET_ARN", raising=False)
-
-    result = notify_slack.handler(sample_event("notice_run_started.json"), None)
-
-    assert result["status"] == "outbox"
-    assert len(outbox_messages(outbox)) == 1
-
-
-def test_webhook_receives_the_block_kit_message(secrets: Any, fake_slack: Any, outbox: Path, notify_slack: Any,
-                                                sample_event: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_webhook_receives_the_block_kit_message(secrets: Any, fake_slack: Any, notify_slack: Any,
+                                                sample_event: Any, lambda_context: Any,
+                                                caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     secrets.use_webhook(fake_slack.url)
 
-    result = notify_slack.handler(sample_event("notice_run_started.json"), None)
+    result = notify_slack.handler(sample_event("notice_run_started.json"), lambda_context)
 
     assert result["status"] == "sent"
     [request] = fake_slack.requests
@@ -183,19 +193,20 @@ def test_webhook_receives_the_block_kit_message(secrets: Any, fake_slack: Any, o
     assert request["content_type"].startswith("application/json")
     assert request["json"]["blocks"][0]["text"]["text"].startswith(":arrow_forward: Run started")
     assert "1.8 KB" in json.dumps(request["json"]["blocks"])
-    assert not outbox.exists()  # a configured webhook wins over the outbox
+    assert set(request["json"]) == {"text", "blocks"}  # Slack's payload only: nothing it would refuse
     assert "secret-token" not in threadline_logs(caplog)
 
 
 def test_slack_error_raises_slack_delivery_error_without_the_url(
-    secrets: Any, fake_slack: Any, notify_slack: Any, sample_event: Any, caplog: pytest.LogCaptureFixture
+    secrets: Any, fake_slack: Any, notify_slack: Any, sample_event: Any, lambda_context: Any,
+    caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     secrets.use_webhook(fake_slack.url)
     fake_slack.status, fake_slack.body = 404, "no_service"
 
     with pytest.raises(Exception) as raised:
-        notify_slack.handler(sample_event("notice_run_started.json"), None)
+        notify_slack.handler(sample_event("notice_run_started.json"), lambda_context)
 
     assert type(raised.value).__name__ == "SlackDeliveryError"
     assert "404" in str(raised.value) and "no_service" in str(raised.value)
@@ -205,38 +216,38 @@ def test_slack_error_raises_slack_delivery_error_without_the_url(
 
 
 def test_unreachable_slack_raises_slack_delivery_error(secrets: Any, notify_slack: Any, sample_event: Any,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+                                                       lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from threadline_common import slack
 
     monkeypatch.setattr(slack, "WEBHOOK_RETRIES", 0)
     secrets.use_webhook("http://127.0.0.1:9/services/T000/B000/secret-token")
 
     with pytest.raises(slack.SlackDeliveryError, match="could not be reached"):
-        notify_slack.handler(sample_event("notice_run_started.json"), None)
+        notify_slack.handler(sample_event("notice_run_started.json"), lambda_context)
 
 
 def test_too_little_time_left_fails_without_posting(secrets: Any, fake_slack: Any, notify_slack: Any,
-                                                    sample_event: Any) -> None:
+                                                    sample_event: Any, make_context: Any) -> None:
     secrets.use_webhook(fake_slack.url)
 
     with pytest.raises(Exception) as raised:
-        notify_slack.handler(sample_event("notice_run_started.json"), FakeContext(2500))  # under margin + 1 s
+        notify_slack.handler(sample_event("notice_run_started.json"), make_context(remaining_ms=2500))  # < 2 s + 1 s
 
     assert type(raised.value).__name__ == "SlackDeliveryError"
     assert "Slack was not tried" in str(raised.value)
     assert fake_slack.requests == []
-    result = notify_slack.handler(sample_event("notice_run_started.json"), FakeContext(30_000))
+    result = notify_slack.handler(sample_event("notice_run_started.json"), make_context(remaining_ms=30_000))
     assert result["status"] == "sent" and len(fake_slack.requests) == 1
 
 
 def test_retries_stop_within_the_invocation_s_remaining_time(secrets: Any, fake_slack: Any, notify_slack: Any,
-                                                             sample_event: Any) -> None:
+                                                             sample_event: Any, make_context: Any) -> None:
     secrets.use_webhook(fake_slack.url)
     fake_slack.status, fake_slack.body = 503, "busy"
 
     started = time.monotonic()
     with pytest.raises(Exception) as raised:
-        notify_slack.handler(sample_event("notice_run_started.json"), FakeContext(3600))
+        notify_slack.handler(sample_event("notice_run_started.json"), make_context(remaining_ms=3600))
     elapsed = time.monotonic() - started
 
     assert type(raised.value).__name__ == "SlackDeliveryError"
@@ -247,7 +258,7 @@ def test_retries_stop_within_the_invocation_s_remaining_time(secrets: Any, fake_
 
 
 def test_an_oversized_notice_reaches_slack_within_the_limits(secrets: Any, fake_slack: Any, notify_slack: Any,
-                                                             sample_event: Any) -> None:
+                                                             sample_event: Any, lambda_context: Any) -> None:
     from threadline_common.slack_format import FIELD_MAX, check_limits
 
     secrets.use_webhook(fake_slack.url)
@@ -255,7 +266,7 @@ def test_an_oversized_notice_reaches_slack_within_the_limits(secrets: Any, fake_
     notice["source"]["uri"] = "s3://in/" + "&" * 5000
     notice["error"] = {"Error": "States.TaskFailed", "Cause": "<&>" * 5000}
 
-    result = notify_slack.handler(notice, FakeContext(30_000))
+    result = notify_slack.handler(notice, lambda_context)
 
     assert result["status"] == "sent"
     [request] = fake_slack.requests
@@ -265,24 +276,29 @@ def test_an_oversized_notice_reaches_slack_within_the_limits(secrets: Any, fake_
     assert len(source) <= FIELD_MAX and "(truncated)`" in source
 
 
-def test_webhook_url_is_cached(secrets: Any, fake_slack: Any, notify_slack: Any, sample_event: Any) -> None:
+def test_webhook_url_is_cached(secrets: Any, fake_slack: Any, notify_slack: Any, sample_event: Any,
+                               make_context: Any) -> None:
+    from aws_lambda_powertools.utilities import parameters
+
     arn = secrets.use_webhook(fake_slack.url)
-    notify_slack.handler(sample_event("notice_run_started.json"), None)
+    notify_slack.handler(sample_event("notice_run_started.json"), make_context())
     secrets.put_secret_value(SecretId=arn, SecretString=json.dumps({"webhook_url": ""}))
 
-    result = notify_slack.handler(sample_event("notice_run_started.json"), None)
+    result = notify_slack.handler(sample_event("notice_run_started.json"), make_context())
 
     assert result["status"] == "sent"
     assert len(fake_slack.requests) == 2
+    parameters.clear_caches()  # a new execution environment reads the secret again
+    assert notify_slack.handler(sample_event("notice_run_started.json"), make_context())["status"] == "not_configured"
 
 
 def test_secret_that_is_not_json_fails_clearly(secrets: Any, notify_slack: Any, sample_event: Any,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+                                               lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     arn = secrets.create_secret(Name="threadline/slack-raw", SecretString="https://hooks.slack.com/x")["ARN"]
     monkeypatch.setenv("SLACK_WEBHOOK_SECRET_ARN", arn)
 
     with pytest.raises(Exception) as raised:
-        notify_slack.handler(sample_event("notice_run_started.json"), None)
+        notify_slack.handler(sample_event("notice_run_started.json"), lambda_context)
 
     assert type(raised.value).__name__ == "SlackConfigError"
     assert "hooks.slack.com" not in str(raised.value)
@@ -300,11 +316,63 @@ def test_secret_that_is_not_json_fails_clearly(secrets: Any, notify_slack: Any, 
         {"Records": [{"EventSource": "aws:sns", "Sns": {}}]},
     ],
 )
-def test_malformed_notices_are_skipped_not_raised(secrets: Any, outbox: Path, notify_slack: Any, notice: Any) -> None:
-    secrets.use_webhook("")
+def test_malformed_notices_are_skipped_not_raised(secrets: Any, standin: SlackStandin, notify_slack: Any,
+                                                  notice: Any, lambda_context: Any) -> None:
+    secrets.use_webhook(standin.url)
 
-    result = notify_slack.handler(notice, None)
+    result = notify_slack.handler(notice, lambda_context)
 
     assert result["status"] == "skipped"
     assert result["reason"]
-    assert not outbox.exists()
+    assert standin.received == [] and list(standin.outbox.iterdir()) == []
+
+
+def test_a_rate_limited_message_is_sent_again_after_retry_after(secrets: Any, standin: SlackStandin,
+                                                                notify_slack: Any, sample_event: Any,
+                                                                lambda_context: Any) -> None:
+    secrets.use_webhook(standin.url)
+    standin.fail_next(429, 1, retry_after=0.2)
+
+    started = time.monotonic()
+    result = notify_slack.handler(sample_event("notice_run_started.json"), lambda_context)
+
+    assert result["status"] == "sent"
+    assert [r.answer for r in standin.received] == [429, 200]
+    assert time.monotonic() - started >= 0.2
+    assert [m["kind"] for m in outbox_messages(standin.outbox)] == ["run_started"]
+
+
+def test_a_stalled_webhook_counts_as_a_timeout_and_is_tried_again(secrets: Any, standin: SlackStandin,
+                                                                  notify_slack: Any, sample_event: Any,
+                                                                  lambda_context: Any,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from threadline_common import slack
+
+    monkeypatch.setattr(slack, "WEBHOOK_TIMEOUT_SECONDS", 1)
+    secrets.use_webhook(standin.url)
+    standin.fail_next(STALL, 1, stall_s=5)
+
+    result = notify_slack.handler(sample_event("notice_run_started.json"), lambda_context)
+
+    assert result["status"] == "sent"
+    assert [r.answer for r in standin.received] == [STALL, 200]
+
+
+def test_failures_for_one_run_leave_other_messages_alone(secrets: Any, standin: SlackStandin, notify_slack: Any,
+                                                         sample_event: Any, make_context: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from threadline_common import slack
+
+    monkeypatch.setattr(slack, "WEBHOOK_RETRIES", 1)
+    secrets.use_webhook(standin.url)
+    failing = sample_event("notice_run_failed.json")
+    other = {**failing, "run_id": "other-run-0123456789abcdef"}
+    standin.fail_next(500, None, run_id=failing["run_id"])
+
+    with pytest.raises(slack.SlackDeliveryError, match=r"HTTP 500: internal_error \(after 2 attempts\)"):
+        notify_slack.handler(failing, make_context())
+    assert notify_slack.handler(other, make_context())["status"] == "sent"
+
+    assert [(r.run_id, r.answer) for r in standin.received] == [
+        (failing["run_id"], 500), (failing["run_id"], 500), (other["run_id"], 200)]
+    assert [m["run_id"] for m in outbox_messages(standin.outbox)] == [other["run_id"]]

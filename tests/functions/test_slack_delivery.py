@@ -12,7 +12,6 @@ from dataclasses import dataclass, field, replace
 from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -258,18 +257,14 @@ def test_an_answer_that_repeats_the_url_is_redacted(scripted: ScriptedSlack, mes
     assert "HTTP 404" in str(raised.value) and "secret-token" not in str(raised.value)
 
 
-def test_deliver_refuses_a_message_over_the_limits_before_sending(
-    scripted: ScriptedSlack, tmp_path: Path
-) -> None:
+def test_deliver_refuses_a_message_over_the_limits_before_sending(scripted: ScriptedSlack) -> None:
     too_long = SlackMessage(kind="run_started", text="x",
                             blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "y" * 3001}}])
 
-    for url, outbox in ((scripted.url, None), ("", str(tmp_path / "outbox"))):
-        with pytest.raises(SlackDeliveryError, match=r"blocks\[0\]\.text\.text is 3001 characters, over 3000"):
-            deliver(too_long, url, outbox, policy=FAST)
+    with pytest.raises(SlackDeliveryError, match=r"blocks\[0\]\.text\.text is 3001 characters, over 3000"):
+        deliver(too_long, scripted.url, policy=FAST)
 
     assert scripted.requests == []
-    assert not (tmp_path / "outbox").exists()
 
 
 def test_retry_after_is_read_as_seconds_or_as_a_date() -> None:

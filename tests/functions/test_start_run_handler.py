@@ -41,14 +41,14 @@ def with_object(event: dict[str, Any], **changes: Any) -> dict[str, Any]:
 
 
 def test_valid_event_starts_one_execution_named_after_the_object_version(
-    sfn: Any, start_run: Any, sample_event: Any
+    sfn: Any, start_run: Any, sample_event: Any, lambda_context: Any
 ) -> None:
     event = sample_event("s3_object_created.json")
     obj = event["detail"]["object"]
     bucket = event["detail"]["bucket"]["name"]
     expected_run_id = run_id_for(bucket, obj["key"], obj["version-id"], obj["etag"])
 
-    result = start_run.handler(event, None)
+    result = start_run.handler(event, lambda_context)
 
     assert result["status"] == "started"
     assert result["run_id"] == expected_run_id
@@ -70,19 +70,19 @@ def test_valid_event_starts_one_execution_named_after_the_object_version(
     assert set(payload) == {"run_id", "source", "received_at"}
 
 
-def test_duplicate_event_is_reported_and_starts_nothing_more(sfn: Any, start_run: Any, sample_event: Any) -> None:
-    first = start_run.handler(sample_event("s3_object_created.json"), None)
-    second = start_run.handler(sample_event("s3_object_created_duplicate.json"), None)
+def test_duplicate_event_is_reported_and_starts_nothing_more(sfn: Any, start_run: Any, sample_event: Any, lambda_context: Any) -> None:
+    first = start_run.handler(sample_event("s3_object_created.json"), lambda_context)
+    second = start_run.handler(sample_event("s3_object_created_duplicate.json"), lambda_context)
 
     assert first["status"] == "started"
     assert second == {"status": "duplicate", "run_id": first["run_id"], "uri": first["uri"]}
     assert len(executions(sfn)) == 1
 
 
-def test_new_version_of_the_same_key_is_a_new_run(sfn: Any, start_run: Any, sample_event: Any) -> None:
+def test_new_version_of_the_same_key_is_a_new_run(sfn: Any, start_run: Any, sample_event: Any, lambda_context: Any) -> None:
     event = sample_event("s3_object_created.json")
-    first = start_run.handler(event, None)
-    second = start_run.handler(with_object(event, **{"version-id": "a-newer-version"}), None)
+    first = start_run.handler(event, lambda_context)
+    second = start_run.handler(with_object(event, **{"version-id": "a-newer-version"}), lambda_context)
 
     assert second["status"] == "started"
     assert second["run_id"] != first["run_id"]
@@ -101,19 +101,19 @@ def test_new_version_of_the_same_key_is_a_new_run(sfn: Any, start_run: Any, samp
     ],
 )
 def test_objects_that_cannot_start_a_run_are_skipped_with_a_reason(
-    sfn: Any, start_run: Any, sample_event: Any, changes: dict[str, Any], reason: str
+    sfn: Any, start_run: Any, sample_event: Any, changes: dict[str, Any], reason: str, lambda_context: Any
 ) -> None:
-    result = start_run.handler(with_object(sample_event("s3_object_created.json"), **changes), None)
+    result = start_run.handler(with_object(sample_event("s3_object_created.json"), **changes), lambda_context)
 
     assert result["status"] == "skipped"
     assert reason in result["reason"]
     assert executions(sfn) == []
 
 
-def test_gzipped_csv_at_the_size_limit_starts_a_run(sfn: Any, start_run: Any, sample_event: Any) -> None:
+def test_gzipped_csv_at_the_size_limit_starts_a_run(sfn: Any, start_run: Any, sample_event: Any, lambda_context: Any) -> None:
     event = with_object(sample_event("s3_object_created.json"), key="incoming/2026/positions.csv.gz", size=1048576)
 
-    result = start_run.handler(event, None)
+    result = start_run.handler(event, lambda_context)
 
     assert result["status"] == "started"
     assert result["run_id"].startswith("positions-")
@@ -132,15 +132,15 @@ def test_gzipped_csv_at_the_size_limit_starts_a_run(sfn: Any, start_run: Any, sa
          "detail": {"bucket": {"name": "b"}, "object": {"key": "incoming/a.csv", "size": "12"}}},
     ],
 )
-def test_malformed_events_are_skipped_not_raised(sfn: Any, start_run: Any, bad_event: Any) -> None:
-    result = start_run.handler(bad_event, None)
+def test_malformed_events_are_skipped_not_raised(sfn: Any, start_run: Any, bad_event: Any, lambda_context: Any) -> None:
+    result = start_run.handler(bad_event, lambda_context)
 
     assert result["status"] == "skipped"
     assert result["reason"]
     assert executions(sfn) == []
 
 
-def test_url_encoded_key_is_resolved_to_the_stored_object(sfn: Any, start_run: Any, sample_event: Any) -> None:
+def test_url_encoded_key_is_resolved_to_the_stored_object(sfn: Any, start_run: Any, sample_event: Any, lambda_context: Any) -> None:
     s3 = boto3.client("s3")
     bucket = "threadline-incoming-123456789012"
     s3.create_bucket(Bucket=bucket)
@@ -150,7 +150,7 @@ def test_url_encoded_key_is_resolved_to_the_stored_object(sfn: Any, start_run: A
     event["detail"]["bucket"]["name"] = bucket
     event = with_object(event, key="incoming/my+positions.csv", **{"version-id": put["VersionId"]})
 
-    result = start_run.handler(event, None)
+    result = start_run.handler(event, lambda_context)
 
     assert result["status"] == "started"
     [execution] = executions(sfn)
@@ -160,10 +160,10 @@ def test_url_encoded_key_is_resolved_to_the_stored_object(sfn: Any, start_run: A
 
 
 def test_other_aws_errors_raise_so_eventbridge_retries(sfn: Any, start_run: Any, sample_event: Any,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+                                                      monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> None:
     monkeypatch.setenv("STATE_MACHINE_ARN", sfn.state_machine_arn.replace("threadline-pipeline", "missing"))
 
     with pytest.raises(ClientError) as raised:
-        start_run.handler(sample_event("s3_object_created.json"), None)
+        start_run.handler(sample_event("s3_object_created.json"), lambda_context)
 
     assert raised.value.response["Error"]["Code"] == "StateMachineDoesNotExist"

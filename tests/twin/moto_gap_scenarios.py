@@ -561,6 +561,23 @@ def retry_wait_scale(scene: Scene) -> dict:
             "waits_s": waits, "task_failures": len(failures), "task_starts": len(starts)}
 
 
+
+def s3_eventbridge_etag(scene: Scene) -> dict:
+    """An upload to a bucket that notifies EventBridge, caught by a rule with a queue target: the object's keys."""
+    url, arn = _queue(scene, "s3-events")
+    events = scene.client("events")
+    events.put_rule(Name="uploads", EventPattern=json.dumps({"source": ["aws.s3"], "detail-type": ["Object Created"]}))
+    events.put_targets(Rule="uploads", Targets=[{"Id": "queue", "Arn": arn}])
+    s3 = scene.client("s3")
+    s3.create_bucket(Bucket="incoming")
+    s3.put_bucket_notification_configuration(Bucket="incoming",
+                                             NotificationConfiguration={"EventBridgeConfiguration": {}})
+    put = s3.put_object(Bucket="incoming", Key="in/a.csv", Body=b"a,b\n1,2\n")
+    messages = _drain(scene, url, lambda found: bool(found), timeout=10)
+    objects = [json.loads(m["Body"])["detail"]["object"] for m in messages]
+    return {"object_keys": [sorted(o) for o in objects], "etags": [o.get("etag") for o in objects],
+            "put_etag": put["ETag"].strip('"')}
+
 SCENARIOS = {name: globals()[name] for name in moto_fixes.FIXES if name in globals()}
 
 

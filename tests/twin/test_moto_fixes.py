@@ -231,3 +231,11 @@ def test_retry_wait_scale_regression():
     # The same waits, scaled by RETRY_WAIT_SCALE (history times are in whole milliseconds): waited, but briefly.
     scaled = 3 * moto_fixes.RETRY_WAIT_SCALE
     assert len(fixed["waits_s"]) == 2 and all(scaled - 0.002 <= wait < 0.5 for wait in fixed["waits_s"]), fixed
+
+
+def test_s3_eventbridge_etag_regression():
+    broken, fixed = scenario("s3_eventbridge_etag", False), scenario("s3_eventbridge_etag", True)
+    assert len(broken["object_keys"]) == len(fixed["object_keys"]) == 1
+    assert "eTag" in broken["object_keys"][0] and "etag" not in broken["object_keys"][0]  # moto's spelling
+    assert "etag" in fixed["object_keys"][0] and "eTag" not in fixed["object_keys"][0]  # AWS's
+    assert fixed["etags"] == [fixed["put_etag"]]

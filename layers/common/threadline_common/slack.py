@@ -1,41 +1,37 @@
-"""Delivers Slack messages: the incoming webhook from Secrets Manager, or the local outbox.
+"""Delivers Slack messages through the incoming webhook named by a Secrets Manager secret.
 
-The secret is JSON `{"webhook_url": "https://hooks.slack.com/..."}`. An empty
-URL means "no Slack": with SLACK_OUTBOX_DIR set (the twin) each message is
-written there as one JSON file, otherwise a warning is logged. The URL is a
-credential: it is never logged, and never part of an error message.
+The secret is JSON `{"webhook_url": "https://hooks.slack.com/..."}`, read with
+Powertools parameters and cached for five minutes. An empty URL means "no
+Slack": the message is only logged, with a warning. The URL is a credential: it
+is never logged, and never part of an error message.
 
 A webhook POST that meets a rate limit, a 5xx gateway or server error, a
 refused or reset connection or a timeout is tried again, within the time the
 function has left (send_webhook); every message is checked against Block Kit's
-limits before it is sent or written.
+limits before it is sent.
 """
 
 from __future__ import annotations
 
 import email.utils
 import http.client
-import json
 import logging
-import os
 import random
 import ssl
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 from slack_sdk.errors import SlackRequestError
 from slack_sdk.webhook import WebhookClient
 
-from . import aws
 from .slack_format import MessageLimitError, SlackMessage, check_limits
 
 logger = Logger(child=True)
@@ -47,13 +43,13 @@ logging.getLogger("slack_sdk").setLevel(logging.INFO)
 _CLIENT_LOGGER = logging.getLogger(f"{__name__}.client")
 _CLIENT_LOGGER.setLevel(logging.CRITICAL + 1)
 
-SECRET_CACHE_SECONDS = 300.0
+SECRET_CACHE_SECONDS = 300
 WEBHOOK_TIMEOUT_SECONDS = 10
 WEBHOOK_RETRIES = 5
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
-SENT, OUTBOX, NOT_CONFIGURED = "sent", "outbox", "not_configured"
+SENT, NOT_CONFIGURED = "sent", "not_configured"
 
 
 class SlackDeliveryError(RuntimeError):
@@ -66,8 +62,7 @@ class SlackConfigError(SlackDeliveryError):
 
 @dataclass(frozen=True)
 class Delivery:
-    status: str  # sent, outbox or not_configured
-    path: str | None = None  # the outbox file
+    status: str  # sent or not_configured
     attempts: int = 0  # webhook POSTs made
 
 
@@ -93,31 +88,27 @@ class _Failure:
     retry_after: float | None = None  # seconds, from a 429's Retry-After
 
 
-_secret_cache: dict[str, tuple[float, str]] = {}
-
-
 def webhook_url(secret_arn: str | None) -> str:
-    """The webhook URL in the secret ("" when no secret is named or its URL is empty); cached for 5 minutes."""
+    """The webhook URL in the secret ("" when no secret is named or its URL is empty); cached for 5 minutes.
+
+    Powertools keeps the secret (`parameters.clear_caches()` forgets it). A
+    secret that cannot be read fails with the AWS error, as a boto3 call would.
+    """
     if not secret_arn:
         return ""
-    cached = _secret_cache.get(secret_arn)
-    if cached and time.monotonic() - cached[0] < SECRET_CACHE_SECONDS:
-        return cached[1]
-    secret = aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)
     try:
-        value = json.loads(secret.get("SecretString") or "{}")
-    except json.JSONDecodeError as exc:
+        value = parameters.get_secret(secret_arn, transform="json", max_age=SECRET_CACHE_SECONDS)
+    except TransformParameterError as exc:
         raise SlackConfigError('the Slack webhook secret is not JSON {"webhook_url": ...}') from exc
+    except GetParameterError as exc:
+        # Powertools wraps every failed read; the AWS error it met is the one worth raising.
+        if isinstance(exc.__context__, Exception):
+            raise exc.__context__ from None
+        raise
     url = value.get("webhook_url") if isinstance(value, dict) else None
     if url is not None and not isinstance(url, str):
         raise SlackConfigError("the Slack webhook secret's webhook_url is not a string")
-    url = (url or "").strip()
-    _secret_cache[secret_arn] = (time.monotonic(), url)
-    return url
-
-
-def clear_cache() -> None:
-    _secret_cache.clear()
+    return (url or "").strip()
 
 
 def deadline_in(remaining_ms: float | None) -> float | None:
@@ -125,24 +116,21 @@ def deadline_in(remaining_ms: float | None) -> float | None:
     return None if remaining_ms is None else time.monotonic() + remaining_ms / 1000
 
 
-def deliver(message: SlackMessage, url: str, outbox_dir: str | None = None, *, deadline: float | None = None,
+def deliver(message: SlackMessage, url: str, *, deadline: float | None = None,
             policy: RetryPolicy | None = None) -> Delivery:
-    """Send to the webhook; with no URL, write to the outbox or log that Slack is not configured.
+    """Send to the webhook; with no URL, log that Slack is not configured.
 
-    A message that breaks a Block Kit limit is refused here, before Slack sees it
-    (and in the outbox too, so that the twin shows the bug).
+    A message that breaks a Block Kit limit is refused here, before Slack sees it.
     """
-    if url or outbox_dir:
-        try:
-            check_limits(message)
-        except MessageLimitError as exc:
-            raise SlackDeliveryError(f"the {message.kind} message breaks a Block Kit limit: {exc}") from None
-    if url:
-        return Delivery(SENT, attempts=send_webhook(url, message, deadline=deadline, policy=policy))
-    if outbox_dir:
-        return Delivery(OUTBOX, str(write_outbox(Path(outbox_dir), message)))
-    logger.warning("Slack webhook not configured: message not sent", extra={"kind": message.kind, "text": message.text})
-    return Delivery(NOT_CONFIGURED)
+    if not url:
+        logger.warning("Slack webhook not configured: message not sent",
+                       extra={"kind": message.kind, "text": message.text})
+        return Delivery(NOT_CONFIGURED)
+    try:
+        check_limits(message)
+    except MessageLimitError as exc:
+        raise SlackDeliveryError(f"the {message.kind} message breaks a Block Kit limit: {exc}") from None
+    return Delivery(SENT, attempts=send_webhook(url, message, deadline=deadline, policy=policy))
 
 
 def send_webhook(url: str, message: SlackMessage, *, deadline: float | None = None,
@@ -285,20 +273,3 @@ def _redact(text: str, url: str) -> str:
     path = urlsplit(url).path
     text = text.replace(url, "<webhook>")
     return text.replace(path, "<webhook path>") if len(path) > 1 else text
-
-
-def write_outbox(outbox_dir: Path, message: SlackMessage) -> Path:
-    """One JSON file per message, named so that names sort by time; written to a temp file, then renamed."""
-    outbox_dir.mkdir(parents=True, exist_ok=True)
-    name = f"{time.time_ns():020d}-{message.kind}-{uuid.uuid4().hex[:8]}.json"
-    document = {"kind": message.kind, "run_id": message.run_id, **message.payload()}
-    fd, temp_path = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=outbox_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=1, ensure_ascii=False)
-        final = outbox_dir / name
-        os.replace(temp_path, final)
-    except BaseException:
-        Path(temp_path).unlink(missing_ok=True)
-        raise
-    return final

@@ -42,6 +42,7 @@ FIXES: tuple[str, ...] = (
     "states_all_terminal_errors",
     "payload_size_limit",
     "context_entered_time_format",
+    "s3_eventbridge_etag",
 )
 
 SYNC_POLL_SECONDS = 0.05
@@ -726,6 +727,31 @@ def fix_context_entered_time_format() -> None:
     state_module.CommonStateField._eval_state_input = eval_state_input
 
 
+def fix_s3_eventbridge_etag() -> None:
+    """S3's EventBridge events spell the object's ETag `eTag`.
+
+    AWS writes `detail.object.etag` in the EventBridge events of S3 (`eTag` is the
+    spelling of S3's direct notifications to SQS, SNS and Lambda, which moto gets
+    right); a rule pattern or a function reading `etag` found nothing. Every
+    `aws.s3` event reaches the rules through `Rule.send_to_targets`, so the key is
+    renamed there, before the pattern is matched. (Only AWS services may put
+    events with an `aws.` source, so no event of a user's is rewritten.)
+    """
+    from moto.events import models as events_models
+
+    original = events_models.Rule.send_to_targets
+
+    def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
+        detail = original_event.get("detail") if original_event.get("source") == "aws.s3" else None
+        obj = detail.get("object") if isinstance(detail, dict) else None
+        if isinstance(obj, dict) and "eTag" in obj and "etag" not in obj:
+            renamed = {("etag" if key == "eTag" else key): value for key, value in obj.items()}
+            original_event = {**original_event, "detail": {**detail, "object": renamed}}
+        original(self, original_event, transform_input)
+
+    events_models.Rule.send_to_targets = send_to_targets
+
+
 def _too_many_requests_error() -> type:
     from moto.core.exceptions import JsonRESTError
 
@@ -854,6 +880,7 @@ def apply(lambda_executor: LambdaExecutor, batch_executor: BatchExecutor,
             "states_all_terminal_errors": fix_states_all_terminal_errors,
             "payload_size_limit": fix_payload_size_limit,
             "context_entered_time_format": fix_context_entered_time_format,
+            "s3_eventbridge_etag": fix_s3_eventbridge_etag,
         }
         for name in FIXES:
             if name in skipped or name in _applied:

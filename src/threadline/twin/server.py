@@ -71,7 +71,7 @@ class TwinConfig:
     port: int = 0
     stack_name: str = "threadline"
     parameters: dict[str, Any] = field(default_factory=dict)
-    slack_webhook_url: str = ""  # empty: messages go to the local outbox
+    slack_webhook_url: str = ""  # empty: the local Slack stand-in, which writes each message to the outbox
 
 
 class Twin:
@@ -87,6 +87,7 @@ class Twin:
         self.provisioned = Provisioned()
         self._server: Any = None
         self._neptune: Any = None
+        self._slack: Any = None
         self.session = _shared_session()
         self._clients: dict[str, Any] = {}
         self.lambda_runtime: LocalLambdaRuntime | None = None
@@ -104,6 +105,7 @@ class Twin:
 
         from .graph_store import GraphStore
         from .neptune_standin import NeptuneStandin
+        from .slack_standin import SlackStandin
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per API call
         # The interpreter logs every failed state as an exception; the history has it already.
@@ -116,6 +118,7 @@ class Twin:
         self._configure_moto({"stepfunctions": {"execute_state_machine": True}})
         self._graph = GraphStore(self.workdir / "lineage.lbdb")
         self._neptune = NeptuneStandin(self._graph).start()
+        self._slack = SlackStandin(self.outbox).start()
         executor_env = {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_ENDPOINT_URL_NEPTUNEDATA": self._neptune.url,
@@ -123,7 +126,6 @@ class Twin:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
-            "SLACK_OUTBOX_DIR": str(self.outbox),
         }
         self.lambda_runtime = LocalLambdaRuntime(executor_env, self.workdir / "logs" / "lambda", self.faults,
                                                  region=REGION)
@@ -160,6 +162,9 @@ class Twin:
             self._neptune.stop()
             self._neptune = None
             self._graph.close()
+        if self._slack is not None:
+            self._slack.stop()
+            self._slack = None
         if self._server is not None:
             self._reset_moto()  # moto's backends are per process: a later twin here starts empty
             self._server.stop()
@@ -211,7 +216,8 @@ class Twin:
     def _provision(self) -> None:
         assert self.lambda_runtime is not None and self.batch_runtime is not None
         template, artifacts = translate(load_yaml(self.config.root / "template.yaml"), self.config.root)
-        parameters = {**self._network_parameters(), "SlackWebhookUrl": self.config.slack_webhook_url,
+        parameters = {**self._network_parameters(),
+                      "SlackWebhookUrl": self.config.slack_webhook_url or self._slack.url,
                       **self.config.parameters}
         provisioner = Provisioner(self.session, self.endpoint_url, self.config.root, self.config.stack_name,
                                   self.lambda_runtime, self.batch_runtime,
@@ -247,3 +253,8 @@ class Twin:
     def neptune(self) -> Any:
         """The local openCypher endpoint (`set_down()` takes it down for tests)."""
         return self._neptune
+
+    @property
+    def slack(self) -> Any:
+        """The local Slack webhook (`fail_next()` makes it answer errors for tests)."""
+        return self._slack
