@@ -522,6 +522,34 @@ def stepfunctions_status_events(scene: Scene) -> dict:
             "received": len(received)}
 
 
+def batch_sync_poll_resilience(scene: Scene) -> dict:
+    """DescribeJobs answers 500 three times while a `.sync` task polls its 1 s job: does the run survive?"""
+    from moto.batch import models as batch_models
+    from moto.core.exceptions import JsonRESTError
+
+    queue = scene.job_queue()
+    definition = scene.job_definition("slow", "import time; time.sleep(1)")
+    original = batch_models.BatchBackend.describe_jobs
+    failures = {"left": 3, "answered": 0}
+
+    def describe_jobs(self, jobs):
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            failures["answered"] += 1
+            error = JsonRESTError("ServerException", "Internal error, try again")
+            error.code = 500
+            raise error
+        return original(self, jobs)
+
+    batch_models.BatchBackend.describe_jobs = describe_jobs
+    try:
+        described = scene.run_state_machine({"StartAt": "Job", "States": {"Job": _sync_task(queue, definition)}},
+                                            timeout=60)
+    finally:
+        batch_models.BatchBackend.describe_jobs = original
+    return {"status": described["status"], "error": described.get("error"), "errors_answered": failures["answered"]}
+
+
 def batch_sync_terminate_on_stop(scene: Scene) -> dict:
     """A `.sync` task times out after 2 s on a 30 s job: is the job terminated?"""
     queue = scene.job_queue()

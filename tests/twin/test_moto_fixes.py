@@ -222,6 +222,15 @@ def test_batch_sync_terminate_on_stop_regression():
     assert "task ended before the job" in fixed["status_reason"]
 
 
+def test_batch_sync_poll_resilience_regression():
+    broken = scenario("batch_sync_poll_resilience", False)
+    fixed = scenario("batch_sync_poll_resilience", True)
+    assert broken["errors_answered"] >= 1 and fixed["errors_answered"] == 3
+    # One transient DescribeJobs error ended the run; Step Functions' poller would have polled again.
+    assert broken["status"] == "FAILED"
+    assert fixed["status"] == "SUCCEEDED", fixed
+
+
 def test_retry_wait_scale_regression():
     broken, fixed = scenario("retry_wait_scale", False), scenario("retry_wait_scale", True)
     for outcome in (broken, fixed):  # the same attempts: the first and two retries

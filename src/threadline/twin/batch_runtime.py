@@ -67,6 +67,8 @@ class LocalBatchRuntime:
     definition_dirs: dict[str, Path] = field(default_factory=dict)  # job definition name -> folder
     queues: dict[str, QueueSpec] = field(default_factory=dict)  # queue name -> spec
     jobs: dict[str, JobRecord] = field(default_factory=dict)
+    slots: int = max(2, (os.cpu_count() or 2) * 2)  # attempts running at once on this machine
+    _capacity: threading.BoundedSemaphore = field(init=False)
     # Called on every status change with the moto job: the twin sends "Batch Job State Change" events.
     state_events: Callable[[Any], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -80,6 +82,9 @@ class LocalBatchRuntime:
             self._run(job, queue, record)
         except Exception as exc:  # an executor bug must end the job, not hang the run
             self._finish(job, record, False, f"threadline twin could not run the job: {exc}", None)
+
+    def __post_init__(self) -> None:
+        self._capacity = threading.BoundedSemaphore(self.slots)
 
     def queue_aliases(self, queue_name: str) -> tuple[str, ...]:
         queue = self.queues.get(queue_name)
@@ -105,7 +110,13 @@ class LocalBatchRuntime:
             if job.stop:
                 self._finish(job, record, False, job.job_stopped_reason or "Terminated", None)
                 return
-            outcome = self._attempt(job, record, attempt, fault)
+            if not self._wait_for_capacity(job):
+                self._finish(job, record, False, job.job_stopped_reason or "Terminated", None)
+                return
+            try:
+                outcome = self._attempt(job, record, attempt, fault)
+            finally:
+                self._capacity.release()
             if outcome.succeeded:
                 self._finish(job, record, True, None, 0)
                 return
@@ -114,6 +125,20 @@ class LocalBatchRuntime:
                 self._finish(job, record, False, outcome.status_reason, outcome.exit_code,
                              outcome.container_reason)
                 return
+
+    def _wait_for_capacity(self, job: Any) -> bool:
+        """Stay RUNNABLE until a compute slot is free (False if the job was terminated meanwhile).
+
+        A compute environment runs what its maxvCpus allow and queues the rest; the
+        twin's one machine allows `slots` attempts at once, however many runs there are.
+        """
+        while not self._capacity.acquire(timeout=0.05):
+            if job.stop:
+                return False
+        if job.stop:
+            self._capacity.release()
+            return False
+        return True
 
     def _stay_runnable(self, job: Any, record: JobRecord, queue: QueueSpec | None) -> None:
         """No capacity: wait RUNNABLE until the queue's time-limit action or a TerminateJob."""

@@ -65,6 +65,10 @@ class LocalLambdaRuntime:
     _idle: dict[str, list[_Worker]] = field(default_factory=dict)
     async_invoker: AsyncInvoker | None = None
     _counts: dict[tuple[str, str | None], int] = field(default_factory=dict)
+    # Execution environments per function at once. Lambda would run up to the account's
+    # concurrency (1,000); one machine cannot, so the rest wait their turn: slower, never kinder.
+    concurrency: int = 4
+    _concurrency: dict[str, threading.BoundedSemaphore] = field(default_factory=dict)
 
     def enable_async(self, send_message: Any) -> AsyncInvoker:
         """Async invocations (EventBridge, SNS, `Event`) with Lambda's retries and failure targets."""
@@ -121,6 +125,17 @@ class LocalLambdaRuntime:
         return json.dumps(payload, default=str), errored, logs
 
     def _run(self, spec: FunctionSpec, event: Any, log_path: Path) -> tuple[Any, bool]:
+        with self._slots(spec):  # the wait for a slot is not the invocation's time: its clock starts below
+            return self._run_in_slot(spec, event, log_path)
+
+    def _slots(self, spec: FunctionSpec) -> threading.BoundedSemaphore:
+        """At most `concurrency` execution environments of one function at once; the others wait."""
+        with self._lock:
+            if spec.name not in self._concurrency:
+                self._concurrency[spec.name] = threading.BoundedSemaphore(self.concurrency)
+            return self._concurrency[spec.name]
+
+    def _run_in_slot(self, spec: FunctionSpec, event: Any, log_path: Path) -> tuple[Any, bool]:
         worker = self._take_worker(spec)
         worker.wait_ready(INIT_LIMIT_S)
         with tempfile.TemporaryDirectory(prefix="threadline-invoke-") as scratch:

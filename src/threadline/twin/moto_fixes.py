@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
@@ -36,6 +37,7 @@ FIXES: tuple[str, ...] = (
     "lambda_async_invocation",
     "stepfunctions_status_events",
     "batch_sync_terminate_on_stop",
+    "batch_sync_poll_resilience",
     "retry_wait_scale",
     "lambda_invocation_type",
     "batch_concurrent_describe",
@@ -553,6 +555,51 @@ def put_batch_job_state_event(job: Any) -> None:
         logging.getLogger("threadline.twin").exception("job state event of %s not sent", job.job_id)
 
 
+def fix_batch_sync_poll_resilience() -> None:
+    """One failed DescribeJobs poll of a `.sync` Batch task fails the whole execution.
+
+    moto's poll lets any error escape; Step Functions' own poller of the job never
+    shows its callers a transient failure (a timeout, a throttle, a 5xx). Under a
+    hundred concurrent runs the twin's endpoint answers slowly and every such poll
+    ended its run in `States.Runtime`. A transient error now means "poll again";
+    the interval also backs off from 50 ms towards 1 s for long jobs, so that many
+    waiting tasks do not flood the endpoint.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_batch as batch_module,
+    )
+
+    service = batch_module.StateTaskServiceBatch
+    built = service._build_sync_resolver
+
+    def build_sync_resolver(self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict,
+                            state_credentials: Any) -> Any:
+        resolver = built(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+        polls = 0
+
+        def resolve() -> Any:
+            nonlocal polls
+            polls += 1
+            if polls > 20:  # after about a second of 50 ms polls
+                time.sleep(min(0.95, 0.01 * (polls - 20)))
+            try:
+                return resolver()
+            except ClientError as exc:
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                if status >= 500 or status == 429 or "Throttl" in str(exc.response.get("Error", {}).get("Code")):
+                    return None
+                raise
+            except BotoCoreError:  # connection refused or timed out: the endpoint is busy, not the job
+                return None
+
+        if hasattr(resolver, "terminate"):
+            resolve.terminate = resolver.terminate  # type: ignore[attr-defined]
+        return resolve
+
+    service._build_sync_resolver = build_sync_resolver
+
+
 def _put_status_event(execution: Any, status: str | None = None) -> None:
     """One EventBridge event for the execution's status (its current one by default), shaped as AWS sends it."""
     import logging
@@ -874,6 +921,7 @@ def apply(lambda_executor: LambdaExecutor, batch_executor: BatchExecutor,
             "lambda_async_invocation": fix_lambda_async_invocation,
             "stepfunctions_status_events": fix_stepfunctions_status_events,
             "batch_sync_terminate_on_stop": fix_batch_sync_terminate_on_stop,
+            "batch_sync_poll_resilience": fix_batch_sync_poll_resilience,
             "retry_wait_scale": fix_retry_wait_scale,
             "lambda_invocation_type": fix_lambda_invocation_type,
             "batch_concurrent_describe": fix_batch_concurrent_describe,
