@@ -130,6 +130,16 @@ class AsyncInvoker:
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
 
+    def _deliver(self, queue_arn: str, body: str, attributes: dict[str, Any]) -> None:
+        """Send to the failure target, trying again while the queue's endpoint is busy: a dead letter is not dropped."""
+        for wait in (0.5, 1.0, 2.0, 4.0):
+            try:
+                self._send_message(queue_arn, body, attributes)
+                return
+            except Exception:  # the endpoint timed out or refused; the last try raises below
+                time.sleep(wait)
+        self._send_message(queue_arn, body, attributes)
+
     def _dead_letter(self, function_name: str, config: AsyncConfig, event: Any, request_id: str,
                      attempts: int, payload: str) -> str | None:
         error = _error_of(payload)
@@ -144,7 +154,7 @@ class AsyncInvoker:
                                     "functionError": "Unhandled"},
                 "responsePayload": error,
             }
-            self._send_message(config.on_failure_arn, json.dumps(record), {})
+            self._deliver(config.on_failure_arn, json.dumps(record), {})
             return config.on_failure_arn
         if config.dead_letter_arn:
             attributes = {
@@ -153,7 +163,7 @@ class AsyncInvoker:
                 "ErrorMessage": {"DataType": "String",
                                  "StringValue": str(error.get("errorMessage") or error.get("errorType"))[:1000]},
             }
-            self._send_message(config.dead_letter_arn, json.dumps(event), attributes)
+            self._deliver(config.dead_letter_arn, json.dumps(event), attributes)
             return config.dead_letter_arn
         logger.error("async event to %s lost after %d attempts: no dead-letter queue or on-failure destination",
                      function_name, attempts)
