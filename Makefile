@@ -15,3 +15,4 @@ bench:
 	@.venv/bin/python bench/bench_preprocess_bounds.py
 	@.venv/bin/python bench/bench_analysis.py
 	@.venv/bin/python bench/bench_lineage.py
+	@.venv/bin/python bench/bench_burst.py

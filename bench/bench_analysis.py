@@ -20,15 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import _paths  # noqa: F401 - sets up imports
 import numpy as np
 import pyarrow.parquet as pq
-from _paths import OUT
 
 from analysis.backend import select_backend
 from analysis.model import ScenarioSchedule, Portfolio, node_blocks, simulate
 from preprocess.validate import validate_file
 from threadline import samples
+
+OUT = Path(__file__).resolve().parent / "out"
 
 
 def run_node(clean: str, plan: ScenarioSchedule, node: int, nodes: int, start_at: float) -> tuple[float, float, bytes, str]:

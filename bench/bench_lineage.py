@@ -25,19 +25,14 @@ import json
 import random
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _paths import OUT, ROOT
-
-sys.path.insert(0, str(ROOT / "layers" / "common"))
-
-import boto3  # noqa: E402
-from threadline_common.lineage import (  # noqa: E402
+import boto3
+from threadline_common.lineage import (
     NeptuneCypher,
     downstream,
     failures,
@@ -47,12 +42,14 @@ from threadline_common.lineage import (  # noqa: E402
     run_report,
     upstream,
 )
-from threadline_common.lineage import queries  # noqa: E402
-from threadline_common.lineage.graph import ObjectFacts  # noqa: E402
-from threadline_common.lineage.reader import parse_since  # noqa: E402
+from threadline_common.lineage import queries
+from threadline_common.lineage.graph import ObjectFacts
+from threadline_common.lineage.reader import parse_since
 
-from threadline.twin.graph_store import GraphStore  # noqa: E402
-from threadline.twin.neptune_standin import NeptuneStandin  # noqa: E402
+from threadline.twin.graph_store import GraphStore
+from threadline.twin.neptune_standin import NeptuneStandin
+
+OUT = Path(__file__).resolve().parent / "out"
 
 ACCOUNT = "123456789012"
 QUEUE = f"arn:aws:batch:us-east-1:{ACCOUNT}:job-queue/threadline-"

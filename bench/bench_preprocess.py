@@ -27,16 +27,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import _paths  # noqa: F401 - sets up imports
 import duckdb
 import pyarrow.parquet as pq
-from _paths import OUT
 from pandas_validation import validate_with_pandas
 
 from preprocess.checks import quote_literal
 from preprocess.schema import load_schema
 from preprocess.validate import validate_file
 from threadline import samples
+
+OUT = Path(__file__).resolve().parent / "out"
 
 
 def raw_conversion(path: Path, workdir: Path) -> None:

@@ -35,10 +35,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import _paths  # noqa: F401 - sets up imports
 import duckdb
-from _paths import OUT
-from bench_preprocess import positions_file, raw_conversion
+from bench_preprocess import OUT, positions_file, raw_conversion
 
 from preprocess.checks import BAD, checked_query, csv_source, quote_ident, quote_literal
 from preprocess.schema import Schema, load_schema

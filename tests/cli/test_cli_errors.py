@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from threadline.cli import app
-from threadline.lineage_cli import app as lineage_app
+from threadline.cli.lineage import app as lineage_app
 
 AWS_VARIABLES = ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                  "AWS_SESSION_TOKEN")

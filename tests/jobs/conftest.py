@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from jobs_helpers import REGION, create_resources, free_port  # noqa: E402
+from jobs_helpers import REGION, create_resources, free_port
 
 
 @pytest.fixture

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import socket
-import sys
 from pathlib import Path
 
 import boto3
 
+from threadline import samples
+
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = ROOT / "jobs"
-for path in (JOBS, ROOT / "src"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-from threadline import samples  # noqa: E402
 
 REGION = "us-east-1"
 BUCKETS = {"incoming": "tl-incoming", "intermediate": "tl-intermediate",

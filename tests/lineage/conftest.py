@@ -13,16 +13,13 @@ from typing import Any
 
 import pytest
 
+from threadline_common import aws
+from threadline_common.lineage import NeptuneCypher
+
+from threadline.twin.graph_store import GraphStore
+from threadline.twin.neptune_standin import NeptuneStandin
+
 REPO = Path(__file__).resolve().parents[2]
-for path in (REPO / "layers" / "common", REPO / "src"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-from threadline_common import aws  # noqa: E402
-from threadline_common.lineage import NeptuneCypher  # noqa: E402
-
-from threadline.twin.graph_store import GraphStore  # noqa: E402
-from threadline.twin.neptune_standin import NeptuneStandin  # noqa: E402
 
 
 def load_event(name: str) -> Any:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from threadline_common.lineage import downstream, failures, run_report, upstream
 from threadline_common.lineage.reader import parse_since
 
-from threadline.lineage_cli import app
+from threadline.cli.lineage import app
 
 RESULTS = "s3://threadline-results-123456789012/runs/"
 

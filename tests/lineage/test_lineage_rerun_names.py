@@ -7,8 +7,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from threadline.lineage_redrive import dead_letter_queue
-from threadline.rerun import resumed_run_id, stack_output, state_machine_arn
+from threadline.lineage.redrive import dead_letter_queue
+from threadline.lineage.rerun import resumed_run_id, stack_output, state_machine_arn
 
 
 class Stacks:

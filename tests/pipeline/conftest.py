@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from threadline.lineage_view import twin_graph
+from threadline.lineage.rerun import rerun, source_of_run
+from threadline.lineage.view import twin_graph
 from threadline.twin.faults import Fault
-from threadline.rerun import rerun, source_of_run
 from threadline.twin.runs import RunResult, collect, run_file, wait
 from threadline.twin.server import Twin, TwinConfig
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from threadline import samples
-from threadline.lineage_view import twin_graph
-from threadline.rerun import rerun, source_of_run
+from threadline.lineage.rerun import rerun, source_of_run
+from threadline.lineage.view import twin_graph
 from threadline.twin.faults import Fault
 from threadline.twin.runs import RunResult, RunSkipped, collect, find_execution, slack_messages, upload, wait
 from threadline.twin.server import Twin

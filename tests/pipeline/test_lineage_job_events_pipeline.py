@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from threadline.lineage_view import twin_graph
+from threadline.lineage.view import twin_graph
 from threadline.twin.runs import collect, find_execution, upload, wait
 
 pytestmark = pytest.mark.pipeline

@@ -11,13 +11,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from threadline.lineage_cli import app as lineage_app
-from threadline.lineage_redrive import dead_letter_queue, redrive, waiting
-from threadline.lineage_view import layer_modules
-from threadline.twin.runs import collect, find_execution, slack_messages, upload, wait
+from threadline_common.lineage import NeptuneCypher, run_report, upstream
 
-layer_modules()
-from threadline_common.lineage import NeptuneCypher, run_report, upstream  # noqa: E402
+from threadline.cli.lineage import app as lineage_app
+from threadline.lineage.redrive import dead_letter_queue, redrive, waiting
+from threadline.twin.runs import collect, find_execution, slack_messages, upload, wait
 
 SAMPLE = (Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "sample-positions.csv").read_bytes()
 EVENTS = Path(__file__).resolve().parents[2] / "events"

@@ -12,12 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from threadline.lineage_view import layer_modules, twin_graph
-from threadline.rerun import source_of_run
-from threadline.twin.runs import RunResult
+from threadline_common.lineage import NeptuneCypher, run_report
 
-layer_modules()
-from threadline_common.lineage import NeptuneCypher, run_report  # noqa: E402
+from threadline.lineage.rerun import source_of_run
+from threadline.lineage.view import twin_graph
+from threadline.twin.runs import RunResult
 
 SAMPLE = (Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "sample-positions.csv").read_bytes()
 START = ["InitialiseRun", "RecordRunStart", "CreateRunRecord", "NotifyRunStarted", "ChooseFirstStep"]

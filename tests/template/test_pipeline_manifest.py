@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-for _path in (REPO_ROOT / "layers" / "common", REPO_ROOT / "jobs"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+from threadline_common import pipeline
+from threadline_common.lineage.batch import derive_capacity, job_key_for, split_job_key
+from threadline_common.lineage.resume import DONE
 
-from threadline_common import pipeline  # noqa: E402
-from threadline_common.lineage.batch import derive_capacity, job_key_for, split_job_key  # noqa: E402
-from threadline_common.lineage.resume import DONE  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 ASL_PATH = REPO_ROOT / "statemachines" / "pipeline.asl.json"
 BATCH_SUBMIT = "arn:aws:states:::batch:submitJob"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from threadline.lineage_redrive import redrive
+from threadline.lineage.redrive import redrive
 from threadline.twin.server import Twin, TwinConfig
 
 

@@ -1,34 +1,35 @@
 """`threadline lineage ...`: ask the lineage graph what produced a result, what an input touched,
-what a run did and what failed; redrive lineage dead letters.
+what a run did and what failed; redrive lineage dead letters; rerun a run's input.
 
 The same functions are the Python API (`threadline_common.lineage.reader`);
 `--json` prints what they return. By default the commands read the twin's graph
 in `--workdir`; `--endpoint URL` reads any neptunedata endpoint and `--neptune
-HOST` a Neptune cluster with IAM auth (see `lineage_access.py`).
+HOST` a Neptune cluster with IAM auth (see `threadline/lineage/clients.py`).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from rich.tree import Tree
 
-from .lineage_access import aws_session, explain_aws_error, open_graph
-from .lineage_view import layer_modules
+from ..lineage import render
+from ..lineage.clients import (CloudFormationClient, GraphClient, SqsClient, StepFunctionsClient, aws_session,
+                               explain_aws_error)
+from .console import say_error
+
+Service = TypeVar("Service", SqsClient, StepFunctionsClient)
+Found = TypeVar("Found")
 
 app = typer.Typer(help="Query the lineage graph: upstream, downstream, run, failures, show; redrive dead letters.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True, soft_wrap=True)
 
 WorkdirOption = Annotated[Path, typer.Option(help="The twin's folder holding the lineage graph.")]
 EndpointOption = Annotated[Optional[str], typer.Option(
@@ -40,46 +41,23 @@ AwsEndpointOption = Annotated[Optional[str], typer.Option(
 RegionOption = Annotated[Optional[str], typer.Option(
     help="AWS region of the stack and its Neptune cluster (default: the AWS SDK's).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-
-
-def _reader() -> Any:
-    layer_modules()
-    from threadline_common.lineage import reader
-
-    return reader
-
-
-def _emit_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, default=str))
+UriArgument = Annotated[str, typer.Argument(help="s3:// URI of an object or prefix (a ?versionId= pins one version).")]
 
 
 @app.command()
-def upstream(uri: Annotated[str, typer.Argument(help="s3:// URI of an object or prefix (a ?versionId= pins one version).")],
-             workdir: WorkdirOption = Path(".threadline"), endpoint: EndpointOption = None,
+def upstream(uri: UriArgument, workdir: WorkdirOption = Path(".threadline"), endpoint: EndpointOption = None,
              neptune: NeptuneOption = None, region: RegionOption = None, as_json: JsonOption = False) -> None:
     """The datasets and steps behind URI: which input, image and parameters produced it."""
-    result = _query(lambda graph: _reader().upstream(graph, uri), workdir, endpoint, neptune, region)
-    if as_json:
-        _emit_json(result)
-        return
-    _print_tree(result, "produced_by", "consumed", "made by")
+    _tree(lambda graph: _reader().upstream(graph, uri), render.UPSTREAM,
+          GraphClient(workdir, endpoint, neptune, region), as_json)
 
 
 @app.command()
-def downstream(uri: Annotated[str, typer.Argument(help="s3:// URI of an object or prefix (a ?versionId= pins one version).")],
-               workdir: WorkdirOption = Path(".threadline"), endpoint: EndpointOption = None,
+def downstream(uri: UriArgument, workdir: WorkdirOption = Path(".threadline"), endpoint: EndpointOption = None,
                neptune: NeptuneOption = None, region: RegionOption = None, as_json: JsonOption = False) -> None:
     """The steps and datasets after URI: everything that read it, and what they wrote, onward."""
-    result = _query(lambda graph: _reader().downstream(graph, uri), workdir, endpoint, neptune, region)
-    if as_json:
-        _emit_json(result)
-        return
-    _print_tree(result, "consumed_by", "produced", "read by")
-    if result.get("runs"):
-        console.print(f"[bold]runs that took it as input[/] ({len(result['runs'])})")
-        for run in result["runs"]:
-            console.print(f"  {run['run_id']}  {run['status']}  {run.get('started_at') or ''}"
-                          + (f"  {run['error']}" if run.get("error") else ""))
+    _tree(lambda graph: _reader().downstream(graph, uri), render.DOWNSTREAM,
+          GraphClient(workdir, endpoint, neptune, region), as_json)
 
 
 @app.command("run")
@@ -87,41 +65,11 @@ def run_command(run_id: Annotated[str, typer.Argument(help="The run id (the exec
                 workdir: WorkdirOption = Path(".threadline"), endpoint: EndpointOption = None,
                 neptune: NeptuneOption = None, region: RegionOption = None, as_json: JsonOption = False) -> None:
     """The run's steps and attempts in order: retries, fallbacks, reuse and failure reasons."""
-    report = _query(lambda graph: _reader().run_report(graph, run_id), workdir, endpoint, neptune, region)
-    if report is None:
-        console.print(f"[red]no lineage recorded for run {run_id}[/]")
-        raise typer.Exit(1)
+    report = _run_report(run_id, GraphClient(workdir, endpoint, neptune, region))
     if as_json:
         _emit_json(report)
         return
-    run = report["run"]
-    colour = "green" if run["status"] == "SUCCEEDED" else "red" if run["status"] == "FAILED" else "yellow"
-    console.print(f"[bold]run[/] {run['run_id']}: [{colour}]{run['status']}[/]  "
-                  f"{run.get('started_at') or '?'} → {run.get('ended_at') or '…'}")
-    if run.get("error"):
-        console.print(f"  error [red]{run['error']}[/]: {_short(run.get('cause'), 300)}")
-    table = Table(show_lines=False)
-    for column in ("#", "job", "try", "capacity", "status", "exit", "reason / note", "image", "cache key"):
-        table.add_column(column)
-    for a in report["attempts"]:
-        note = ""
-        if a["status"] == "REUSED":
-            note = f"reused {a.get('reused_attempt')} of run {a.get('reused_run')}"
-        elif a["status"] != "SUCCEEDED":
-            note = a.get("status_reason") or ""
-            if a.get("retried"):
-                note += " → retried by Batch"
-        if a.get("fallback_of"):
-            note = (note + "; " if note else "") + f"fallback of {a['fallback_of']}"
-        table.add_row(str(a.get("seq")), a.get("job_key") or "", str(a.get("attempt") or ""),
-                      a.get("capacity") or "", a.get("status") or "",
-                      "" if a.get("exit_code") is None else str(a["exit_code"]), note,
-                      _short((a.get("image") or "").rsplit("/", 1)[-1], 30), (a.get("cache_key") or "")[:10])
-    console.print(table)
-    written = [d for d in report["datasets"] if d["rel"] in ("PRODUCED", "CONTAINS")]
-    read = [d for d in report["datasets"] if d["rel"] == "CONSUMED"]
-    console.print(f"read {len({d['dataset_id'] for d in read})} datasets, "
-                  f"wrote {len({d['dataset_id'] for d in written})}")
+    render.run_report(console, report)
 
 
 @app.command()
@@ -134,30 +82,11 @@ def failures(since: Annotated[str, typer.Option(help="How far back: 7d, 24h, 30m
         moment = reader.parse_since(since)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    result = _query(lambda graph: reader.failures(graph, moment), workdir, endpoint, neptune, region)
+    result = _query(lambda graph: reader.failures(graph, moment), GraphClient(workdir, endpoint, neptune, region))
     if as_json:
         _emit_json(result)
         return
-    console.print(f"[bold]failures since[/] {result['since']}")
-    table = Table(title="failed step attempts by reason")
-    for column in ("step", "reason", "exit", "attempts", "runs", "last"):
-        table.add_column(column)
-    for group in result["by_reason"]:
-        table.add_row(group["step"] or "", _short(group.get("reason"), 80),
-                      "" if group.get("exit_code") is None else str(group["exit_code"]),
-                      str(group["attempts"]), str(group["runs"]), group.get("last_at") or "")
-    console.print(table)
-    runs = Table(title="failed runs")
-    for column in ("run", "ended", "error", "at step", "why"):
-        runs.add_column(column)
-    for run in result["runs"]:
-        why = run.get("reason") or ""
-        if run.get("exit_code") is not None:
-            why = f"{why} (exit {run['exit_code']})".strip()
-        if run.get("error") == "ValidationFailed" or not why:
-            why = _short(run.get("cause"), 120)
-        runs.add_row(run["run_id"], run.get("ended_at") or "", run.get("error") or "", run.get("step") or "", why)
-    console.print(runs)
+    render.failures(console, result)
 
 
 @app.command()
@@ -166,14 +95,11 @@ def show(run_id: Annotated[str, typer.Argument(help="The run id.")],
          workdir: WorkdirOption = Path(".threadline"), endpoint: EndpointOption = None,
          neptune: NeptuneOption = None, region: RegionOption = None) -> None:
     """Write a self-contained HTML picture of the run's lineage graph."""
-    from .lineage_html import render
+    from ..lineage import html
 
-    report = _query(lambda graph: _reader().run_report(graph, run_id), workdir, endpoint, neptune, region)
-    if report is None:
-        console.print(f"[red]no lineage recorded for run {run_id}[/]")
-        raise typer.Exit(1)
+    report = _run_report(run_id, GraphClient(workdir, endpoint, neptune, region))
     path = output or Path(f"lineage-{run_id}.html")
-    path.write_text(render(report), encoding="utf-8")
+    path.write_text(html.render(report), encoding="utf-8")
     console.print(f"wrote {path}")
 
 
@@ -183,24 +109,15 @@ def redrive(stack: Annotated[str, typer.Option(help="Stack name (finds <stack>-L
             endpoint_url: AwsEndpointOption = None,
             region: RegionOption = None, as_json: JsonOption = False) -> None:
     """Move lineage events that waited out Neptune in the dead-letter queue back to be written."""
-    from .lineage_redrive import redrive as move
+    from ..lineage.redrive import redrive as move
 
     with _aws_errors(endpoint_url):
-        session = aws_session(endpoint_url, region)
-        sqs = session.client("sqs", endpoint_url=endpoint_url)
-        cloudformation = session.client("cloudformation", endpoint_url=endpoint_url)
-        try:
-            result = move(sqs, stack, queue_arn, cloudformation)
-        except LookupError as exc:
-            raise typer.BadParameter(str(exc)) from exc
+        queues, stacks = _connect(SqsClient, endpoint_url, region)
+        result = _found(lambda: move(queues, stack, queue_arn, stacks))
     if as_json:
         _emit_json(result.to_dict())
         return
-    if result.messages == 0:
-        console.print(f"no dead letters in {result.queue_arn}")
-    else:
-        console.print(f"moving {result.messages} lineage events from {result.queue_arn} back to the lineage queue "
-                      f"(task {result.task_handle})")
+    render.redrive(console, result)
 
 
 @app.command()
@@ -210,40 +127,82 @@ def rerun(run_id: Annotated[str, typer.Argument(help="The run whose input to run
           endpoint_url: AwsEndpointOption = None,
           region: RegionOption = None, as_json: JsonOption = False) -> None:
     """Run a run's input again as a new execution, resumed from the lineage graph (a redrive)."""
-    from .rerun import rerun as start, source_of_run, state_machine_arn
+    from ..lineage.rerun import rerun as start, source_of_run, state_machine_arn
 
     with _aws_errors(endpoint_url):
-        session = aws_session(endpoint_url, region)
-        sfn = session.client("stepfunctions", endpoint_url=endpoint_url)
-        cloudformation = session.client("cloudformation", endpoint_url=endpoint_url)
-        try:
-            machine = state_machine_arn(sfn, stack, cloudformation)
-        except LookupError as exc:
-            raise typer.BadParameter(str(exc)) from exc
-        new_run_id, execution_arn = start(sfn, machine, source_of_run(sfn, machine, run_id), resume=resume,
+        steps, stacks = _connect(StepFunctionsClient, endpoint_url, region)
+        machine = _found(lambda: state_machine_arn(steps, stack, stacks))
+        new_run_id, execution_arn = start(steps, machine, source_of_run(steps, machine, run_id), resume=resume,
                                           base_run_id=run_id)
     if as_json:
         _emit_json({"run_id": new_run_id, "execution_arn": execution_arn, "resume": resume})
         return
-    console.print(f"started {new_run_id} ({'resumed' if resume else 'every step'}): {execution_arn}")
+    render.rerun_started(console, new_run_id, execution_arn, resume)
 
 
-def _query(read: Any, workdir: Path, endpoint: str | None, neptune: str | None, region: str | None) -> Any:
-    layer_modules()
+def _connect(service: type[Service], endpoint_url: str | None,
+             region: str | None) -> tuple[Service, CloudFormationClient]:
+    """The service's client and the stacks' (for the outputs that name the stack's pieces), on one session."""
+    session = aws_session(endpoint_url, region)
+    return service.connect(session, endpoint_url), CloudFormationClient.connect(session, endpoint_url)
+
+
+def _found(lookup: Callable[[], Found]) -> Found:
+    """What `lookup` finds; finding nothing (a LookupError: a wrong stack name or queue) is a usage error."""
+    try:
+        return lookup()
+    except LookupError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def _reader() -> Any:
+    """The layer's lineage queries (imported when a command needs them: `--help` stays quick)."""
+    from threadline_common.lineage import reader
+
+    return reader
+
+
+def _emit_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def _tree(walk: Callable[[Any], dict[str, Any]], shape: tuple[str, str, str], graph: GraphClient,
+          as_json: bool) -> None:
+    """`upstream` and `downstream`: one walk of the graph, printed as JSON or as trees (exit 1: no such dataset)."""
+    result = _query(walk, graph)
+    if as_json:
+        _emit_json(result)
+        return
+    if not result["roots"]:
+        render.missing_dataset(console, result["uri"])
+        raise typer.Exit(1)
+    render.lineage_tree(console, result, shape)
+
+
+def _run_report(run_id: str, graph: GraphClient) -> dict[str, Any]:
+    """The run's report; exit 1 when the graph holds no such run."""
+    reader = _reader()
+    report: dict[str, Any] | None = _query(lambda runner: reader.run_report(runner, run_id), graph)
+    if report is None:
+        render.missing_run(console, run_id)
+        raise typer.Exit(1)
+    return report
+
+
+def _query(read: Callable[[Any], Any], graph: GraphClient) -> Any:
+    """`read` on the graph; a missing graph file exits 2, a graph that fails or is unreachable exits 1."""
     from threadline_common.lineage.neptune import LineageGraphError
 
     try:
-        with _aws_errors(endpoint or neptune):
-            with open_graph(workdir.resolve(), endpoint, neptune, region) as graph:
-                return read(graph)
+        with _aws_errors(graph.endpoint or graph.neptune):
+            with graph.open() as runner:
+                return read(runner)
     except FileNotFoundError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc
     except LineageGraphError as exc:
-        where = endpoint or neptune or str(workdir)
         hint = "; is it up, and reachable from here?" if exc.unavailable else ""
-        err_console.print(f"[red]error:[/] the lineage graph at {escape(where)} failed: {escape(str(exc))}{hint}",
-                          highlight=False)
+        say_error(f"the lineage graph at {graph.where} failed: {exc}{hint}")
         raise typer.Exit(1) from exc
 
 
@@ -260,53 +219,5 @@ def _aws_errors(endpoint_url: str | None) -> Iterator[None]:
             raise
         from botocore.exceptions import ClientError, EndpointConnectionError
 
-        err_console.print(f"[red]error:[/] {escape(said)}", highlight=False)
+        say_error(said)
         raise typer.Exit(1 if isinstance(exc, (ClientError, EndpointConnectionError)) else 2) from exc
-
-
-def _print_tree(result: dict[str, Any], steps_key: str, datasets_key: str, verb: str) -> None:
-    if not result["roots"]:
-        console.print(f"[yellow]no dataset recorded for {result['uri']}[/]")
-        raise typer.Exit(1)
-    for entry in result["tree"]:
-        tree = Tree(_dataset_label(entry["dataset"]))
-        _grow(tree, entry, steps_key, datasets_key, verb)
-        console.print(tree)
-
-
-def _grow(branch: Tree, entry: dict[str, Any], steps_key: str, datasets_key: str, verb: str) -> None:
-    if entry.get("repeated"):
-        branch.add("[dim](shown above)[/]")
-        return
-    for step in entry.get(steps_key, []):
-        child = branch.add(_attempt_label(step["attempt"], verb))
-        for dataset in step.get(datasets_key, []):
-            _grow(child.add(_dataset_label(dataset["dataset"])), dataset, steps_key, datasets_key, verb)
-
-
-def _dataset_label(dataset: dict[str, Any]) -> str:
-    facts = [f"{dataset['row_count']} rows" if dataset.get("row_count") is not None else "",
-             f"{dataset['size']} bytes" if dataset.get("size") is not None else "",
-             f"etag {dataset['etag'][:12]}" if dataset.get("etag") else "",
-             f"version {dataset['version'][:12]}" if dataset.get("version") else "",
-             f"schema {dataset['schema_hash']}" if dataset.get("schema_hash") else ""]
-    shown = ", ".join(f for f in facts if f)
-    return f"[cyan]{dataset['uri']}[/]" + (f" [dim]({shown})[/]" if shown else "")
-
-
-def _attempt_label(attempt: dict[str, Any], verb: str) -> str:
-    colour = "green" if attempt.get("status") == "SUCCEEDED" else "red"
-    params = {k: v for k, v in (attempt.get("parameters") or {}).items() if not str(v).startswith("s3://")}
-    parts = [f"{verb} [bold]{attempt.get('step')}[/]#{attempt.get('attempt')} [{colour}]{attempt.get('status')}[/]",
-             f"run {attempt.get('run_id')}", attempt.get("capacity") or "",
-             f"image {attempt.get('image')}" if attempt.get("image") else "",
-             f"params {json.dumps(params, sort_keys=True)}" if params else "",
-             f"key {attempt['cache_key'][:10]}" if attempt.get("cache_key") else ""]
-    if attempt.get("status") != "SUCCEEDED" and attempt.get("status_reason"):
-        parts.append(f"reason {attempt['status_reason']}")
-    return "  ".join(p for p in parts if p)
-
-
-def _short(text: str | None, limit: int) -> str:
-    text = (text or "").replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,29 +1,37 @@
-"""Where the lineage commands read the graph: Neptune, any openCypher endpoint, or the twin's graph file.
+"""The services the CLI talks to, one small client each, kept out of the command code.
 
-- `neptune`: a Neptune cluster (host or https URL), queried through boto3
-  `neptunedata` with SigV4 (IAM auth) from the default credential chain; the
-  machine must reach the cluster's VPC (VPN, Direct Connect, or an SSM port
-  forward with the cluster name mapped to 127.0.0.1 so the signature's host matches).
-- `endpoint`: a neptunedata-compatible URL, e.g. the twin's local endpoint
-  while `threadline up` runs.
-- otherwise the twin's embedded graph in `--workdir` (read-only; a running twin
-  may keep writing).
+- `StepFunctionsClient`, `SqsClient`, `CloudFormationClient`: one boto3 client
+  each, with the calls the commands need (executions and reruns; the lineage
+  dead-letter queue and its redrive; a stack's outputs). They print nothing and
+  decide nothing: `rerun.py` and `redrive.py` hold the rules, the commands say
+  what happened. The same calls work against AWS and the twin.
+- `GraphClient`: where the lineage commands read the graph: a Neptune cluster
+  (host or https URL; boto3 `neptunedata` signs with SigV4 from the default
+  credential chain, and the machine must reach the cluster's VPC: VPN, Direct
+  Connect, or an SSM port forward with the cluster name mapped to 127.0.0.1 so
+  the signature's host matches), any neptunedata-compatible endpoint (the
+  twin's while `threadline up` runs), or the twin's embedded graph in
+  `--workdir` (read-only; a running twin may keep writing).
 
-`aws_session` is how every lineage command makes its AWS clients: against the
-twin (an endpoint on this machine) the region is the twin's and test
-credentials do when none are configured; against AWS a missing region is a
-clear `AccessError`, not botocore's NoRegionError.
+`aws_session` is how every command makes its AWS clients: against the twin (an
+endpoint on this machine) the region is the twin's and test credentials do when
+none are configured; against AWS a missing region is a clear `AccessError`, not
+botocore's NoRegionError.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 from urllib.parse import urlsplit
 
-from .lineage_view import layer_modules
+if TYPE_CHECKING:
+    from threadline_common.lineage.neptune import CypherRunner, NeptuneCypher
+
+    from ..twin.server import Twin
 
 GRAPH_FILE = "lineage.lbdb"
 TWIN_REGION = "us-east-1"  # where the twin provisions the stack
@@ -88,44 +96,156 @@ def explain_aws_error(error: BaseException, endpoint_url: str | None = None) -> 
     return None
 
 
-@contextmanager
-def open_graph(workdir: Path, endpoint: str | None = None, neptune: str | None = None,
-               region: str | None = None) -> Iterator[Any]:
-    """A CypherRunner for the chosen graph; closed on exit."""
-    layer_modules()
-    if neptune or endpoint:
+class _ServiceClient:
+    """One boto3 client of `service`."""
+
+    service: ClassVar[str]
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    @classmethod
+    def connect(cls, session: Any, endpoint_url: str | None = None) -> Self:
+        """The client from a session of `aws_session` (AWS, or the twin at `endpoint_url`)."""
+        return cls(session.client(cls.service, endpoint_url=endpoint_url))
+
+    @classmethod
+    def of(cls, client: Any) -> Self:
+        """`client` itself when it is one of these already, else a boto3 client (or a stand-in) wrapped."""
+        return client if isinstance(client, cls) else cls(client)
+
+
+class CloudFormationClient(_ServiceClient):
+    service = "cloudformation"
+
+    def stack_output(self, stack: str, key: str) -> str | None:
+        """One output of a deployed stack, or None when there is no such stack or output."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            stacks = self.client.describe_stacks(StackName=stack)["Stacks"]
+        except (ClientError, BotoCoreError):
+            return None
+        for item in stacks[0].get("Outputs", []) if stacks else []:
+            if item.get("OutputKey") == key:
+                return str(item["OutputValue"])
+        return None
+
+
+class StepFunctionsClient(_ServiceClient):
+    service = "stepfunctions"
+
+    def state_machines(self) -> Iterator[dict[str, Any]]:
+        for page in self.client.get_paginator("list_state_machines").paginate():
+            yield from page["stateMachines"]
+
+    def executions(self, machine_arn: str) -> list[dict[str, Any]]:
+        """The state machine's executions, newest first (one page, as ListExecutions returns them)."""
+        return list(self.client.list_executions(stateMachineArn=machine_arn)["executions"])
+
+    def execution_input(self, execution_arn: str) -> dict[str, Any]:
+        return dict(json.loads(self.client.describe_execution(executionArn=execution_arn)["input"]))
+
+    def start(self, machine_arn: str, name: str, payload: dict[str, Any]) -> str:
+        """Start an execution named `name` with `payload` as its input; its ARN."""
+        response = self.client.start_execution(stateMachineArn=machine_arn, name=name, input=json.dumps(payload))
+        return str(response["executionArn"])
+
+
+class SqsClient(_ServiceClient):
+    service = "sqs"
+
+    def queue_url(self, name: str) -> str:
+        return str(self.client.get_queue_url(QueueName=name)["QueueUrl"])
+
+    def queue_urls(self, prefix: str) -> list[str]:
+        return list(self.client.list_queues(QueueNamePrefix=prefix).get("QueueUrls", []))
+
+    def queue_arn(self, queue_url: str) -> str:
+        attributes = self.client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+        return str(attributes["Attributes"]["QueueArn"])
+
+    def waiting(self, queue_url: str) -> int:
+        """Messages in the queue, visible or in flight."""
+        attributes = self.client.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+        return sum(int(value) for value in attributes["Attributes"].values())
+
+    def move_back(self, dead_letter_arn: str) -> str:
+        """Move every message of a dead-letter queue back to its source queue (SQS's redrive); the task handle."""
+        return str(self.client.start_message_move_task(SourceArn=dead_letter_arn)["TaskHandle"])
+
+
+class GraphClient:
+    """The lineage graph to read: a Neptune cluster, a neptunedata endpoint, or the twin's graph in `workdir`.
+
+    `session`, when given, makes the neptunedata client (the twin's own);
+    otherwise `aws_session` does.
+    """
+
+    def __init__(self, workdir: Path = Path(".threadline"), endpoint: str | None = None,
+                 neptune: str | None = None, region: str | None = None, session: Any | None = None) -> None:
+        self.workdir = workdir
+        self.endpoint = endpoint
+        self.neptune = neptune
+        self.region = region
+        self._session = session
+
+    @classmethod
+    def of_twin(cls, twin: Twin) -> GraphClient:
+        """The twin's graph through its local neptunedata endpoint, as the functions reach it."""
+        return cls(twin.workdir, endpoint=twin.neptune.url, session=twin.session)
+
+    @property
+    def where(self) -> str:
+        """The graph as the user named it."""
+        return self.endpoint or self.neptune or str(self.workdir)
+
+    def cypher(self) -> NeptuneCypher:
+        """The production openCypher client (boto3 `neptunedata`) for the endpoint or cluster."""
         import boto3
         from threadline_common.lineage.neptune import NeptuneCypher
 
-        url = endpoint or _neptune_url(neptune or "")
-        try:
-            session = aws_session(url, region)
-        except AccessError:  # the cluster's region is in its host name; SigV4 needs one to sign with
-            session = boto3.Session(region_name=_neptune_region(url) or TWIN_REGION)
-        yield NeptuneCypher(session.client("neptunedata", endpoint_url=url))
-        return
-    from .twin.graph_store import GraphStore
+        url = self.endpoint or neptune_url(self.neptune or "")
+        session = self._session
+        if session is None:
+            try:
+                session = aws_session(url, self.region)
+            except AccessError:  # the cluster's region is in its host name; SigV4 needs one to sign with
+                session = boto3.Session(region_name=_neptune_region(url) or TWIN_REGION)
+        return NeptuneCypher(session.client("neptunedata", endpoint_url=url))
 
-    path = workdir / GRAPH_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"no lineage graph at {path}: run the twin first "
-                                "(threadline demo / run / up), or pass --endpoint or --neptune")
-    store = GraphStore(path, read_only=True)
-    try:
-        yield store
-    finally:
-        store.close()
+    @contextmanager
+    def open(self) -> Iterator[CypherRunner]:
+        """A CypherRunner for the graph; closed on exit."""
+        if self.neptune or self.endpoint:
+            yield self.cypher()
+            return
+        from ..twin.graph_store import GraphStore
+
+        path = self.workdir.resolve() / GRAPH_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"no lineage graph at {path}: run the twin first "
+                                    "(threadline demo / run / up), or pass --endpoint or --neptune")
+        store = GraphStore(path, read_only=True)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def neptune_url(neptune: str) -> str:
+    """`host`, `host:port` or a full URL -> the cluster's HTTPS endpoint, built as the functions build theirs."""
+    if neptune.startswith(("https://", "http://")):
+        return neptune
+    from threadline_common.lineage.neptune import endpoint_url
+
+    host, _, port = neptune.partition(":")
+    return endpoint_url({"NEPTUNE_ENDPOINT": host, "NEPTUNE_PORT": port}) or ""  # None only for an endpoint override
 
 
 def _neptune_region(url: str) -> str | None:
     """The region in a Neptune endpoint's host (`name.cluster-x.REGION.neptune.amazonaws.com`)."""
     parts = (urlsplit(url).hostname or "").split(".")
     return parts[-4] if len(parts) >= 5 and parts[-3:] == ["neptune", "amazonaws", "com"] else None
-
-
-def _neptune_url(neptune: str) -> str:
-    """`host`, `host:port` or a full URL -> `https://host:port` (8182 when no port is given)."""
-    if neptune.startswith(("https://", "http://")):
-        return neptune
-    host, _, port = neptune.partition(":")
-    return f"https://{host}:{port or '8182'}"

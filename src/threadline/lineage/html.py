@@ -12,7 +12,10 @@ import json
 from html import escape
 from typing import Any
 
+from ..text import short
+
 BOX_W, BOX_H, COL_GAP, ROW_GAP, MARGIN = 250, 46, 70, 16, 24
+LABEL_CHARS = 34  # what a box's line holds
 STATUS_COLOURS = {"SUCCEEDED": "#2e7d32", "FAILED": "#c62828", "REUSED": "#6a1b9a", "RUNNING": "#1565c0"}
 EDGE_STYLES = {
     "CONSUMED": ("#607d8b", ""), "PRODUCED": ("#2e7d32", ""), "CONTAINS": ("#9e9e9e", "2,3"),
@@ -169,8 +172,9 @@ def _box(position: tuple[int, int], node: dict[str, Any]) -> str:
     return (f'<g class="box"><title>{tooltip}</title>'
             f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8" fill="{fill}" '
             f'stroke="{colour}" stroke-width="2"/>'
-            f'<text x="{x + 10}" y="{y + 19}" fill="{colour}" font-weight="600">{escape(_fit(first))}</text>'
-            f'<text x="{x + 10}" y="{y + 36}" fill="#546e7a">{escape(_fit(second))}</text></g>')
+            f'<text x="{x + 10}" y="{y + 19}" fill="{colour}" font-weight="600">'
+            f'{escape(short(first, LABEL_CHARS))}</text>'
+            f'<text x="{x + 10}" y="{y + 36}" fill="#546e7a">{escape(short(second, LABEL_CHARS))}</text></g>')
 
 
 def _edge(src: tuple[int, int], dst: tuple[int, int], rel: str) -> str:
@@ -202,7 +206,3 @@ def _attempt_table(attempts: list[dict[str, Any]]) -> str:
             (a.get("cache_key") or "")[:12])) + "</tr>")
     rows.append("</table>")
     return "".join(rows)
-
-
-def _fit(text: str, limit: int = 34) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -5,16 +5,20 @@ so a rerun needs a name of its own: `<run id>-r<UTC time to the millisecond>`.
 With `resume` the execution input carries `"resume": true` and the state
 machine asks the graph which leading steps an earlier run already did
 (`PlanResume`). The same calls work against AWS and the twin.
+
+Each function takes a boto3 client or the matching client of `clients.py`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any
 
-from .lineage_view import layer_modules
+from threadline_common.naming import run_id_for
+from threadline_common.run_input import utc_timestamp
+
+from .clients import CloudFormationClient, StepFunctionsClient
 
 MAX_EXECUTION_NAME = 80
 _RERUN_SUFFIX = re.compile(r"-r\d{17}$")
@@ -33,43 +37,27 @@ def state_machine_arn(sfn: Any, stack: str, cloudformation: Any | None = None) -
     if output:
         return output
     prefixes = (f"{stack}-PipelineStateMachine", "PipelineStateMachine-")
-    for page in sfn.get_paginator("list_state_machines").paginate():
-        for machine in page["stateMachines"]:
-            if machine["name"].startswith(prefixes):
-                return str(machine["stateMachineArn"])
+    for machine in StepFunctionsClient.of(sfn).state_machines():
+        if machine["name"].startswith(prefixes):
+            return str(machine["stateMachineArn"])
     raise LookupError(f"no state machine named {prefixes[0]}*; is the stack name right?")
 
 
 def stack_output(cloudformation: Any, stack: str, key: str) -> str | None:
     """One output of a deployed stack, or None when there is no such stack or output."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
-    except (ClientError, BotoCoreError):
-        return None
-    for item in stacks[0].get("Outputs", []) if stacks else []:
-        if item.get("OutputKey") == key:
-            return str(item["OutputValue"])
-    return None
+    return CloudFormationClient.of(cloudformation).stack_output(stack, key)
 
 
 def source_of_run(sfn: Any, machine_arn: str, run_id: str) -> dict[str, Any]:
     """The input object of an earlier run (its execution's input)."""
     execution_arn = machine_arn.replace(":stateMachine:", ":execution:") + f":{run_id}"
-    described = sfn.describe_execution(executionArn=execution_arn)
-    return dict(json.loads(described["input"])["source"])
+    return dict(StepFunctionsClient.of(sfn).execution_input(execution_arn)["source"])
 
 
 def rerun(sfn: Any, machine_arn: str, source: dict[str, Any], *, resume: bool = True,
           base_run_id: str | None = None) -> tuple[str, str]:
     """Start a new execution for `source`; (run id, execution ARN)."""
-    layer_modules()
-    from threadline_common.naming import run_id_for
-    from threadline_common.run_input import utc_timestamp
-
     base = base_run_id or run_id_for(source["bucket"], source["key"], source.get("version_id"), source.get("etag"))
     run_id = resumed_run_id(_RERUN_SUFFIX.sub("", base))  # a rerun of a rerun is named after the original
     payload = {"run_id": run_id, "source": source, "received_at": utc_timestamp(), "resume": resume}
-    response = sfn.start_execution(stateMachineArn=machine_arn, name=run_id, input=json.dumps(payload))
-    return run_id, str(response["executionArn"])
+    return run_id, StepFunctionsClient.of(sfn).start(machine_arn, run_id, payload)

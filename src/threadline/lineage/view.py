@@ -1,49 +1,41 @@
-"""Lineage read from the graph through the same neptunedata client code the cloud uses."""
+"""A run's lineage in a running twin, read through the same neptunedata client code the cloud uses."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-LAYER = Path(__file__).resolve().parents[2] / "layers" / "common"
+from .clients import GraphClient
 
-
-def layer_modules() -> None:
-    """Make the shared layer importable, as Lambda does from /opt/python."""
-    if str(LAYER) not in sys.path:
-        sys.path.insert(0, str(LAYER))
-
-
-def twin_graph(twin: Any) -> Any:
-    """The production lineage client (`NeptuneCypher` over boto3 neptunedata), pointed at the twin's endpoint."""
-    layer_modules()
+if TYPE_CHECKING:
     from threadline_common.lineage.neptune import NeptuneCypher
 
-    return NeptuneCypher(twin.session.client("neptunedata", endpoint_url=twin.neptune.url))
+    from ..twin.server import Twin
 
 
-def lineage_summary(twin: Any, run_id: str) -> list[str]:
-    """A few lines about the run's lineage: its attempts in order and what they read and wrote."""
-    layer_modules()
-    if getattr(twin, "event_sources", None) is not None:
-        twin.event_sources.wait_idle(timeout=30)  # lineage events travel through a queue
+def twin_graph(twin: Twin) -> NeptuneCypher:
+    """The production lineage client (`NeptuneCypher` over boto3 neptunedata), pointed at the twin's endpoint."""
+    return GraphClient.of_twin(twin).cypher()
+
+
+@dataclass(frozen=True)
+class RunLineage:
+    """What the graph holds about one run: the run, its step attempts in order, its dataset links."""
+
+    run_id: str
+    run: dict[str, Any]
+    attempts: list[dict[str, Any]]
+    datasets: list[dict[str, Any]]
+
+
+def run_lineage(twin: Twin, run_id: str) -> RunLineage | None:
+    """The run's lineage once the twin has written it (lineage events travel through a queue); None if none."""
     from threadline_common.lineage.reader import run_datasets, run_summary
 
-    runner = twin_graph(twin)
-    summary = run_summary(runner, run_id)
+    if twin.event_sources is not None:
+        twin.event_sources.wait_idle(timeout=30)
+    graph = twin_graph(twin)
+    summary = run_summary(graph, run_id)
     if summary is None:
-        return [f"no lineage recorded for {run_id}"]
-    run = summary["run"]
-    lines = [f"run {run_id}: {run.get('status')} ({len(summary['attempts'])} step attempts)"]
-    for attempt in summary["attempts"]:
-        if attempt.get("status") == "REUSED":
-            lines.append(f"  {attempt.get('step')}: REUSED (not run) - {attempt.get('status_reason')}")
-            continue
-        reason = "" if attempt.get("status") == "SUCCEEDED" else (attempt.get("status_reason") or "")
-        lines.append(f"  {attempt.get('step')}#{attempt.get('attempt')} on {attempt.get('capacity')}: "
-                     f"{attempt.get('status')} {reason}".rstrip())
-    datasets = run_datasets(runner, run_id)
-    lines.append(f"  {sum(1 for d in datasets if d['rel'] == 'CONSUMED')} consumed / "
-                 f"{sum(1 for d in datasets if d['rel'] == 'PRODUCED')} produced dataset links")
-    return lines
+        return None
+    return RunLineage(run_id, summary["run"], summary["attempts"], run_datasets(graph, run_id))

@@ -1,0 +1,5 @@
+"""`python -m threadline.cli`: the `threadline` command."""
+
+from .app import app
+
+app()

@@ -1,0 +1,116 @@
+"""What `threadline demo`, `run` and `up` print: the twin coming up, uploads, and each run's report."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from rich.markup import escape
+from rich.table import Table
+
+from ..text import short
+from .console import console, err_console
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..twin.runs import RunNotStarted, RunResult
+    from ..twin.server import Twin
+
+
+def twin_ready(twin: Twin, seconds: float) -> None:
+    console.print(f"[bold]threadline twin[/] ready in {seconds:.2f}s on {twin.endpoint_url} "
+                  f"({len(twin.provisioned.physical_ids)} resources from template.yaml)")
+    cloud_only(twin)
+
+
+def twin_serving(twin: Twin) -> None:
+    """How to reach the twin of `threadline up` from another terminal."""
+    incoming = twin.physical_id("IncomingBucket")
+    console.print(f"[bold]threadline twin[/] serving AWS APIs on {twin.endpoint_url}")
+    console.print("  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1")
+    console.print(f"  aws --endpoint-url {twin.endpoint_url} s3 cp positions.csv s3://{incoming}/incoming/positions.csv")
+    cloud_only(twin)
+
+
+def cloud_only(twin: Twin) -> None:
+    """The template's resources the twin does not create, if any."""
+    if twin.provisioned.cloud_only:
+        names = ", ".join(f"{item.logical_id}" for item in twin.provisioned.cloud_only)
+        console.print(f"[dim]cloud-only (not in the twin): {names}[/]")
+
+
+def uploaded(name: str, bucket: str, key: str) -> None:
+    console.print(f"uploaded {name} to s3://{bucket}/{key}")
+
+
+def skipped_upload(skip: RunNotStarted) -> None:
+    console.print(f"[yellow]no run started:[/] {escape(str(skip))}")
+
+
+def not_started(exc: RunNotStarted) -> None:
+    """Why an upload started no run: the start function's reason and log, or what else went wrong."""
+    from ..twin.runs import RunSkipped
+
+    if isinstance(exc, RunSkipped):
+        err_console.print(f"[red]no run started[/] for {escape(exc.uri)}", highlight=False)
+        err_console.print(f"  the start function skipped it: {escape(exc.reason)}", highlight=False)
+        if exc.log_path:
+            err_console.print(f"  its log: {escape(str(exc.log_path))}", highlight=False)
+        err_console.print("  fix the file and run it again", highlight=False)
+    else:
+        err_console.print(f"[red]no run started:[/] {escape(str(exc))}", highlight=False)
+
+
+def run(twin: Twin, result: RunResult) -> None:
+    """One run: its status, the states it took, its outputs, run record, Slack messages, lineage and graph."""
+    from ..lineage.render import summary_lines
+    from ..lineage.view import run_lineage
+    from ..twin.runs import write_execution_graph
+
+    colour = "green" if result.status == "SUCCEEDED" else "red"
+    console.print(f"\n[bold]run[/] {result.run_id}: [{colour}]{result.status}[/] in {result.seconds:.2f}s")
+    if result.error:
+        console.print(f"  error: [red]{escape(result.error)}[/]  cause: {escape(short(result.cause, 300))}")
+    table = Table(title="states taken", show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("state")
+    table.add_column("type")
+    table.add_column("seconds", justify="right")
+    for index, visit in enumerate(result.states, 1):
+        seconds = "" if visit.seconds is None else f"{visit.seconds:.2f}"
+        table.add_row(str(index), visit.name, visit.state_type, seconds)
+    console.print(table)
+    if result.objects:
+        console.print("[bold]outputs[/]")
+        for uris in result.objects.values():
+            for uri in uris:
+                console.print(f"  {uri}")
+    if result.record:
+        console.print("[bold]DynamoDB run record[/]")
+        console.print_json(json.dumps(result.record, default=str))
+    console.print(f"[bold]Slack[/] ({len(result.slack)} messages, outbox {twin.outbox})")
+    for message in result.slack:
+        console.print(f"  - {escape(short(message.get('text', ''), 160))}")
+    console.print("[bold]lineage[/]")
+    for line in summary_lines(result.run_id, run_lineage(twin, result.run_id)):
+        console.print(f"  {escape(line)}")
+    console.print(f"[bold]execution graph[/] (as the Step Functions console draws it): "
+                  f"{write_execution_graph(twin, result)}")
+
+
+def run_took(seconds: float, status: str, twin_start: float, logs: Path) -> None:
+    console.print(f"\nrun took {seconds:.2f}s from upload to {status} "
+                  f"(twin start {twin_start:.2f}s); logs under {logs}")
+
+
+def resuming() -> None:
+    console.print("\n[bold]rerun, resumed from the lineage graph[/] (faults applied to the first run only)")
+
+
+def resumed_run_took(seconds: float, status: str) -> None:
+    console.print(f"\nresumed run took {seconds:.2f}s to {status}")
+
+
+def stopping() -> None:
+    console.print("stopping the twin")

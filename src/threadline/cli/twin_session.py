@@ -1,0 +1,178 @@
+"""A twin running inside a command: its workdir lock, waiting for a run with its progress shown, and Ctrl-C.
+
+A command that starts a twin holds its workdir (one twin per workdir) until
+the process ends. From the twin's start on, a Ctrl-C silences the twin's
+server threads so that only the command says what was interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from rich.markup import escape
+
+from .console import EXIT_INTERRUPTED, console, err_console, exit_now, fail
+
+if TYPE_CHECKING:
+    from ..twin.faults import Fault
+    from ..twin.runs import RunResult
+    from ..twin.server import Twin, TwinConfig
+
+_held_workdirs: list[Any] = []  # the workdir locks this process holds, until it ends
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on host:port now (bound as the twin's server binds it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        if os.name != "nt":  # as werkzeug: connections of an earlier server in TIME_WAIT do not block
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def parse_faults(specs: list[str]) -> list[Fault]:
+    """The `--fault` options; a spec that does not parse is a usage error (exit 2)."""
+    from ..twin.faults import Fault, FaultSpecError
+
+    try:
+        return [Fault.parse(spec) for spec in specs]
+    except FaultSpecError as exc:
+        fail(str(exc), 2)
+
+
+def start_twin(config: TwinConfig, workdir: Path) -> Twin:
+    """Take the workdir (one twin per workdir) and start the twin; a clear message and exit 2 if it is taken."""
+    from ..twin.server import Twin
+    from ..twin.workdir_lock import WorkdirInUse, WorkdirLock, in_use_by_database
+
+    try:
+        _held_workdirs.append(WorkdirLock(config.workdir).acquire())
+    except WorkdirInUse as exc:
+        _workdir_in_use(workdir, exc.pid)
+    except OSError as exc:
+        fail(f"cannot use the workdir {workdir}: {exc.strerror or exc}", 2)
+    _quiet_on_interrupt()
+    twin = Twin(config)
+    try:
+        return twin.start()
+    except KeyboardInterrupt:
+        err_console.print("\n[yellow]interrupted while starting the twin[/]")
+        exit_now(EXIT_INTERRUPTED)
+    except RuntimeError as exc:  # a process that took no lock file holds the graph (e.g. a script's Twin)
+        held = in_use_by_database(exc, config.workdir)
+        if held is None:
+            raise
+        _workdir_in_use(workdir, held.pid, twin_started=True)
+
+
+def _workdir_in_use(workdir: Path, pid: int | None, twin_started: bool = False) -> NoReturn:
+    holder = f"pid {pid}" if pid else "pid unknown"
+    fail(f"the workdir {workdir} is in use by another threadline process ({holder}): "
+         "its lineage graph takes one twin at a time; stop that process or pass --workdir DIR", 2, twin_started)
+
+
+class Watch:
+    """What the command is waiting for, to say what a Ctrl-C interrupted."""
+
+    def __init__(self) -> None:
+        self.what = "starting the twin"
+        self.run_id: str | None = None
+        self.state: str | None = None
+        self.elapsed = 0.0
+
+
+def wait_showing(twin: Twin, arn: str, watching: Watch) -> RunResult:
+    """`runs.wait` for as long as the execution runs, showing its current state and elapsed time."""
+    from ..twin.runs import wait
+
+    watching.run_id = arn.rsplit(":", 1)[-1]
+    watching.what = f"run {watching.run_id}"
+    watching.state = None
+    if console.is_terminal:
+        with console.status(f"starting run {watching.run_id}") as status:
+            def show(state_status: str, state: str | None, elapsed: float) -> None:
+                watching.state, watching.elapsed = state, elapsed
+                status.update(f"[bold]{escape(state or 'starting')}[/] {_duration(elapsed)} "
+                              f"({state_status.lower()}; Ctrl-C stops it) run {watching.run_id}")
+
+            result = wait(twin, arn, progress=show)
+    else:
+        def log(state_status: str, state: str | None, elapsed: float) -> None:  # no terminal: a line per state
+            changed = state != watching.state
+            watching.state, watching.elapsed = state, elapsed
+            if changed:
+                console.print(f"  ... {state_status} in {state or '(starting)'} after {_duration(elapsed)}")
+
+        result = wait(twin, arn, progress=log)
+    watching.what, watching.run_id = f"reporting run {watching.run_id}", None
+    return result
+
+
+def interrupted(twin: Twin, watching: Watch) -> NoReturn:
+    """Say what a Ctrl-C interrupted, stop the twin, and exit 130."""
+    if watching.run_id:
+        where = f" in {watching.state}" if watching.state else ""
+        said = (f"interrupted: {watching.what} was RUNNING{where} after {_duration(watching.elapsed)}. "
+                "The twin runs inside this command, so the run stopped with it")
+    else:
+        said = f"interrupted while {watching.what}; the twin is stopped"
+    err_console.print(f"\n[yellow]{escape(said)}[/]")
+    err_console.print(f"logs so far are under {escape(str(twin.workdir / 'logs'))}; run the command again to "
+                      "start over, or use `threadline up` to keep a twin serving", highlight=False)
+    try:
+        twin.stop()
+    except BaseException:  # noqa: BLE001 - a second Ctrl-C or a half-stopped twin: exit anyway
+        pass
+    exit_now(EXIT_INTERRUPTED)
+
+
+def _quiet_on_interrupt() -> None:
+    """On Ctrl-C, silence the twin's server threads before the main thread says what was interrupted.
+
+    The twin's Lambda and Batch processes share the terminal and die of the
+    same Ctrl-C; the threads that were talking to them would log their errors
+    (with tracebacks) over the message. From the Ctrl-C on, only the main
+    thread writes to the terminal. Left alone where SIGINT is ignored (a
+    background job).
+    """
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        logging.disable(logging.CRITICAL)
+        threading.excepthook = lambda args: None
+        sys.stdout, sys.stderr = _MainThreadOnly(sys.stdout), _MainThreadOnly(sys.stderr)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_interrupt)
+
+
+class _MainThreadOnly:
+    """A text stream that drops what other threads write (socketserver prints tracebacks straight to stderr)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if threading.current_thread() is threading.main_thread():
+            return int(self._stream.write(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
