@@ -6,8 +6,8 @@
 
 Exit 0 with clean.parquet and validation.json (and rejects.csv when rows were
 rejected) under the output prefix; exit 65 when the file failed validation,
-after copying it with the report to the quarantine prefix. The incoming
-object is never touched.
+after copying it to `input/` under the quarantine prefix, with the report
+beside that folder. The incoming object is never touched.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ from .validate import CLEAN_NAME, DEFAULT_MAX_REJECT_SHARE, REJECTS_NAME, Valida
 
 REPORT_NAME = "validation.json"
 SUMMARY_NAME = "validation-summary.json"  # what the state machine reads (report.summary_document)
+# The quarantined copy keeps its name but goes into a folder of its own: an input named
+# like a report (validation.json, rejects.csv) must not overwrite the report beside it.
+QUARANTINE_INPUT_FOLDER = "input/"
 log = logging.getLogger("preprocess")
 
 
@@ -104,7 +107,7 @@ def _publish(s3: S3, result: Validation, report: dict, output: S3Uri) -> None:
 
 def _quarantine(s3: S3, result: Validation, report: dict, info: ObjectInfo,
                 quarantine: S3Uri, output: S3Uri) -> None:
-    copy_uri = quarantine.join(info.uri.basename or "input.csv")
+    copy_uri = quarantine.join(QUARANTINE_INPUT_FOLDER + (info.uri.basename or "input.csv"))
     rejects_uri = quarantine.join(REJECTS_NAME) if result.rejects else None
     report["outputs"] = {"clean": None, "rejects": str(rejects_uri) if rejects_uri else None,
                          "quarantine": str(copy_uri)}

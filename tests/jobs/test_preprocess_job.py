@@ -61,10 +61,10 @@ def test_bad_file_is_quarantined_with_exit_65(aws, tmp_path, capsys):
     assert run("preprocess", main, args("incoming/bad batch.csv")) == 65
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"{ERROR_PREFIX} validation failed: positions file rejected: 20 of 100 rows")
-    assert f"s3://{BUCKETS['quarantine']}/{RUN}/bad batch.csv" in err
+    assert f"s3://{BUCKETS['quarantine']}/{RUN}/input/bad batch.csv" in err
     assert keys(BUCKETS["quarantine"]) == [f"{RUN}/{n}" for n in (
-        "bad batch.csv", "rejects.csv", "validation-summary.json", "validation.json")]
-    copied = s3().get_object(Bucket=BUCKETS["quarantine"], Key=f"{RUN}/bad batch.csv")["Body"].read()
+        "input/bad batch.csv", "rejects.csv", "validation-summary.json", "validation.json")]
+    copied = s3().get_object(Bucket=BUCKETS["quarantine"], Key=f"{RUN}/input/bad batch.csv")["Body"].read()
     assert copied == path.read_bytes()
     report = get_json(BUCKETS["quarantine"], f"{RUN}/validation.json")
     assert report["status"] == "failed" and report["outputs"]["clean"] is None
@@ -78,7 +78,25 @@ def test_unreadable_file_is_quarantined(aws, tmp_path, capsys):
     s3().put_object(Bucket=BUCKETS["incoming"], Key="incoming/x.csv", Body=(HEADER + "\n" + row() + ",9\n").encode())
     assert run("preprocess", main, args("incoming/x.csv")) == 65
     assert "line 2 has 9 field(s), the header has 8" in capsys.readouterr().err
-    assert f"{RUN}/x.csv" in keys(BUCKETS["quarantine"])
+    assert f"{RUN}/input/x.csv" in keys(BUCKETS["quarantine"])
+
+
+@pytest.mark.parametrize("name", ["validation.json", "rejects.csv", "validation-summary.json"])
+def test_an_input_named_like_a_report_cannot_overwrite_it(aws, tmp_path, name):
+    """The copy goes to input/: the report beside it stays the report, the copy stays the input."""
+    path = write_sample(tmp_path / "p.csv", rows=100, bad_share=0.2)
+    s3().upload_file(str(path), BUCKETS["incoming"], f"incoming/{name}")
+    assert run("preprocess", main, args(f"incoming/{name}")) == 65
+    assert keys(BUCKETS["quarantine"]) == [f"{RUN}/{n}" for n in (
+        f"input/{name}", "rejects.csv", "validation-summary.json", "validation.json")]
+    copied = s3().get_object(Bucket=BUCKETS["quarantine"], Key=f"{RUN}/input/{name}")["Body"].read()
+    assert copied == path.read_bytes()
+    report = get_json(BUCKETS["quarantine"], f"{RUN}/validation.json")
+    assert report["status"] == "failed"
+    assert report["outputs"]["quarantine"] == f"s3://{BUCKETS['quarantine']}/{RUN}/input/{name}"
+    assert get_json(BUCKETS["quarantine"], f"{RUN}/validation-summary.json")["status"] == "failed"
+    rejects = s3().get_object(Bucket=BUCKETS["quarantine"], Key=f"{RUN}/rejects.csv")["Body"].read()
+    assert rejects.startswith(b"line,record,column,rule,reason,value")
 
 
 def test_quarantine_copies_the_version_that_was_read(aws, tmp_path):

@@ -189,12 +189,46 @@ def test_formula_in_header_is_escaped_in_summary(tmp_path):
     assert "unknown column(s) \"'=cmd|' /C calc'!A0\"" in result.report["summary"]
 
 
+# Values a spreadsheet may run as a formula: ASCII signs, the same after whitespace that
+# importers trim (space, tab, line feed, carriage return, ...), and the full-width signs.
+FORMULA_CASES = [
+    "=1+2", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", "\n=1+2", " =1+2", "  @cmd", "\v=1", "\f=1",
+    "\u00a0=1", "\u3000=1", "\uff1d1+2", "\uff0bSUM(A1)", "\uff0d2+3", "\uff20cmd", "\uff1d",
+]
+# Values that stay as they are: plain numbers (a full-width one is not one) and ordinary text.
+KEPT_CASES = ["-3.5", "+1", "1e5", "plain", "", "é", "x=1", "a\n=1", "caf\u00e9 = 1"]
+
+
+@pytest.mark.parametrize("value", FORMULA_CASES)
+def test_formula_starts_are_escaped(value):
+    assert safe_text(value) == "'" + value
+
+
+@pytest.mark.parametrize("value", KEPT_CASES)
+def test_plain_values_are_kept(value):
+    assert safe_text(value) == value
+
+
 def test_escaping_python_and_sql_agree():
     con = duckdb.connect()
     con.execute(sql_macro())
-    cases = ["=1+2", "-3.5", "-2+3", "+1", "@x", "\tx", "\rx", "plain", "", "-", "-3.5\n", "1e5", "é", "x" * 300]
+    cases = ["-", "-3.5\n", " -3.5", "\uff0d3.5", "x" * 300, " " + "x" * 300, *FORMULA_CASES, *KEPT_CASES]
     for case in cases:
         assert con.execute("SELECT safe_text(?)", [case]).fetchone()[0] == safe_text(case), case
+
+
+def test_whitespace_and_full_width_formulas_are_escaped_in_reports(tmp_path):
+    text = "\n".join([
+        HEADER,
+        row("P1", sector='" =HYPERLINK(""http://x.invalid"",""go"")"'),
+        row("P2", sector='"\n@cmd"'),
+        row("P3", sector="\uff1dcmd|' /C calc'!A0"),
+        row("P4", quantity="\uff0d1+2"),
+    ]) + "\n"
+    result = run(tmp_path, text)
+    values = [e["value"] for e in result.report["rejects"]]
+    assert values == ["' =HYPERLINK(\"http://x.invalid\",\"go\")", "'\n@cmd", "'\uff1dcmd|' /C calc'!A0", "'\uff0d1+2"]
+    assert [e["value"] for e in read_rejects_csv(result)] == values
 
 
 @pytest.mark.parametrize(

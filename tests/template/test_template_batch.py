@@ -165,21 +165,41 @@ def test_job_roles_are_least_privilege(resources: dict[str, Any]) -> None:
     def under(bucket: str, suffix: str) -> dict[str, str]:
         return {"Fn::Sub": f"${{{bucket}.Arn}}/{suffix}"}
 
+    # Each job reads the step before it and writes its own step's prefix only (of any run: a
+    # resumed run reads an earlier run's outputs, and IAM does not see the run id).
     pre = _role_statements(resources, "PreprocessJobRole")
     assert _grants(pre, "s3:GetObject") == [under("IncomingBucket", "${IncomingPrefix}*")]
     assert sorted(map(str, _grants(pre, "s3:PutObject"))) == sorted(
-        map(str, [under("IntermediateBucket", "runs/*"), under("QuarantineBucket", "*")])
+        map(str, [under("IntermediateBucket", "runs/*/preprocess/*"), under("QuarantineBucket", "*")])
     )
     assert not _grants(pre, "dynamodb:UpdateItem")
 
     analysis = _role_statements(resources, "AnalysisJobRole")
-    assert _grants(analysis, "s3:GetObject") == [under("IntermediateBucket", "runs/*")]
-    assert _grants(analysis, "s3:PutObject") == [under("IntermediateBucket", "runs/*")]
+    assert _grants(analysis, "s3:GetObject") == [under("IntermediateBucket", "runs/*/preprocess/clean.parquet")]
+    assert _grants(analysis, "s3:PutObject") == [under("IntermediateBucket", "runs/*/analysis/*")]
+    assert not _grants(analysis, "s3:ListBucket")
 
     post = _role_statements(resources, "PostprocessJobRole")
-    assert _grants(post, "s3:GetObject") == [under("IntermediateBucket", "runs/*")]
+    assert sorted(map(str, _grants(post, "s3:GetObject"))) == sorted(map(str, [
+        under("IntermediateBucket", "runs/*/analysis/*"),
+        under("IntermediateBucket", "runs/*/preprocess/validation.json"),
+    ]))
+    (listing,) = [s for s in post if s["Action"] == "s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "runs/*/analysis/*"}}
     assert _grants(post, "s3:PutObject") == [under("ResultsBucket", "runs/*")]
     assert _grants(post, "dynamodb:UpdateItem") == [{"Fn::GetAtt": ["RunTable", "Arn"]}]
+
+
+def test_no_job_can_overwrite_another_steps_outputs(resources: dict[str, Any]) -> None:
+    """What a job may write never covers what another step wrote and a later one trusts."""
+    def writes(role: str) -> list[str]:
+        return [target["Fn::Sub"] for target in _grants(_role_statements(resources, role), "s3:PutObject")]
+
+    intermediate = "${IntermediateBucket.Arn}/"
+    preprocess_writes = [w for w in writes("PreprocessJobRole") if w.startswith(intermediate)]
+    assert preprocess_writes == [intermediate + "runs/*/preprocess/*"]
+    assert writes("AnalysisJobRole") == [intermediate + "runs/*/analysis/*"]
+    assert not any(w.startswith(intermediate) for w in writes("PostprocessJobRole"))
 
 
 def test_spot_queue_falls_back_to_on_demand(resources: dict[str, Any]) -> None:

@@ -122,10 +122,8 @@ def test_start_run_permissions(resources: dict[str, Any]) -> None:
     statements = _statements(function)
     assert _resources_for(statements, "states:StartExecution") == [{"Ref": "PipelineStateMachine"}]
     assert _resources_for(statements, "s3:GetObject") == [{"Fn::Sub": "${IncomingBucket.Arn}/${IncomingPrefix}*"}]
-    assert _resources_for(statements, "s3:ListBucket") == [{"Fn::GetAtt": ["IncomingBucket", "Arn"]}]
-    assert _actions(statements) == {
-        "states:StartExecution", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "kms:Decrypt"
-    }
+    # A HEAD needs neither s3:ListBucket nor kms:Decrypt (functions/start_run/app.py, with_stored_key).
+    assert _actions(statements) == {"states:StartExecution", "s3:GetObject", "s3:GetObjectVersion"}
 
 
 def test_record_lineage_runs_in_the_vpc_and_reaches_neptune(resources: dict[str, Any]) -> None:

@@ -90,20 +90,41 @@ def test_data_key_rotates_and_is_kept(resources: dict[str, Any]) -> None:
     assert key["DeletionPolicy"] == "Retain"
 
 
-def test_data_key_policy_wildcard_is_for_the_account_only(resources: dict[str, Any]) -> None:
+@pytest.mark.parametrize("key", ["DataKey", "AlarmKey"])
+def test_key_policy_wildcard_is_for_the_account_only(resources: dict[str, Any], key: str) -> None:
     """kms:* goes only to the account root (IAM policies then decide); services get named actions."""
-    statements = resources["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
-    for statement in statements:
+    for statement in resources[key]["Properties"]["KeyPolicy"]["Statement"]:
         actions = _as_list(statement["Action"])
         if any(action in ("*", "kms:*") for action in actions):
             assert statement["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+
+
+def test_data_key_names_no_service_principal(resources: dict[str, Any]) -> None:
+    """The data key (S3, Neptune, the Slack secret) is used only through callers' own permissions."""
+    statements = resources["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+    assert [s["Principal"] for s in statements] == [
+        {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+    ]
+
+
+def test_alarm_topic_has_its_own_key(resources: dict[str, Any]) -> None:
+    """CloudWatch's grant sits on a key that protects alarm notifications and nothing else."""
+    assert resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "AlarmKey"}
+    key = resources["AlarmKey"]
+    assert key["Type"] == "AWS::KMS::Key" and key["Properties"]["EnableKeyRotation"] is True
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
     cloudwatch = [s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
-    assert cloudwatch, "CloudWatch alarms must be able to publish to the KMS-encrypted AlarmTopic"
+    assert len(cloudwatch) == 1, "CloudWatch alarms must be able to publish to the KMS-encrypted AlarmTopic"
     assert set(_as_list(cloudwatch[0]["Action"])) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    users = sorted(name for name, res in resources.items() if "AlarmKey" in str(res.get("Properties")))
+    assert users == ["AlarmTopic"], f"only the alarm topic may use AlarmKey, not {users}"
 
 
-def test_alarm_topic_uses_the_data_key(resources: dict[str, Any]) -> None:
-    assert resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "DataKey"}
+def test_results_bucket_keeps_old_report_versions(resources: dict[str, Any]) -> None:
+    props = resources["ResultsBucket"]["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = [r for r in props["LifecycleConfiguration"]["Rules"] if r["Status"] == "Enabled"]
+    assert any(int(r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays", 0)) > 0 for r in rules)
 
 
 def test_run_table(resources: dict[str, Any]) -> None:

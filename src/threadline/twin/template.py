@@ -7,11 +7,14 @@ cloud-only by the provisioner).
 
 from __future__ import annotations
 
+import base64
+
 import copy
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -46,7 +49,7 @@ _CfnLoader.add_multi_constructor("!", _construct_tag)
 
 def load_yaml(path: Path) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(handle, Loader=_CfnLoader)  # safe: _CfnLoader is a SafeLoader subclass
 
 
 @dataclass
@@ -239,7 +242,7 @@ _INTRINSICS: dict[str, Callable[[Resolver, Any], Any]] = {
     "Fn::Or": lambda r, a: any(r.resolve(item) for item in a),
     "Condition": lambda r, a: r.condition(a),
     "Fn::GetAZs": _get_azs,
-    "Fn::Base64": lambda r, a: r.resolve(a),
+    "Fn::Base64": lambda r, a: base64.b64encode(str(r.resolve(a)).encode("utf-8")).decode("ascii"),
 }
 
 
