@@ -6,6 +6,8 @@ demo:
 
 test:
 	@scripts/setup --with-sam
+	@.venv/bin/ruff check .
+	@.venv/bin/mypy
 	@.venv/bin/python -m pytest -n 2
 
 bench:

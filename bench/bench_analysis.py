@@ -24,14 +24,15 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from analysis.backend import select_backend
-from analysis.model import ScenarioSchedule, Portfolio, node_blocks, simulate
+from analysis.model import Portfolio, ScenarioSchedule, node_blocks, simulate
 from preprocess.validate import validate_file
 from threadline import samples
 
 OUT = Path(__file__).resolve().parent / "out"
 
 
-def run_node(clean: str, plan: ScenarioSchedule, node: int, nodes: int, start_at: float) -> tuple[float, float, bytes, str]:
+def run_node(clean: str, plan: ScenarioSchedule, node: int, nodes: int,
+             start_at: float) -> tuple[float, float, bytes, str]:
     backend = select_backend()
     portfolio = Portfolio.from_table(pq.read_table(clean))
     while time.time() < start_at:  # all nodes start together

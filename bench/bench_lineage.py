@@ -37,12 +37,12 @@ from threadline_common.lineage import (
     downstream,
     failures,
     parse_lineage_event,
+    queries,
     record_event,
     record_events,
     run_report,
     upstream,
 )
-from threadline_common.lineage import queries
 from threadline_common.lineage.graph import ObjectFacts
 from threadline_common.lineage.reader import parse_since
 
@@ -158,7 +158,8 @@ class RunFactory:
             "JobId": self.job_id(), "JobName": f"{step}-{parameters['run_id']}", "JobQueue": QUEUE + queue,
             "Status": "SUCCEEDED" if succeeded else "FAILED", "JobDefinition": f"{JOBDEF}{step}:3",
             "Attempts": attempts, "Parameters": parameters,
-            "StatusReason": ("Canceled by JobStateTimeLimit action due to reason: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
+            "StatusReason": ("Canceled by JobStateTimeLimit action due to reason: "
+                             "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
                              if capacity_cancel else attempts[-1]["StatusReason"]),
         }
         if step == "analysis":
@@ -182,7 +183,8 @@ class RunFactory:
         rows = self.random.randrange(100, 50_000)
         prefix = f"s3://{MID}/runs/{run_id}/"
         tag = lambda: f"{self.random.getrandbits(128):032x}"  # noqa: E731
-        facts = [ObjectFacts(uri=source["uri"], row_count=rows + 3, schema="positions@1", schema_hash="8ca31e15d314770d"),
+        facts = [ObjectFacts(uri=source["uri"], row_count=rows + 3, schema="positions@1",
+                             schema_hash="8ca31e15d314770d"),
                  ObjectFacts(uri=prefix + "preprocess/clean.parquet", etag=tag(), size=rows * 60, row_count=rows,
                              schema="positions@1", schema_hash="8ca31e15d314770d"),
                  ObjectFacts(uri=prefix + "preprocess/validation.json", etag=tag(), size=1100)]
@@ -263,11 +265,12 @@ def main() -> None:
     for index in range(args.samples):
         started, finished, facts, _ = extra.run(args.runs + index)
         for kind, event, event_facts in (("run_started", started, ()), ("run_finished", finished, facts)):
-            elapsed, _ = timed(lambda: record_event(graph, parse_lineage_event(event), "threadline", event_facts))
+            # Each lambda here and below is called at once, inside its loop.
+            elapsed, _ = timed(lambda: record_event(graph, parse_lineage_event(event), "threadline", event_facts))  # noqa: B023
             single[kind].append(elapsed)
         pending += [(parse_lineage_event(started), ()), (parse_lineage_event(finished), facts)]
         if len(pending) >= 10:
-            elapsed, _ = timed(lambda: record_events(graph, pending, "threadline"))  # rewrites: idempotent
+            elapsed, _ = timed(lambda: record_events(graph, pending, "threadline"))  # noqa: B023 - rewrites: idempotent
             batched.append(elapsed / len(pending))
             pending = []
     results["write_latency"] = {kind: percentiles(samples) for kind, samples in single.items()}
@@ -276,7 +279,8 @@ def main() -> None:
 
     # 3. The queries users run, through the endpoint.
     rng = random.Random(args.seed + 2)
-    succeeded = [r for r in runs if r["outcome"] in ("ok", "spot_fallback", "capacity_fallback", "postprocess_spot_once")]
+    succeeded = [r for r in runs
+                 if r["outcome"] in ("ok", "spot_fallback", "capacity_fallback", "postprocess_spot_once")]
     timings: dict[str, list[float]] = {"upstream_of_report": [], "downstream_of_input": [], "run_report": [],
                                        "failures_7d": [], "resume_lookup_by_cache_key": []}
     sizes: dict[str, list[int]] = {key: [] for key in timings}
@@ -287,10 +291,10 @@ def main() -> None:
         run = rng.choice(succeeded)
         report_uri = f"s3://{RESULTS}/runs/{run['run_id']}/report.json"
         for name, call, size in (
-            ("upstream_of_report", lambda: upstream(graph, report_uri), lambda v: len(v["attempts"])),
-            ("downstream_of_input", lambda: downstream(graph, run["source"]), lambda v: len(v["attempts"])),
-            ("run_report", lambda: run_report(graph, rng.choice(runs)["run_id"]), lambda v: len(v["attempts"])),
-            ("failures_7d", lambda: failures(graph, since), lambda v: len(v["runs"])),
+            ("upstream_of_report", lambda: upstream(graph, report_uri), lambda v: len(v.attempts)),  # noqa: B023
+            ("downstream_of_input", lambda: downstream(graph, run["source"]), lambda v: len(v.attempts)),  # noqa: B023
+            ("run_report", lambda: run_report(graph, rng.choice(runs)["run_id"]), lambda v: len(v.attempts)),
+            ("failures_7d", lambda: failures(graph, since), lambda v: len(v.runs)),
             ("resume_lookup_by_cache_key",
              lambda: graph.run(queries.REUSABLE_ATTEMPTS, {"cache_key": rng.choice(keys)}), len),
         ):

@@ -29,12 +29,13 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
-from pandas_validation import validate_with_pandas
 
 from preprocess.checks import quote_literal
 from preprocess.schema import load_schema
 from preprocess.validate import validate_file
 from threadline import samples
+
+from pandas_validation import validate_with_pandas
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -103,7 +104,8 @@ def bench_size(rows: int, rounds: int, bad_share: float, skip_pandas: bool, work
                                    "cpu_s": round(statistics.median(cpu[name]), 3),
                                    "mb_per_s": round(size_mb / best, 1), "rows_per_s": round(rows / best)}
     ours = times["threadline_validation"]
-    result["vs_raw"] = round(statistics.median(r / o for r, o in zip(times["duckdb_raw_conversion"], ours)), 2)
+    raw = times["duckdb_raw_conversion"]
+    result["vs_raw"] = round(statistics.median(r / o for r, o in zip(raw, ours, strict=True)), 2)
     if not skip_pandas:
         result["vs_pandas"] = round(statistics.median(times["pandas_validation"]) / statistics.median(ours), 2)
     result["cpu_vs_raw"] = round(statistics.median(cpu["duckdb_raw_conversion"]) /

@@ -88,9 +88,10 @@ def bench_size(rows: int, rounds: int, bad_share: float, work: Path) -> dict:
             times[name].append(time.perf_counter() - started)
             print(f"  {rows:,} rows, round {round_number + 1}: {name} {times[name][-1]:.2f} s", flush=True)
     raw = times["raw_conversion"]
-    ratio = {name: round(statistics.median(r / t for r, t in zip(raw, values)), 2) for name, values in times.items()}
-    two_pass = [h + t for h, t in zip(times["key_hash_pass"], times["typed_fused"])]
-    ratio["key_hash_pass+typed_fused"] = round(statistics.median(r / t for r, t in zip(raw, two_pass)), 2)
+    ratio = {name: round(statistics.median(r / t for r, t in zip(raw, values, strict=True)), 2)
+             for name, values in times.items()}
+    two_pass = [h + t for h, t in zip(times["key_hash_pass"], times["typed_fused"], strict=True)]
+    ratio["key_hash_pass+typed_fused"] = round(statistics.median(r / t for r, t in zip(raw, two_pass, strict=True)), 2)
     return {"rows": rows, "best_s": {n: round(min(v), 3) for n, v in times.items()}, "vs_raw": ratio}
 
 

@@ -31,7 +31,7 @@ import os
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -74,7 +74,7 @@ def event_kind(event: Any) -> tuple[str, str]:
     if kind not in (JOB_STATE_CHANGE, SCHEDULED):
         raise BadEventError(f"source {_short(kind[0])} / detail-type {_short(kind[1])} is neither "
                             "aws.batch / Batch Job State Change nor aws.events / Scheduled Event")
-    return kind  # type: ignore[return-value]
+    return kind
 
 
 # -- job state changes -----------------------------------------------------------
@@ -227,6 +227,10 @@ def _text(detail: dict[str, Any], key: str) -> str:
     return value
 
 
+@overload
+def _millis(detail: dict[str, Any], key: str, required: Literal[True] = True) -> float: ...
+@overload
+def _millis(detail: dict[str, Any], key: str, required: Literal[False]) -> float | None: ...
 def _millis(detail: dict[str, Any], key: str, required: bool = True) -> float | None:
     value = detail.get(key)
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:

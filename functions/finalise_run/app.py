@@ -102,14 +102,15 @@ def execution_end(event: Any) -> ExecutionEnd:
         raise NotAnExecutionEnd("the detail names no executionArn and name")
     run_input = _json_object(detail.get("input"))
     default_error, default_cause = DEFAULT_ERRORS[status]
+    given_run_id, given_source = run_input.get("run_id"), run_input.get("source")
     return ExecutionEnd(
-        run_id=run_input.get("run_id") if isinstance(run_input.get("run_id"), str) else name,
+        run_id=given_run_id if isinstance(given_run_id, str) else name,
         execution_arn=arn,
         status=status,
         error=str(detail.get("error") or default_error),
         cause=_clip(str(detail.get("cause") or default_cause)),
         ended_at=_iso_millis(detail.get("stopDate")),
-        source=run_input.get("source") if isinstance(run_input.get("source"), dict) else {},
+        source=given_source if isinstance(given_source, dict) else {},
     )
 
 

@@ -60,9 +60,8 @@ def messages_for(event: Any, pipeline: str) -> list[SlackMessage]:
         messages = []
         for record in records:
             sns = record.get("Sns")
-            message = sns.get("Message") if isinstance(sns, dict) else None
-            if not isinstance(message, str):
+            if not isinstance(sns, dict) or not isinstance(sns.get("Message"), str):
                 raise NoticeError("an SNS record has no Sns.Message")
-            messages.append(alarm_message(message, sns.get("Subject")))
+            messages.append(alarm_message(sns["Message"], sns.get("Subject")))
         return messages
     return [notice_message(event, pipeline)]

@@ -38,8 +38,8 @@ from threadline_common.lineage import (
     parse_lineage_event,
     record_event,
 )
-from threadline_common.lineage.events import JOB_STATE_CHANGED, RUN_FINISHED, RUN_STARTED
 from threadline_common.lineage.consumer import consume, is_sqs_batch
+from threadline_common.lineage.events import JOB_STATE_CHANGED, RUN_FINISHED, RUN_STARTED
 from threadline_common.lineage.facts import collect_facts
 from threadline_common.lineage.graph import ObjectFacts
 from threadline_common.observability import lambda_handler

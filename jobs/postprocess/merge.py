@@ -37,7 +37,9 @@ def check_names(names: list[str], num_nodes: int) -> dict[int, str]:
 
 def merge(paths: dict[int, Path], run_id: str) -> Merged:
     """Read the partials in node order, check they belong together, put the P&L in scenario order."""
-    scenarios, pnls, infos = [], [], []
+    scenarios: list[np.ndarray] = []
+    pnls: list[np.ndarray] = []
+    infos: list[PartialInfo] = []
     for node in sorted(paths):
         try:
             scenario, pnl, info = read_partial(paths[node])

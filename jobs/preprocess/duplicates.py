@@ -20,7 +20,7 @@ import numpy as np
 
 from .checks import BAD, quote_ident
 from .schema import Schema
-from .staging import KEY_HASH, TABLE, with_records
+from .staging import KEY_HASH, TABLE, one_row, with_records
 
 KEY = "__key__"
 DUPS = "__dups__"  # row (in the checked table), record, first_record (the one that kept the key), key (as reported)
@@ -33,7 +33,8 @@ def key_expression(schema: Schema) -> str | None:
     if len(schema.unique_key) == 1:
         return quote_ident(schema.unique_key[0])
     parts = ", ".join(quote_ident(name) for name in schema.unique_key)
-    return f"CASE WHEN {' OR '.join(f'{quote_ident(n)} IS NULL' for n in schema.unique_key)} THEN NULL ELSE concat_ws(chr(31), {parts}) END"
+    missing = " OR ".join(f"{quote_ident(n)} IS NULL" for n in schema.unique_key)
+    return f"CASE WHEN {missing} THEN NULL ELSE concat_ws(chr(31), {parts}) END"
 
 
 def key_output_column(schema: Schema) -> str | None:
@@ -62,7 +63,7 @@ def find_duplicates(con: duckdb.DuckDBPyConnection, schema: Schema) -> int:
     """
     numbered = with_records(with_records(later), "first_row", "first_record")
     con.execute(f"INSERT INTO {DUPS} SELECT row, record, first_record, key FROM ({numbered})", [repeated.tolist()])
-    return con.execute(f"SELECT count(*) FROM {DUPS}").fetchone()[0]
+    return one_row(con, f"SELECT count(*) FROM {DUPS}")[0]
 
 
 def _repeated_hashes(hashes: np.ndarray) -> np.ndarray:

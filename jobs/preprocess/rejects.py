@@ -17,7 +17,7 @@ from .checks import Rule, code_column, possible_rules, quote_ident, quote_litera
 from .duplicates import DUPS
 from .escaping import sql_macro
 from .schema import Schema
-from .staging import BAD_ROWS, value_column
+from .staging import BAD_ROWS, one_row, value_column
 
 SAMPLE_SIZE = 1000
 CSV_COLUMNS = ("line", "record", "column", "rule", "reason", "value")
@@ -109,7 +109,7 @@ def build(
         {joins}
         """
     )
-    entries = con.execute("SELECT count(*) FROM __entries__").fetchone()[0]
+    entries = one_row(con, "SELECT count(*) FROM __entries__")[0]
     if entries:
         columns = ", ".join(f'"{name}"' for name in CSV_COLUMNS)
         con.execute(
@@ -128,5 +128,5 @@ def build(
     return RejectList(
         entries=entries,
         by_rule=[{"column": c, "rule": r, "reason": why, "rows": n} for c, r, why, n in counts],
-        sample=[dict(zip(CSV_COLUMNS, row)) for row in sample_rows],
+        sample=[dict(zip(CSV_COLUMNS, row, strict=True)) for row in sample_rows],
     )

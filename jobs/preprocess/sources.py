@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
@@ -43,9 +43,9 @@ def detect_compression(path: Path) -> str:
         return "gzip" if handle.read(2) == GZIP_MAGIC else "none"
 
 
-def open_bytes(path: Path, compression: str) -> BinaryIO:
+def open_bytes(path: Path, compression: str) -> io.BufferedIOBase:
     if compression == "gzip":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return gzip.open(path, "rb")
     return open(path, "rb")
 
 

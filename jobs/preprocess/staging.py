@@ -21,6 +21,7 @@ then per column the rule code and the value as reported.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -84,11 +85,18 @@ def load(con: duckdb.DuckDBPyConnection, query: str, key_column: str | None) -> 
     if key_column is not None:
         query = f"SELECT *, hash({quote_ident(key_column)}) AS {KEY_HASH} FROM ({query})"
     con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS {query}")
-    return con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
+    return one_row(con, f"SELECT count(*) FROM {TABLE}")[0]
 
 
 def bad_count(con: duckdb.DuckDBPyConnection) -> int:
-    return con.execute(f"SELECT count(*) FROM {BAD_ROWS}").fetchone()[0]
+    return one_row(con, f"SELECT count(*) FROM {BAD_ROWS}")[0]
+
+
+def one_row(con: duckdb.DuckDBPyConnection, query: str) -> tuple[Any, ...]:
+    """The row of an aggregate query, which always answers one (DuckDB types `fetchone` as optional)."""
+    row = con.execute(query).fetchone()
+    assert row is not None, query
+    return row
 
 
 def bad_records(con: duckdb.DuckDBPyConnection) -> list[int]:

@@ -106,7 +106,7 @@ def _recheck(con: duckdb.DuckDBPyConnection, schema: Schema, loaded: TypedLoad, 
         return False  # the refused text does not parse on its own
     finally:
         refused_file.unlink(missing_ok=True)
-    counted, bad = con.execute(f"SELECT count(*), count(*) FILTER ({BAD}) FROM {_RECHECKED}").fetchone()
+    counted, bad = staging.one_row(con, f"SELECT count(*), count(*) FILTER ({BAD}) FROM {_RECHECKED}")
     return counted == bad == loaded.skipped
 
 

@@ -9,8 +9,9 @@ was not visited. Catch transitions are dashed; the transitions taken are bold.
 from __future__ import annotations
 
 import html
-from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Protocol
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 210, 34, 28, 46, 24
@@ -95,7 +96,7 @@ def layout(definition: dict[str, Any]) -> dict[str, tuple[int, int]]:
     return {name: (rank[name], columns[name]) for name in states}
 
 
-def render(definition: dict[str, Any], visits: list[Visit], title: str, status: str) -> str:
+def render(definition: dict[str, Any], visits: Sequence[Visit], title: str, status: str) -> str:
     positions = layout(definition)
     widest = max(col for _, col in positions.values()) + 1
     rows = max(row for row, _ in positions.values()) + 1
@@ -107,7 +108,7 @@ def render(definition: dict[str, Any], visits: list[Visit], title: str, status: 
         return MARGIN + col * (BOX_W + GAP_X) + BOX_W / 2, MARGIN + row * (BOX_H + GAP_Y) + BOX_H / 2
 
     visited = [visit.name for visit in visits]
-    taken = set(zip(visited, visited[1:]))
+    taken = set(pairwise(visited))
     failed = {visit.name for visit in visits if visit.failed}
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',

@@ -200,7 +200,7 @@ def write(out: TextIO, rows: int, bad_share: float = 0.0, seed: int = 7) -> None
     writer.writerows(chunk)
 
 
-def _open_out(path: str) -> TextIO:
+def _open_out(path: str) -> io.TextIOWrapper:
     if path == "-":
         return io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
     if path.endswith(".gz"):

@@ -123,7 +123,7 @@ def fake_slack() -> Iterator[FakeSlack]:
     state = FakeSlack(url="")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             state.requests.append({"path": self.path, "content_type": self.headers.get("Content-Type"),
                                    "json": json.loads(raw)})

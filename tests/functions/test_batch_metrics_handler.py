@@ -160,7 +160,8 @@ def test_the_schedule_publishes_the_oldest_runnable_age_per_queue(app, cloudwatc
                      "Maximum") == 0.0
 
 
-def test_a_runnable_job_back_from_a_failed_attempt_counts_from_that_attempt(app, cloudwatch, batch, monkeypatch, lambda_context):
+def test_a_runnable_job_back_from_a_failed_attempt_counts_from_that_attempt(app, cloudwatch, batch, monkeypatch,
+                                                                           lambda_context):
     now = time.time()
     monkeypatch.setenv("JOB_QUEUES", QUEUE)
     batch.runnable[QUEUE] = [{"jobId": "a", "status": "RUNNABLE", "createdAt": int((now - 4000) * 1000),

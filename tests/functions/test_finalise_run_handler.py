@@ -151,7 +151,8 @@ def cloud(aws_env: None, finalise_run: ModuleType, monkeypatch: pytest.MonkeyPat
         yield Cloud(finalise_run, dynamodb, sqs, queue_url, slack)
 
 
-def test_aborted_running_run_is_closed_with_one_lineage_event_and_one_slack_notice(cloud: Cloud, lambda_context: Any) -> None:
+def test_aborted_running_run_is_closed_with_one_lineage_event_and_one_slack_notice(cloud: Cloud,
+                                                                                  lambda_context: Any) -> None:
     cloud.put_record(status="RUNNING", input_uri=SOURCE["uri"], execution_arn=ARN,
                      started_at="2026-11-30T08:00:00.000Z")
 
@@ -227,7 +228,8 @@ def test_a_run_the_state_machine_closed_is_left_alone(cloud: Cloud, lambda_conte
                      ended_at="2026-11-30T09:59:59.000Z")
     before = cloud.record()
 
-    result = cloud.module.handler(status_change("FAILED", error="PreprocessFailed", cause="the job failed"), lambda_context)
+    result = cloud.module.handler(status_change("FAILED", error="PreprocessFailed", cause="the job failed"),
+                                  lambda_context)
 
     assert result == {"status": "already_closed", "run_id": RUN_ID}
     assert cloud.record() == before
@@ -235,7 +237,8 @@ def test_a_run_the_state_machine_closed_is_left_alone(cloud: Cloud, lambda_conte
     assert cloud.slack.calls == []
 
 
-def test_a_run_post_processing_marked_succeeded_is_claimed_when_the_execution_failed(cloud: Cloud, lambda_context: Any) -> None:
+def test_a_run_post_processing_marked_succeeded_is_claimed_when_the_execution_failed(cloud: Cloud,
+                                                                                    lambda_context: Any) -> None:
     cloud.put_record(status="SUCCEEDED", ended_at="2026-11-30T09:58:00.000Z")
     cause = "An error occurred while executing the state 'RecordRunSucceeded'. The JSONPath '$.plan' could not be found"
 
@@ -374,7 +377,8 @@ def _envelope(**changes: Any) -> dict[str, Any]:
         (_changed(name=""), "names no executionArn and name"),
     ],
 )
-def test_events_that_are_not_an_execution_end_are_skipped(cloud: Cloud, event: Any, reason: str, lambda_context: Any) -> None:
+def test_events_that_are_not_an_execution_end_are_skipped(cloud: Cloud, event: Any, reason: str,
+                                                          lambda_context: Any) -> None:
     result = cloud.module.handler(event, lambda_context)
 
     assert result["status"] == "skipped"

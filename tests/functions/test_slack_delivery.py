@@ -9,9 +9,10 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -55,7 +56,7 @@ class ScriptedSlack:
 
     def gaps(self) -> list[float]:
         times = [t for t, _ in self.requests]
-        return [b - a for a, b in zip(times, times[1:], strict=False)]
+        return [b - a for a, b in pairwise(times)]
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def scripted() -> Iterator[ScriptedSlack]:
     state = ScriptedSlack()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             reply = state.next_reply(json.loads(raw))
             time.sleep(reply.delay)

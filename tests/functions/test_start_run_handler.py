@@ -70,7 +70,8 @@ def test_valid_event_starts_one_execution_named_after_the_object_version(
     assert set(payload) == {"run_id", "source", "received_at"}
 
 
-def test_duplicate_event_is_reported_and_starts_nothing_more(sfn: Any, start_run: Any, sample_event: Any, lambda_context: Any) -> None:
+def test_duplicate_event_is_reported_and_starts_nothing_more(sfn: Any, start_run: Any, sample_event: Any,
+                                                             lambda_context: Any) -> None:
     first = start_run.handler(sample_event("s3_object_created.json"), lambda_context)
     second = start_run.handler(sample_event("s3_object_created_duplicate.json"), lambda_context)
 
@@ -79,7 +80,8 @@ def test_duplicate_event_is_reported_and_starts_nothing_more(sfn: Any, start_run
     assert len(executions(sfn)) == 1
 
 
-def test_new_version_of_the_same_key_is_a_new_run(sfn: Any, start_run: Any, sample_event: Any, lambda_context: Any) -> None:
+def test_new_version_of_the_same_key_is_a_new_run(sfn: Any, start_run: Any, sample_event: Any,
+                                                  lambda_context: Any) -> None:
     event = sample_event("s3_object_created.json")
     first = start_run.handler(event, lambda_context)
     second = start_run.handler(with_object(event, **{"version-id": "a-newer-version"}), lambda_context)
@@ -110,7 +112,8 @@ def test_objects_that_cannot_start_a_run_are_skipped_with_a_reason(
     assert executions(sfn) == []
 
 
-def test_gzipped_csv_at_the_size_limit_starts_a_run(sfn: Any, start_run: Any, sample_event: Any, lambda_context: Any) -> None:
+def test_gzipped_csv_at_the_size_limit_starts_a_run(sfn: Any, start_run: Any, sample_event: Any,
+                                                    lambda_context: Any) -> None:
     event = with_object(sample_event("s3_object_created.json"), key="incoming/2026/positions.csv.gz", size=1048576)
 
     result = start_run.handler(event, lambda_context)
@@ -140,7 +143,8 @@ def test_malformed_events_are_skipped_not_raised(sfn: Any, start_run: Any, bad_e
     assert executions(sfn) == []
 
 
-def test_url_encoded_key_is_resolved_to_the_stored_object(sfn: Any, start_run: Any, sample_event: Any, lambda_context: Any) -> None:
+def test_url_encoded_key_is_resolved_to_the_stored_object(sfn: Any, start_run: Any, sample_event: Any,
+                                                           lambda_context: Any) -> None:
     s3 = boto3.client("s3")
     bucket = "threadline-incoming-123456789012"
     s3.create_bucket(Bucket=bucket)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from jobs_helpers import REGION, create_resources, free_port
 
 

@@ -11,7 +11,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from jobs_helpers import BUCKETS, REGION
 
 from analysis import backend as backend_module
 from analysis.backend import numpy_backend, select_backend
@@ -28,6 +27,8 @@ from analysis.model import (
 from jobkit.errors import UsageError
 from jobkit.partials import read_partial
 from jobkit.runner import run
+
+from jobs_helpers import BUCKETS, REGION
 
 NUMPY = numpy_backend()
 
@@ -226,7 +227,7 @@ def test_job_writes_each_nodes_partial(aws, tmp_path, monkeypatch):
 def test_job_defaults_to_one_node(aws, tmp_path):
     put_clean(tmp_path, 5)
     assert run("analysis", main, job_args(100)) == 0
-    scenario, pnl, info = fetch_partial(tmp_path, 0)
+    _scenario, pnl, info = fetch_partial(tmp_path, 0)
     assert info.num_nodes == 1 and len(pnl) == 100
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from jobs_helpers import BUCKETS
 
 from jobkit import cli
 from jobkit.aws import S3
 from jobkit.errors import DataError, JobError
 from jobkit.runner import ERROR_PREFIX, error_line, run
 from jobkit.s3uri import S3Uri
+
+from jobs_helpers import BUCKETS
 
 
 def test_s3_uri_parse_join_and_basename():

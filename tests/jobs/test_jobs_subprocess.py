@@ -9,6 +9,7 @@ import sys
 
 import boto3
 import pytest
+
 from jobs_helpers import BUCKETS, JOBS, REGION, RUN_TABLE, create_resources, write_sample
 
 RUN = "sample-positions-4f1c2a9e0b7d3c15"

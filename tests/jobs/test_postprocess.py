@@ -9,13 +9,14 @@ from decimal import Decimal
 import boto3
 import numpy as np
 import pytest
-from jobs_helpers import BUCKETS, REGION, RUN_TABLE
 
 from jobkit.partials import PartialInfo, partial_name, write_partial
 from jobkit.runner import run
 from postprocess.job import main
 from postprocess.risk import expected_shortfall, risk_figures, tail_count, value_at_risk
 from postprocess.runrecord import to_dynamo
+
+from jobs_helpers import BUCKETS, REGION, RUN_TABLE
 
 RUN = "r-post"
 PARTIALS = f"runs/{RUN}/analysis/"
@@ -112,7 +113,8 @@ def test_report_and_run_record(run_table, tmp_path):
 def replace_partial(tmp_path, node: int, scenario: np.ndarray, partial: PartialInfo) -> None:
     path = tmp_path / "replacement.parquet"
     write_partial(path, scenario, np.zeros(len(scenario)), partial)
-    boto3.client("s3", region_name=REGION).upload_file(str(path), BUCKETS["intermediate"], PARTIALS + partial_name(node))
+    boto3.client("s3", region_name=REGION).upload_file(str(path), BUCKETS["intermediate"],
+                                                       PARTIALS + partial_name(node))
 
 
 @pytest.mark.parametrize(("setup", "text"), [

@@ -7,10 +7,11 @@ import json
 import boto3
 import pyarrow.parquet as pq
 import pytest
-from jobs_helpers import BUCKETS, HEADER, REGION, row, write_sample
 
 from jobkit.runner import ERROR_PREFIX, run
 from preprocess.job import main
+
+from jobs_helpers import BUCKETS, HEADER, REGION, row, write_sample
 
 RUN = "positions-0123456789abcdef"
 

@@ -11,17 +11,15 @@ import duckdb
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from jobs_helpers import HEADER, row, write_csv, write_sample
 
-from preprocess import duplicates as duplicates_module
-from preprocess import rejects as rejects_module
-from preprocess import staging, typed_load
+from preprocess import duplicates as duplicates_module, rejects as rejects_module, staging, typed_load
 from preprocess.escaping import safe_text, sql_macro
 from preprocess.schema import parse_schema
 from preprocess.sources import count_lines
 from preprocess.validate import validate_file
 from threadline import samples
 
+from jobs_helpers import HEADER, row, write_csv, write_sample
 
 PARSED_NUMBER_RULES = {"not_finite", "too_small", "too_large"}
 

@@ -6,9 +6,10 @@ import csv
 import gzip
 
 import pytest
-from jobs_helpers import write_sample
 
 from threadline import samples
+
+from jobs_helpers import write_sample
 
 
 def test_same_arguments_same_bytes(tmp_path):

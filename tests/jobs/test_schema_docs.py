@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from jobs_helpers import JOBS
 
 from preprocess.schema import SchemaError, load_schema, markdown_table, parse_schema
 from threadline import samples
+
+from jobs_helpers import JOBS
 
 START, END = "<!-- schema-table:start -->\n", "<!-- schema-table:end -->"
 

@@ -6,11 +6,12 @@ import json
 
 import boto3
 import pytest
-from jobs_helpers import BUCKETS, HEADER, REGION, row, write_sample
 
 from jobkit.runner import run
 from preprocess.job import main
 from preprocess.report import SUMMARY_MAX_BYTES, TOP_RULES, summary_document
+
+from jobs_helpers import BUCKETS, HEADER, REGION, row, write_sample
 
 RUN = "positions-0123456789abcdef"
 STATE_PAYLOAD_LIMIT = 256 * 1024  # Step Functions' limit on a state's input or output

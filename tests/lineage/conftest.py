@@ -1,18 +1,21 @@
-"""Fixtures for the lineage tests: the embedded graph, the Neptune stand-in over it, and the real client code."""
+"""Fixtures for the lineage tests: the embedded graph, the Neptune stand-in over it, the real client code, and
+the lineage function with the context Lambda passes it."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import sys
+import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from threadline_common import aws
 from threadline_common.lineage import NeptuneCypher
 
@@ -81,6 +84,31 @@ def neptune_env(standin: NeptuneStandin, s3_endpoint: str, monkeypatch: pytest.M
 def runner(neptune_env: NeptuneStandin) -> NeptuneCypher:
     """The production openCypher client (boto3 neptunedata), pointed at the stand-in."""
     return NeptuneCypher.from_environment()
+
+
+class InvocationContext(LambdaContext):
+    """What Lambda's Python runtime passes a handler, as Powertools types it: the function's names, the
+    request id, and the time left of the template's 30 s timeout."""
+
+    def __init__(self, function_name: str = "threadline-RecordLineageFunction", timeout_ms: int = 30_000) -> None:
+        request_id = str(uuid.uuid4())
+        self._function_name = function_name
+        self._function_version = "$LATEST"
+        self._invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self._memory_limit_in_mb = 256
+        self._aws_request_id = request_id
+        self._log_group_name = f"/aws/lambda/{function_name}"
+        self._log_stream_name = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{request_id.replace('-', '')}"
+        self._ends_at = time.monotonic() + timeout_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]  # a staticmethod in the stub
+        return max(0, round((self._ends_at - time.monotonic()) * 1000))
+
+
+@pytest.fixture
+def lambda_context() -> InvocationContext:
+    """The context of one invocation of the lineage function."""
+    return InvocationContext()
 
 
 @pytest.fixture

@@ -22,44 +22,46 @@ def sqs_event(*bodies: Any) -> dict[str, Any]:
         for index, body in enumerate(bodies)]}
 
 
-def test_a_batch_is_written_as_one_combined_plan(neptune_env, runner, record_lineage, sample_event) -> None:
+def test_a_batch_is_written_as_one_combined_plan(neptune_env, runner, record_lineage, sample_event,
+                                                 lambda_context) -> None:
     started, finished = sample_event("lineage_run_started.json"), sample_event("lineage_run_finished.json")
     before = neptune_env.queries_served
 
-    answer = record_lineage.handler(sqs_event(finished, started), None)
+    answer = record_lineage.handler(sqs_event(finished, started), lambda_context)
 
     assert answer == {"batchItemFailures": []}
     summary = run_summary(runner, started["run_id"])
-    assert summary["run"]["status"] == "SUCCEEDED" and summary["run"]["started_at"] == started["at"]
-    assert len(summary["attempts"]) == 6
+    assert summary.run.status == "SUCCEEDED" and summary.run.started_at == started["at"]
+    assert len(summary.attempts) == 6
     # One round trip per query text for both events, plus the reads above.
     written = neptune_env.queries_served - before - 2
     assert written <= 16
 
 
 def test_malformed_messages_are_dropped_and_the_rest_written(neptune_env, runner, record_lineage,
-                                                              sample_event) -> None:
+                                                              sample_event, lambda_context) -> None:
     started = sample_event("lineage_run_started.json")
+    messages = sqs_event("not json", {"event": "run_paused", "run_id": "r"}, started)
 
-    answer = record_lineage.handler(sqs_event("not json", {"event": "run_paused", "run_id": "r"}, started), None)
+    answer = record_lineage.handler(messages, lambda_context)
 
     assert answer == {"batchItemFailures": []}  # a malformed event would fail the same way forever
-    assert run_summary(runner, started["run_id"])["run"]["status"] == "RUNNING"
+    assert run_summary(runner, started["run_id"]).run.status == "RUNNING"
 
 
 def test_graph_down_fails_every_message_of_the_batch_for_a_later_delivery(
-        neptune_env, runner, record_lineage, sample_event, monkeypatch: pytest.MonkeyPatch) -> None:
+        neptune_env, runner, record_lineage, sample_event, lambda_context, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     aws.client.cache_clear()
     started, finished = sample_event("lineage_run_started.json"), sample_event("lineage_run_finished.json")
     neptune_env.set_down(True)
 
-    answer = record_lineage.handler(sqs_event(started, finished), None)
+    answer = record_lineage.handler(sqs_event(started, finished), lambda_context)
 
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m1"}]}
     neptune_env.set_down(False)
-    assert record_lineage.handler(sqs_event(started, finished), None) == {"batchItemFailures": []}
-    assert run_summary(runner, started["run_id"])["run"]["status"] == "SUCCEEDED"
+    assert record_lineage.handler(sqs_event(started, finished), lambda_context) == {"batchItemFailures": []}
+    assert run_summary(runner, started["run_id"]).run.status == "SUCCEEDED"
 
 
 class RefusesOneRun:

@@ -11,7 +11,8 @@ from threadline_common.lineage.facts import collect_facts, schema_hash
 
 
 def test_facts_come_from_the_written_prefixes_and_the_validation_report(
-        neptune_env: Any, s3_endpoint: str, runner: Any, record_lineage: Any, sample_event: Any) -> None:
+        neptune_env: Any, s3_endpoint: str, runner: Any, record_lineage: Any, sample_event: Any,
+        lambda_context: Any) -> None:
     finished = sample_event("lineage_run_finished.json")
     run_id = finished["run_id"]
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
@@ -35,12 +36,12 @@ def test_facts_come_from_the_written_prefixes_and_the_validation_report(
     assert facts["report.json"].etag
     assert found.problems == []  # the analysis prefix is simply empty here
 
-    record_lineage.handler(finished, None)  # the function reads the same facts itself
+    record_lineage.handler(finished, lambda_context)  # the function reads the same facts itself
 
-    written = {d["uri"].rsplit("/", 1)[-1]: d for d in run_datasets(runner, run_id)}
-    assert written["clean.parquet"]["row_count"] == 1800 and written["clean.parquet"]["schema_hash"]
-    assert written["sample-positions.csv"]["row_count"] == 1843
-    assert written["report.json"]["etag"] == facts["report.json"].etag
+    written = {d.uri.rsplit("/", 1)[-1]: d for d in run_datasets(runner, run_id)}
+    assert written["clean.parquet"].row_count == 1800 and written["clean.parquet"].schema_hash
+    assert written["sample-positions.csv"].row_count == 1843
+    assert written["report.json"].etag == facts["report.json"].etag
 
 
 def test_unreadable_outputs_leave_facts_out_and_say_why(s3_endpoint: str, sample_event: Any) -> None:

@@ -203,9 +203,9 @@ def test_attempts_from_batch_events_are_recorded_before_the_run_ends(tmp_path: P
     seen = write(tmp_path, "events", job_events())
 
     summary = seen["summary"]
-    assert summary["run"]["status"] == "RUNNING" and summary["run"]["pipeline"] == "threadline"
-    attempts = summary["attempts"]
-    assert [(a["attempt_id"], a["step"], a["job_key"], a["status"], a["capacity"]) for a in attempts] == [
+    assert summary.run.status == "RUNNING" and summary.run.pipeline == "threadline"
+    attempts = summary.attempts
+    assert [(a.attempt_id, a.step, a.job_key, a.status, a.capacity) for a in attempts] == [
         (f"{SPOT_JOB}#1", "preprocess", "preprocess", "FAILED", "SPOT"),
         (f"{SPOT_JOB}#2", "preprocess", "preprocess", "FAILED", "SPOT"),
         (f"{SPOT_JOB}#3", "preprocess", "preprocess", "FAILED", "SPOT"),
@@ -213,17 +213,16 @@ def test_attempts_from_batch_events_are_recorded_before_the_run_ends(tmp_path: P
         ("0d3e2f77-1b9c-4c0f-8e1f-2a3b4c5d6e7f#1", "analysis", "analysis", "SUCCEEDED", "GPU"),
         ("1e4f3a88-2cad-4d10-9f20-3b4c5d6e7f80#1", "postprocess", "postprocess", "SUCCEEDED", "SPOT"),
     ]
-    assert [a["seq"] for a in attempts] == [101, 102, 103, 151, 201, 301]  # provisional until run_finished
-    assert all(a["cache_key"] is None for a in attempts)  # needs the whole run
-    assert [a["exit_code"] for a in attempts] == [None, None, None, 0, 0, 0]
-    assert attempts[0]["status_reason"] == "Host EC2 (instance i-00a1b2c3d4e5f6a7) terminated."
-    assert (attempts[2]["started_at"], attempts[2]["ended_at"]) == ("2026-11-21T19:41:20.000Z",
-                                                                    "2026-11-21T19:41:40.000Z")
-    assert attempts[4]["node_count"] == 2 and attempts[4]["image"].endswith("/threadline/analysis:latest")
-    assert json.loads(attempts[3]["parameters_json"])["run_id"] == RUN_ID
+    assert [a.seq for a in attempts] == [101, 102, 103, 151, 201, 301]  # provisional until run_finished
+    assert all(a.cache_key is None for a in attempts)  # needs the whole run
+    assert [a.exit_code for a in attempts] == [None, None, None, 0, 0, 0]
+    assert attempts[0].status_reason == "Host EC2 (instance i-00a1b2c3d4e5f6a7) terminated."
+    assert (attempts[2].started_at, attempts[2].ended_at) == ("2026-11-21T19:41:20.000Z", "2026-11-21T19:41:40.000Z")
+    assert attempts[4].node_count == 2 and attempts[4].image.endswith("/threadline/analysis:latest")
+    assert json.loads(attempts[3].parameters_json)["run_id"] == RUN_ID
     # Retries only: fallbacks and the order of steps need the whole run.
-    assert [link["rel"] for link in seen["links"]] == ["RETRY_OF", "RETRY_OF"]
-    links = {(d["node"], d["rel"], d["uri"]) for d in seen["datasets"]}
+    assert [link.rel for link in seen["links"]] == ["RETRY_OF", "RETRY_OF"]
+    links = {(d.node, d.rel, d.uri) for d in seen["datasets"]}
     assert (f"{ON_DEMAND_JOB}#1", "PRODUCED", INTERMEDIATE + "preprocess/") in links
     assert not any(uri.endswith("/sample-positions.csv") for _, _, uri in links)  # the input: the run's events
     assert seen["counts"]["node:Run"] == 1 and seen["counts"]["node:StepAttempt"] == 6
@@ -236,9 +235,9 @@ def test_events_then_run_finished_end_as_run_finished_alone_would_write(tmp_path
     both = write(tmp_path, "both", [started, *job_events(), finished])
 
     assert both == alone
-    attempts = both["summary"]["attempts"]
-    assert [a["seq"] for a in attempts] == [1, 2, 3, 4, 5, 6]
-    assert all(len(a["cache_key"]) == 32 for a in attempts)
+    attempts = both["summary"].attempts
+    assert [a.seq for a in attempts] == [1, 2, 3, 4, 5, 6]
+    assert all(len(a.cache_key) == 32 for a in attempts)
     assert both["counts"]["node:StepAttempt"] == 6 and both["counts"]["rel:FOLLOWED_BY"] == 2
     assert both["counts"]["rel:FALLBACK_OF"] == 1 and both["counts"]["rel:RETRY_OF"] == 2
 
@@ -273,13 +272,13 @@ def test_a_run_closed_without_jobs_keeps_the_attempts_its_batch_events_recorded(
 
     seen = write(tmp_path, "closed", [started, on_demand, closed, analysis])
 
-    run = seen["summary"]["run"]
-    assert (run["status"], run["error"], run["started_at"]) == ("ABORTED", "ExecutionAborted", started["at"])
-    assert [(a["job_key"], a["status"], a["status_reason"]) for a in seen["summary"]["attempts"]] == [
+    run = seen["summary"].run
+    assert (run.status, run.error, run.started_at) == ("ABORTED", "ExecutionAborted", started["at"])
+    assert [(a.job_key, a.status, a.status_reason) for a in seen["summary"].attempts] == [
         ("preprocess_on_demand", "SUCCEEDED", "Essential container in task exited"),
         ("analysis", "FAILED", "Step Functions task ended before the job"),
     ]
-    links = {(d["node"].split("#")[0], d["rel"], d["uri"]) for d in seen["datasets"]}
+    links = {(d.node.split("#")[0], d.rel, d.uri) for d in seen["datasets"]}
     assert (ON_DEMAND_JOB, "PRODUCED", INTERMEDIATE + "preprocess/") in links
     assert ("0d3e2f77-1b9c-4c0f-8e1f-2a3b4c5d6e7f", "CONSUMED", INTERMEDIATE + "preprocess/clean.parquet") in links
     assert not any(node.startswith("0d3e2f77") and rel == "PRODUCED" for node, rel, _ in links)
@@ -298,30 +297,31 @@ def sqs_event(*bodies: Any) -> dict[str, Any]:
 
 
 def test_the_function_records_batch_events_from_the_queue_and_skips_other_jobs(
-        neptune_env, runner, record_lineage, sample_event) -> None:
+        neptune_env, runner, record_lineage, sample_event, lambda_context) -> None:
     ours = sample_event("batch_job_state_change.json")
     theirs = copy.deepcopy(ours)
     theirs["detail"] |= {"jobId": "5f0c", "jobName": "nightly-backfill", "parameters": {"date": "2026-11-20"}}
     running = copy.deepcopy(ours)
     running["detail"] |= {"status": "RUNNING"}
 
-    answer = record_lineage.handler(sqs_event(theirs, ours, running), None)
+    answer = record_lineage.handler(sqs_event(theirs, ours, running), lambda_context)
 
     assert answer == {"batchItemFailures": []}  # nothing to retry: the other job is never ours
     summary = run_summary(runner, RUN_ID)
-    assert summary["run"]["status"] == "RUNNING"
-    assert [(a["attempt_id"], a["status"]) for a in summary["attempts"]] == [
+    assert summary.run.status == "RUNNING"
+    assert [(a.attempt_id, a.status) for a in summary.attempts] == [
         (f"{SPOT_JOB}#{n}", "FAILED") for n in (1, 2, 3)]
     assert runner.run("MATCH (a:StepAttempt {job_id: '5f0c'}) RETURN count(*) AS n")[0]["n"] == 0
 
 
-def test_the_function_invoked_with_one_batch_event(neptune_env, runner, record_lineage, sample_event) -> None:
+def test_the_function_invoked_with_one_batch_event(neptune_env, runner, record_lineage, sample_event,
+                                                    lambda_context) -> None:
     event = sample_event("batch_job_state_change.json")
 
-    result = record_lineage.handler(event, None)
+    result = record_lineage.handler(event, lambda_context)
 
     assert result == {"status": "recorded", "event": "job_state_changed", "run_id": RUN_ID, "attempts": 3,
                       "queries": result["queries"], "skipped_jobs": {}}
     event["detail"]["parameters"] = {"date": "2026-11-20"}
-    skipped = record_lineage.handler(event, None)
+    skipped = record_lineage.handler(event, lambda_context)
     assert skipped["status"] == "skipped" and "not a threadline job" in skipped["reason"]

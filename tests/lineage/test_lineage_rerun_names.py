@@ -35,8 +35,9 @@ def test_a_rerun_is_named_after_the_run_and_fits_an_execution_name() -> None:
 
 
 def test_the_stack_outputs_name_the_pieces_and_the_twin_falls_back_to_names() -> None:
-    assert stack_output(Stacks({"PipelineStateMachineArn": "arn:aws"}), "threadline", "PipelineStateMachineArn") == "arn:aws"
-    assert state_machine_arn(Machines(), "threadline", Stacks({"PipelineStateMachineArn": "arn:aws"})) == "arn:aws"
+    stacks = Stacks({"PipelineStateMachineArn": "arn:aws"})
+    assert stack_output(stacks, "threadline", "PipelineStateMachineArn") == "arn:aws"
+    assert state_machine_arn(Machines(), "threadline", stacks) == "arn:aws"
     assert state_machine_arn(Machines(), "threadline", Stacks(None)) == "arn:twin"
 
 

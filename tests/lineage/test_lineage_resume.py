@@ -14,11 +14,12 @@ MID, RESULTS = "threadline-intermediate-123456789012", "threadline-results-12345
 
 
 @pytest.fixture
-def earlier(neptune_env: Any, s3_endpoint: str, runner: Any, record_lineage: Any, sample_event: Any) -> dict[str, Any]:
+def earlier(neptune_env: Any, s3_endpoint: str, runner: Any, record_lineage: Any, sample_event: Any,
+            lambda_context: Any) -> dict[str, Any]:
     """The sample run recorded in the graph, with its outputs in S3."""
     started, finished = sample_event("lineage_run_started.json"), sample_event("lineage_run_finished.json")
-    record_lineage.handler(started, None)
-    record_lineage.handler(finished, None)
+    record_lineage.handler(started, lambda_context)
+    record_lineage.handler(finished, lambda_context)
     run_id = started["run_id"]
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
     s3.create_bucket(Bucket=MID)
@@ -28,10 +29,10 @@ def earlier(neptune_env: Any, s3_endpoint: str, runner: Any, record_lineage: Any
         s3.put_object(Bucket=MID, Key=f"runs/{run_id}/{key}", Body=b"x")
     for key in ("report.json", "report.html"):
         s3.put_object(Bucket=RESULTS, Key=f"runs/{run_id}/{key}", Body=b"x")
-    attempts = {a["step"]: a for a in run_report(runner, run_id)["attempts"] if a["status"] == "SUCCEEDED"}
-    steps = {step: {"job_definition": a["job_definition"], "parameters": configuration(step, a["parameters"])}
+    attempts = {a.step: a for a in run_report(runner, run_id).attempts if a.status == "SUCCEEDED"}
+    steps = {step: {"job_definition": a.job_definition, "parameters": configuration(step, a.parameters)}
              for step, a in attempts.items()}
-    images = {a["job_definition"]: a["image"] for a in attempts.values()}
+    images = {a.job_definition: a.image for a in attempts.values()}
     own = {"clean_uri": f"s3://{MID}/runs/new/preprocess/clean.parquet",
            "validation_uri": f"s3://{MID}/runs/new/preprocess/validation.json",
            "partials_prefix": f"s3://{MID}/runs/new/analysis/",
@@ -54,8 +55,8 @@ def test_an_unchanged_rerun_reuses_every_step_and_reads_the_earlier_outputs(runn
     assert result.start_at == "done"
     assert {step: entry["run_id"] for step, entry in result.reused.items()} == {
         "preprocess": earlier["run_id"], "analysis": earlier["run_id"], "postprocess": earlier["run_id"]}
-    assert result.reused["analysis"]["attempt_id"] == earlier["attempts"]["analysis"]["attempt_id"]
-    assert result.keys["analysis"] == earlier["attempts"]["analysis"]["cache_key"]  # planner and writer agree
+    assert result.reused["analysis"]["attempt_id"] == earlier["attempts"]["analysis"].attempt_id
+    assert result.keys["analysis"] == earlier["attempts"]["analysis"].cache_key  # planner and writer agree
     assert result.datasets["clean_uri"] == f"s3://{MID}/runs/{earlier['run_id']}/preprocess/clean.parquet"
     assert result.datasets["report_html"] == f"s3://{RESULTS}/runs/{earlier['run_id']}/report.html"
 

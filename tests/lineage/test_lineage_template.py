@@ -58,7 +58,8 @@ def test_the_function_consumes_the_queue_with_partial_batch_failures(resources) 
 def test_the_dead_letter_alarm_goes_to_the_alarm_topic(resources) -> None:
     alarm = resources["LineageDeadLettersAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
-    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["LineageDeadLetterQueue", "QueueName"]}}]
+    queue_name = {"Fn::GetAtt": ["LineageDeadLetterQueue", "QueueName"]}
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": queue_name}]
     assert float(alarm["Threshold"]) == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 

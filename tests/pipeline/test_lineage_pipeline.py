@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
-
 from threadline_common.lineage import NeptuneCypher, run_report, upstream
+from typer.testing import CliRunner
 
 from threadline.cli.lineage import app as lineage_app
 from threadline.lineage.redrive import dead_letter_queue, redrive, waiting
@@ -57,28 +56,28 @@ def test_lineage_is_queued_and_written_with_images_keys_and_dataset_facts(run_pi
     assert twin.event_sources.wait_idle(60)
 
     report = run_report(graph, result.run_id)
-    assert report["run"]["status"] == "SUCCEEDED"
-    attempts = report["attempts"]
-    assert [(a["step"], a["status"], a["capacity"]) for a in attempts] == [
+    assert report.run.status == "SUCCEEDED"
+    attempts = report.attempts
+    assert [(a.step, a.status, a.capacity) for a in attempts] == [
         ("preprocess", "SUCCEEDED", "SPOT"), ("analysis", "SUCCEEDED", "GPU"), ("postprocess", "SUCCEEDED", "SPOT")]
     for attempt, image in zip(attempts, ("preprocess", "analysis", "postprocess"), strict=True):
-        assert attempt["image"].endswith(f"/threadline/{image}:latest")
-        assert attempt["job_definition"].endswith(f"job-definition/threadline-{image}:1")
-        assert len(attempt["cache_key"]) == 32
-    assert len({a["cache_key"] for a in attempts}) == 3
-    assert attempts[1]["parameters"]["seed"] == "20261121"
+        assert attempt.image.endswith(f"/threadline/{image}:latest")
+        assert attempt.job_definition.endswith(f"job-definition/threadline-{image}:1")
+        assert len(attempt.cache_key) == 32
+    assert len({a.cache_key for a in attempts}) == 3
+    assert attempts[1].parameters["seed"] == "20261121"
 
-    datasets = {(d["rel"], d["uri"].rsplit("/", 1)[-1] or d["uri"]): d for d in report["datasets"]}
-    source = next(d for d in report["datasets"] if d["uri"].endswith("/lineage-facts.csv"))
-    assert (source["row_count"], source["size"]) == (200, len(SAMPLE)) and source["schema_hash"]
+    datasets = {(d.rel, d.uri.rsplit("/", 1)[-1] or d.uri): d for d in report.datasets}
+    source = next(d for d in report.datasets if d.uri.endswith("/lineage-facts.csv"))
+    assert (source.row_count, source.size) == (200, len(SAMPLE)) and source.schema_hash
     clean = datasets[("CONTAINS", "clean.parquet")]
-    assert clean["row_count"] == 200 and clean["schema_hash"] == source["schema_hash"] and clean["etag"]
+    assert clean.row_count == 200 and clean.schema_hash == source.schema_hash and clean.etag
     assert ("CONTAINS", "report.json") in datasets and ("CONTAINS", "node-0001.parquet") in datasets
 
     report_uri = next(uri for uri in result.objects["ResultsBucket"] if uri.endswith("/report.json"))
     tree = upstream(graph, report_uri)
-    assert [a["step"] for a in tree["attempts"]] == ["preprocess", "analysis", "postprocess"]
-    assert any(d["uri"].endswith("/lineage-facts.csv") for d in tree["datasets"])  # back to the input file
+    assert [a.step for a in tree.attempts] == ["preprocess", "analysis", "postprocess"]
+    assert any(d.uri.endswith("/lineage-facts.csv") for d in tree.datasets)  # back to the input file
 
     dead_url, _ = dead_letter_queue(twin.client("sqs"), "threadline")
     assert waiting(twin.client("sqs"), dead_url) == 0
@@ -108,8 +107,8 @@ def test_graph_down_mid_run_loses_no_lineage_event_and_writes_none_twice(twin, g
     assert {message_id: delivered[message_id] for message_id in messages} == {m: 1 for m in messages}
 
     report = run_report(graph, result.run_id)
-    assert report["run"]["status"] == "SUCCEEDED" and report["run"]["started_at"]
-    assert [a["step"] for a in report["attempts"]] == ["preprocess", "analysis", "postprocess"]
+    assert report.run.status == "SUCCEEDED" and report.run.started_at
+    assert [a.step for a in report.attempts] == ["preprocess", "analysis", "postprocess"]
     run_id = result.run_id
     assert edge_count(graph, "(r:Run {run_id: $run_id})", run_id) == 1
     assert edge_count(graph, "(:StepAttempt)-[:PART_OF]->(:Run {run_id: $run_id})", run_id) == 3
@@ -136,7 +135,8 @@ def test_dead_letters_raise_the_alarm_and_a_redrive_writes_them(twin, graph, mon
     mapping.visibility_timeout = 1  # five receives in about five seconds instead of thirty
     twin.neptune.set_down(True)
     try:
-        sqs.send_message(QueueUrl=twin.physical_id("LineageQueue"), MessageBody=json.dumps(event))  # as the state machine does
+        # As the state machine does:
+        sqs.send_message(QueueUrl=twin.physical_id("LineageQueue"), MessageBody=json.dumps(event))
         until(lambda: waiting(sqs, dead_url) >= 1, 60, "the event to reach the dead-letter queue")
         alarm = "threadline-LineageDeadLettersAlarm"
         until(lambda: _alarm_state(twin, alarm) == "ALARM", 30, "the dead-letter alarm")
@@ -151,7 +151,7 @@ def test_dead_letters_raise_the_alarm_and_a_redrive_writes_them(twin, graph, mon
     assert moved.messages >= 1 and moved.task_handle  # ours, and any Batch event the outage caught
     assert twin.event_sources.wait_idle(60)
     assert waiting(sqs, dead_url) == 0
-    assert run_report(graph, event["run_id"])["run"]["status"] == "RUNNING"
+    assert run_report(graph, event["run_id"]).run.status == "RUNNING"
     until(lambda: _alarm_state(twin, alarm) == "OK", 30, "the alarm to clear")
     for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
         monkeypatch.setenv(name, value)

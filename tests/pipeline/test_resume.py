@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from threadline_common.lineage import NeptuneCypher, run_report
+from threadline_common.lineage import AttemptLink, NeptuneCypher, run_report
 
 from threadline.lineage.rerun import source_of_run
 from threadline.lineage.view import twin_graph
@@ -84,13 +84,13 @@ def test_resume_after_a_failed_analysis_reruns_from_the_analysis(run_pipeline, r
 
     report = run_report(graph(twin), resumed.run_id)
     first = run_report(graph(twin), failed.run_id)
-    [reused, analysis, post] = report["attempts"]
-    assert (reused["step"], reused["status"], reused["reused_run"]) == ("preprocess", "REUSED", failed.run_id)
-    assert reused["reused_attempt"] == first["attempts"][0]["attempt_id"]
-    assert reused["cache_key"] == first["attempts"][0]["cache_key"]
-    assert analysis["cache_key"] == first["attempts"][1]["cache_key"]  # the same work as the failed attempt
-    assert (analysis["status"], post["status"]) == ("SUCCEEDED", "SUCCEEDED")
-    assert {"src": reused["attempt_id"], "rel": "FOLLOWED_BY", "dst": analysis["attempt_id"]} in report["links"]
+    [reused, analysis, post] = report.attempts
+    assert (reused.step, reused.status, reused.reused_run) == ("preprocess", "REUSED", failed.run_id)
+    assert reused.reused_attempt == first.attempts[0].attempt_id
+    assert reused.cache_key == first.attempts[0].cache_key
+    assert analysis.cache_key == first.attempts[1].cache_key  # the same work as the failed attempt
+    assert (analysis.status, post.status) == ("SUCCEEDED", "SUCCEEDED")
+    assert AttemptLink(reused.attempt_id, "FOLLOWED_BY", analysis.attempt_id) in report.links
 
 
 def test_unchanged_reruns_skip_the_work_and_changes_rerun_only_what_depends_on_them(run_pipeline, resume_pipeline,
@@ -98,7 +98,7 @@ def test_unchanged_reruns_skip_the_work_and_changes_rerun_only_what_depends_on_t
     first = run_pipeline("resume-same.csv", SAMPLE)
     assert first.status == "SUCCEEDED", first.cause
     assert twin.event_sources.wait_idle(60)  # lineage is written from the queue, after the run
-    keys = {a["step"]: a["cache_key"] for a in run_report(graph(twin), first.run_id)["attempts"]}
+    keys = {a.step: a.cache_key for a in run_report(graph(twin), first.run_id).attempts}
 
     # Nothing changed: every step is reused, no Batch job runs, the run's record points at the earlier report.
     same = resume_pipeline(first)
@@ -108,19 +108,20 @@ def test_unchanged_reruns_skip_the_work_and_changes_rerun_only_what_depends_on_t
     report_json = f"s3://{twin.physical_id('ResultsBucket')}/runs/{first.run_id}/report.json"
     assert (same.record["status"], same.record["reused_from"]) == ("SUCCEEDED", first.run_id)
     assert same.record["outputs"]["report_json"] == report_json
-    assert same.slack[-1]["kind"] == "run_succeeded" and f"runs/{first.run_id}/report.html" in json.dumps(same.slack[-1])
-    reused = run_report(graph(twin), same.run_id)["attempts"]
-    assert [(a["step"], a["status"], a["reused_run"]) for a in reused] == [
+    assert same.slack[-1]["kind"] == "run_succeeded"
+    assert f"runs/{first.run_id}/report.html" in json.dumps(same.slack[-1])
+    reused = run_report(graph(twin), same.run_id).attempts
+    assert [(a.step, a.status, a.reused_run) for a in reused] == [
         ("preprocess", "REUSED", first.run_id), ("analysis", "REUSED", first.run_id),
         ("postprocess", "REUSED", first.run_id)]
-    assert [a["cache_key"] for a in reused] == [keys["preprocess"], keys["analysis"], keys["postprocess"]]
+    assert [a.cache_key for a in reused] == [keys["preprocess"], keys["analysis"], keys["postprocess"]]
 
     # A parameter of the analysis changed: the analysis (and what follows) runs, pre-processing is reused.
     with definition_changed(twin, SEED, '"seed": "7"'):
         seeded = resume_pipeline(first)
     assert seeded.path == START + ["PlanResume", "ResumeFrom", "Analysis", "Postprocess"] + END
     assert batch_jobs(twin, seeded.run_id)["analysis"]["seed"] == "7"
-    seeded_keys = {a["step"]: a["cache_key"] for a in run_report(graph(twin), seeded.run_id)["attempts"]}
+    seeded_keys = {a.step: a.cache_key for a in run_report(graph(twin), seeded.run_id).attempts}
     assert seeded_keys["preprocess"] == keys["preprocess"] and seeded_keys["analysis"] != keys["analysis"]
 
     # A new analysis image: the same.
@@ -128,10 +129,9 @@ def test_unchanged_reruns_skip_the_work_and_changes_rerun_only_what_depends_on_t
     with definition_changed(twin, old, new):
         imaged = resume_pipeline(first)
     assert imaged.path == START + ["PlanResume", "ResumeFrom", "Analysis", "Postprocess"] + END
-    attempts = run_report(graph(twin), imaged.run_id)["attempts"]
-    assert attempts[1]["image"].endswith(":v2") and attempts[1]["job_definition"] == new
-    assert attempts[0]["status"] == "REUSED" and attempts[1]["cache_key"] not in (keys["analysis"],
-                                                                                   seeded_keys["analysis"])
+    attempts = run_report(graph(twin), imaged.run_id).attempts
+    assert attempts[1].image.endswith(":v2") and attempts[1].job_definition == new
+    assert attempts[0].status == "REUSED" and attempts[1].cache_key not in (keys["analysis"], seeded_keys["analysis"])
 
     # A changed file: no earlier step has its keys, everything runs (asked of the planner the state machine calls).
     plan = plan_for(twin, first, etag="0" * 32)
@@ -188,7 +188,7 @@ def test_a_new_postprocess_image_reruns_only_the_postprocessing(run_pipeline, re
     assert list(jobs) == ["postprocess"]
     assert jobs["postprocess"]["partials_prefix"].endswith(f"runs/{first.run_id}/analysis/")
     assert twin.event_sources.wait_idle(60)
-    attempts = run_report(graph(twin), rerun.run_id)["attempts"]
-    assert [(a["step"], a["status"]) for a in attempts] == [
+    attempts = run_report(graph(twin), rerun.run_id).attempts
+    assert [(a.step, a.status) for a in attempts] == [
         ("preprocess", "REUSED"), ("analysis", "REUSED"), ("postprocess", "SUCCEEDED")]
-    assert attempts[2]["image"].endswith(":v2")
+    assert attempts[2].image.endswith(":v2")

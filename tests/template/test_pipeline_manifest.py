@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from threadline_common import pipeline
 from threadline_common.lineage.batch import derive_capacity, job_key_for, split_job_key
 from threadline_common.lineage.resume import DONE

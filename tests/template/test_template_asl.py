@@ -47,10 +47,11 @@ def _task_resources(node: Any) -> set[str]:
 
 def _required_actions(resource: str) -> set[str]:
     """IAM actions a Task resource needs, for arn:aws:states::: service integrations."""
-    match = re.fullmatch(r"arn:aws:states:::(aws-sdk:)?([a-z0-9-]+):([A-Za-z0-9]+)(\.sync(?::2)?|\.waitForTaskToken)?", resource)
+    match = re.fullmatch(
+        r"arn:aws:states:::(aws-sdk:)?([a-z0-9-]+):([A-Za-z0-9]+)(\.sync(?::2)?|\.waitForTaskToken)?", resource)
     if not match:
         return set()
-    sdk, service, api, suffix = match.groups()
+    _, service, api, suffix = match.groups()
     action = ACTION_OF_INTEGRATION.get(f"{service}:{api}", f"{service}:{api[0].upper()}{api[1:]}")
     needed = {action}
     if suffix and suffix.startswith(".sync"):

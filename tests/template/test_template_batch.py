@@ -226,7 +226,8 @@ def test_compute_environments(resources: dict[str, Any]) -> None:
     for types in (gpu["InstanceTypes"], fallback["InstanceTypes"]):
         assert types and all(t.split(".")[0] in gpu_families for t in types)
     assert not set(gpu["InstanceTypes"]) & set(fallback["InstanceTypes"]), "the fallback needs other GPU types"
-    for name in ("SpotComputeEnvironment", "OnDemandComputeEnvironment", "GpuComputeEnvironment", "GpuFallbackComputeEnvironment"):
+    for name in ("SpotComputeEnvironment", "OnDemandComputeEnvironment", "GpuComputeEnvironment",
+                 "GpuFallbackComputeEnvironment"):
         res = compute(name)
         assert res["Subnets"] == {"Ref": "PrivateSubnetIds"}
         assert res["SecurityGroupIds"] == [{"Ref": "BatchSecurityGroup"}]

@@ -26,7 +26,8 @@ def _policy_documents(node: Any, path: str = "") -> Iterator[tuple[str, dict[str
     """Every policy document (a mapping with a Statement list) anywhere under `node`."""
     if isinstance(node, dict):
         statements = node.get("Statement")
-        if isinstance(statements, list) and statements and all(isinstance(s, dict) and "Effect" in s for s in statements):
+        if isinstance(statements, list) and statements \
+                and all(isinstance(s, dict) and "Effect" in s for s in statements):
             yield path, node
         for key, value in node.items():
             yield from _policy_documents(value, f"{path}/{key}")
@@ -72,7 +73,8 @@ def test_no_allow_statement_grants_a_wildcard_action(template: dict[str, Any]) -
             continue
         if "NotAction" in statement:
             offenders.append(f"{path}: NotAction in an Allow statement")
-        offenders.extend(f"{path}: {action}" for action in _as_list(statement.get("Action", [])) if _is_wildcard(action))
+        offenders.extend(f"{path}: {action}" for action in _as_list(statement.get("Action", []))
+                         if _is_wildcard(action))
     assert not offenders, "\n".join(offenders)
 
 
@@ -83,7 +85,8 @@ def test_serverless_policies_are_inline_documents(resources: dict[str, Any]) -> 
             policies = _as_list(res["Properties"].get("Policies", []))
             assert policies, f"{name} has no policies"
             for policy in policies:
-                assert isinstance(policy, dict) and "Statement" in policy, f"{name}: {policy!r} is not an inline document"
+                assert isinstance(policy, dict) and "Statement" in policy, \
+                    f"{name}: {policy!r} is not an inline document"
 
 
 def test_managed_policies_are_the_known_service_roles(resources: dict[str, Any]) -> None:

@@ -45,7 +45,8 @@ def _actions(statements: list[dict[str, Any]]) -> set[str]:
 
 def _resources_for(statements: list[dict[str, Any]], action: str) -> list[Any]:
     return [
-        r for s in statements if s["Effect"] == "Allow" and action in _as_list(s["Action"]) for r in _as_list(s["Resource"])
+        r for s in statements if s["Effect"] == "Allow" and action in _as_list(s["Action"])
+        for r in _as_list(s["Resource"])
     ]
 
 
@@ -128,7 +129,8 @@ def test_start_run_permissions(resources: dict[str, Any]) -> None:
 
 def test_record_lineage_runs_in_the_vpc_and_reaches_neptune(resources: dict[str, Any]) -> None:
     props = resources["RecordLineageFunction"]["Properties"]
-    assert props["VpcConfig"] == {"SecurityGroupIds": [{"Ref": "LambdaSecurityGroup"}], "SubnetIds": {"Ref": "PrivateSubnetIds"}}
+    assert props["VpcConfig"] == {"SecurityGroupIds": [{"Ref": "LambdaSecurityGroup"}],
+                                  "SubnetIds": {"Ref": "PrivateSubnetIds"}}
     variables = props["Environment"]["Variables"]
     assert variables["NEPTUNE_ENDPOINT"] == {
         "Fn::If": ["CreateNeptune", {"Fn::GetAtt": ["NeptuneCluster", "Endpoint"]}, {"Ref": "ExistingNeptuneEndpoint"}]
@@ -208,7 +210,8 @@ def test_state_machine_permissions(resources: dict[str, Any]) -> None:
          "SpotJobQueue", "OnDemandJobQueue", "GpuJobQueue", "GpuFallbackJobQueue"]
     )
     assert {"batch:DescribeJobs", "batch:TerminateJob"} <= _actions(statements)
-    rule = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/StepFunctionsGetEventsForBatchJobsRule"}
+    rule = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:"
+                       "rule/StepFunctionsGetEventsForBatchJobsRule"}
     for action in ("events:PutTargets", "events:PutRule", "events:DescribeRule"):
         assert _resources_for(statements, action) == [rule]
     assert {"logs:CreateLogDelivery", "logs:PutResourcePolicy", "logs:DescribeLogGroups"} <= _actions(statements)

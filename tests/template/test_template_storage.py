@@ -80,7 +80,8 @@ def test_intermediate_bucket_expires_objects_and_uploads(resources: dict[str, An
     rules = resources["IntermediateBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     enabled = [rule for rule in rules if rule["Status"] == "Enabled"]
     assert any(int(rule.get("ExpirationInDays", 0)) > 0 and "Prefix" not in rule for rule in enabled)
-    assert any(int(rule.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation", 0)) > 0 for rule in enabled)
+    assert any(int(rule.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation", 0)) > 0
+               for rule in enabled)
 
 
 def test_data_key_rotates_and_is_kept(resources: dict[str, Any]) -> None:

@@ -12,13 +12,14 @@ import os
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import boto3
 
 from threadline.twin import moto_fixes
 from threadline.twin.batch_runtime import LocalBatchRuntime, QueueSpec
-from threadline.twin.faults import Fault, FaultPlan
+from threadline.twin.faults import FaultPlan
 from threadline.twin.lambda_runtime import FunctionSpec, LocalLambdaRuntime
 from threadline.twin.server import free_port
 
@@ -136,7 +137,10 @@ def batch_sync_parameters(scene: Scene) -> dict:
 def sync_stale_token_listener(scene: Scene) -> dict:
     queue = scene.job_queue()
     # Fails on attempt 1 of each job, succeeds later: the state machine retries the task.
-    definition = scene.job_definition("flaky", "import os, sys; sys.exit(0 if os.environ.get('AWS_BATCH_JOB_ATTEMPT') != '1' or os.path.exists('marker') else (open('marker', 'w').close() or 1))")
+    definition = scene.job_definition(
+        "flaky",
+        "import os, sys; sys.exit(0 if os.environ.get('AWS_BATCH_JOB_ATTEMPT') != '1' or os.path.exists('marker') "
+        "else (open('marker', 'w').close() or 1))")
     task = _sync_task(queue, definition, TimeoutSeconds=3,
                       Retry=[{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 2}])
     outcomes = []
@@ -162,7 +166,7 @@ def sync_poll_interval(scene: Scene) -> dict:
     queue = scene.job_queue()
     definition = scene.job_definition("slow", "import time; time.sleep(1.2)")
     described = scene.run_state_machine({"StartAt": "Job", "States": {"Job": _sync_task(queue, definition)}})
-    gaps = sorted(later - earlier for earlier, later in zip(polls, polls[1:]))
+    gaps = sorted(later - earlier for earlier, later in pairwise(polls))
     return {"status": described["status"], "polls": len(polls),
             "median_gap": gaps[len(gaps) // 2] if gaps else None}
 
@@ -283,7 +287,8 @@ def _in_queue(scene: Scene, url: str) -> int:
 
 def sqs_event_source_inline_delivery(scene: Scene) -> dict:
     fails_everything = ("def handler(event, context):\n"
-                        "    return {'batchItemFailures': [{'itemIdentifier': r['messageId']} for r in event['Records']]}\n")
+                        "    return {'batchItemFailures': [{'itemIdentifier': r['messageId']} "
+                        "for r in event['Records']]}\n")
     _consumer(scene, "consumer", fails_everything)
     url, arn, _ = _queue_with_dead_letters(scene)
     scene.client("lambda").create_event_source_mapping(
@@ -317,7 +322,8 @@ def batch_describe_node_properties(scene: Scene) -> dict:
                  "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}]}
     arn = scene.client("batch").register_job_definition(
         jobDefinitionName="multi", type="multinode",
-        nodeProperties={"numNodes": 2, "mainNode": 0, "nodeRangeProperties": [{"targetNodes": "0:", "container": container}]},
+        nodeProperties={"numNodes": 2, "mainNode": 0,
+                        "nodeRangeProperties": [{"targetNodes": "0:", "container": container}]},
     )["jobDefinitionArn"]
     [definition] = scene.client("batch").describe_job_definitions(jobDefinitions=[arn])["jobDefinitions"]
     nodes = definition.get("nodeProperties")
@@ -584,7 +590,7 @@ def retry_wait_scale(scene: Scene) -> dict:
     starts = [e["timestamp"] for e in history if e["type"] == "TaskScheduled"]
     # The Retry waits alone: from each failure to the next attempt (the execution's length also counts
     # the S3 calls, which a busy machine slows down).
-    waits = [(later - failed).total_seconds() for failed, later in zip(failures, starts[1:])]
+    waits = [(later - failed).total_seconds() for failed, later in zip(failures, starts[1:], strict=False)]
     return {"status": described["status"], "error": described.get("error"), "took_s": took,
             "waits_s": waits, "task_failures": len(failures), "task_starts": len(starts)}
 

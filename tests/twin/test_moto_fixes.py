@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
-
-import pytest
 
 from threadline.twin import moto_fixes
 

@@ -20,7 +20,8 @@ class Visit:
 
 def test_every_state_is_drawn_once_and_classified():
     path = [Visit("InitialiseRun"), Visit("RecordRunStart"), Visit("CreateRunRecord"), Visit("NotifyRunStarted"),
-            Visit("ChooseFirstStep"), Visit("Preprocess", failed=True), Visit("CheckPreprocessFailure"), Visit("ParsePreprocessFailure"), Visit("PreprocessFailureKind"),
+            Visit("ChooseFirstStep"), Visit("Preprocess", failed=True), Visit("CheckPreprocessFailure"),
+            Visit("ParsePreprocessFailure"), Visit("PreprocessFailureKind"),
             Visit("PreprocessFailed"), Visit("MarkRunFailed"), Visit("RecordRunFailed"),
             Visit("NotifyRunFailed"), Visit("RunFailed")]
     page = render(ASL, path, "run r1", "FAILED")

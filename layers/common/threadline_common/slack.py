@@ -239,7 +239,8 @@ def _post(url: str, payload: dict[str, Any], timeout: float) -> _Failure | None:
 
 
 def _post_once(url: str, payload: dict[str, Any], timeout: float) -> _Failure | None:
-    client = WebhookClient(url=url, timeout=timeout, retry_handlers=[], logger=_CLIENT_LOGGER)
+    # slack_sdk annotates `timeout` as int; it hands it to urllib, which takes seconds as a float.
+    client = WebhookClient(url=url, timeout=timeout, retry_handlers=[], logger=_CLIENT_LOGGER)  # type: ignore[arg-type]
     try:
         response = client.send_dict(payload)
     except SlackRequestError:  # its message holds the URL

@@ -62,7 +62,7 @@ def notice_message(notice: Any, pipeline: str) -> SlackMessage:
     run_id = notice.get("run_id")
     if not isinstance(run_id, str) or not run_id:
         raise NoticeError(f"'run_id' must be a non-empty string, got {run_id!r}")
-    error = notice.get("error") if isinstance(notice.get("error"), dict) else {}
+    error = _object(notice.get("error"))
     if kind == "run_failed" and error.get("Error") == VALIDATION_ERROR:
         kind = "validation_failed"
 
@@ -72,7 +72,7 @@ def notice_message(notice: Any, pipeline: str) -> SlackMessage:
         "run_failed": ":x: Run failed",
         "validation_failed": ":no_entry: Input failed validation",
     }[kind]
-    source = notice.get("source") if isinstance(notice.get("source"), dict) else {}
+    source = _object(notice.get("source"))
     fields = [_field("Run", inline_code(run_id)), _field("Pipeline", escape(pipeline))]
     if source.get("uri"):
         size = source.get("size")
@@ -108,7 +108,7 @@ def alarm_message(message: str, subject: str | None = None) -> SlackMessage:
         alarm = None
     if not isinstance(alarm, dict) or "AlarmName" not in alarm:
         title = subject or "Notification"
-        blocks = [_header(f":loudspeaker: {title}"), _section(code_block(str(message)))]
+        blocks: list[dict[str, Any]] = [_header(f":loudspeaker: {title}"), _section(code_block(str(message)))]
         return SlackMessage(kind="sns_message", text=_text(title), blocks=blocks)
 
     name = str(alarm["AlarmName"])
@@ -123,7 +123,7 @@ def alarm_message(message: str, subject: str | None = None) -> SlackMessage:
         fields.append(_field("Since", escape(str(alarm["StateChangeTime"]))))
     if region:
         fields.append(_field("Region", escape(region)))
-    blocks: list[dict[str, Any]] = [_header(f"{icon} {state}: {name}")]
+    blocks = [_header(f"{icon} {state}: {name}")]
     if alarm.get("AlarmDescription"):
         blocks.append(_section(escape(str(alarm["AlarmDescription"]))))
     blocks.extend(_field_sections(fields))
@@ -266,6 +266,11 @@ def _open_code(mrkdwn: str) -> str:
             fence = "" if fence else "`"
         index += 1
     return fence
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
 
 
 def _as_text(value: Any) -> str:

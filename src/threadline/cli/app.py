@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -24,7 +24,7 @@ INCOMING_PREFIX = "incoming/"  # the template's IncomingPrefix default, which th
 INCOMING_SUFFIXES = (".csv", ".csv.gz")  # what the start function's EventBridge rule matches
 
 SAMPLE = Path(__file__).parents[1] / "data" / "sample-positions.csv"
-FaultOption = Annotated[Optional[list[str]], typer.Option(
+FaultOption = Annotated[list[str] | None, typer.Option(
     "--fault", help="Inject a fault: JOB[@QUEUE]:KIND[:ATTEMPTS], e.g. preprocess@SpotJobQueue:spot")]
 WorkdirOption = Annotated[Path, typer.Option(help="Where the twin keeps logs, the Slack outbox and the lineage graph.")]
 
@@ -37,7 +37,7 @@ def demo(workdir: WorkdirOption = Path(".threadline"), fault: FaultOption = None
 
 @app.command()
 def run(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-        key: Annotated[Optional[str], typer.Option(help="Object key in the incoming bucket.")] = None,
+        key: Annotated[str | None, typer.Option(help="Object key in the incoming bucket.")] = None,
         workdir: WorkdirOption = Path(".threadline"), fault: FaultOption = None,
         resume: Annotated[bool, typer.Option(
             "--resume", help="Then run FILE again, resumed from the lineage graph: steps whose cache key matches "

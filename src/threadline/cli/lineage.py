@@ -2,9 +2,10 @@
 what a run did and what failed; redrive lineage dead letters; rerun a run's input.
 
 The same functions are the Python API (`threadline_common.lineage.reader`);
-`--json` prints what they return. By default the commands read the twin's graph
-in `--workdir`; `--endpoint URL` reads any neptunedata endpoint and `--neptune
-HOST` a Neptune cluster with IAM auth (see `threadline/lineage/clients.py`).
+`--json` prints the `to_dict()` of what they return. By default the commands
+read the twin's graph in `--workdir`; `--endpoint URL` reads any neptunedata
+endpoint and `--neptune HOST` a Neptune cluster with IAM auth (see
+`threadline/lineage/clients.py`).
 """
 
 from __future__ import annotations
@@ -14,31 +15,38 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from ..lineage import render
-from ..lineage.clients import (CloudFormationClient, GraphClient, SqsClient, StepFunctionsClient, aws_session,
-                               explain_aws_error)
+from ..lineage.clients import (
+    CloudFormationClient,
+    GraphClient,
+    SqsClient,
+    StepFunctionsClient,
+    aws_session,
+    explain_aws_error,
+)
 from .console import say_error
 
-Service = TypeVar("Service", SqsClient, StepFunctionsClient)
-Found = TypeVar("Found")
+if TYPE_CHECKING:
+    from threadline_common.lineage.reader import Lineage, RunReport
+
 
 app = typer.Typer(help="Query the lineage graph: upstream, downstream, run, failures, show; redrive dead letters.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 WorkdirOption = Annotated[Path, typer.Option(help="The twin's folder holding the lineage graph.")]
-EndpointOption = Annotated[Optional[str], typer.Option(
+EndpointOption = Annotated[str | None, typer.Option(
     help="A neptunedata endpoint URL, e.g. the twin's while `threadline up` runs.")]
-NeptuneOption = Annotated[Optional[str], typer.Option(
+NeptuneOption = Annotated[str | None, typer.Option(
     help="Neptune cluster endpoint (host[:port]); IAM auth with your AWS credentials.")]
-AwsEndpointOption = Annotated[Optional[str], typer.Option(
+AwsEndpointOption = Annotated[str | None, typer.Option(
     help="AWS endpoint, e.g. http://127.0.0.1:4566 for `threadline up` (region us-east-1 unless --region).")]
-RegionOption = Annotated[Optional[str], typer.Option(
+RegionOption = Annotated[str | None, typer.Option(
     help="AWS region of the stack and its Neptune cluster (default: the AWS SDK's).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 UriArgument = Annotated[str, typer.Argument(help="s3:// URI of an object or prefix (a ?versionId= pins one version).")]
@@ -48,16 +56,14 @@ UriArgument = Annotated[str, typer.Argument(help="s3:// URI of an object or pref
 def upstream(uri: UriArgument, workdir: WorkdirOption = Path(".threadline"), endpoint: EndpointOption = None,
              neptune: NeptuneOption = None, region: RegionOption = None, as_json: JsonOption = False) -> None:
     """The datasets and steps behind URI: which input, image and parameters produced it."""
-    _tree(lambda graph: _reader().upstream(graph, uri), render.UPSTREAM,
-          GraphClient(workdir, endpoint, neptune, region), as_json)
+    _tree(lambda graph: _reader().upstream(graph, uri), GraphClient(workdir, endpoint, neptune, region), as_json)
 
 
 @app.command()
 def downstream(uri: UriArgument, workdir: WorkdirOption = Path(".threadline"), endpoint: EndpointOption = None,
                neptune: NeptuneOption = None, region: RegionOption = None, as_json: JsonOption = False) -> None:
     """The steps and datasets after URI: everything that read it, and what they wrote, onward."""
-    _tree(lambda graph: _reader().downstream(graph, uri), render.DOWNSTREAM,
-          GraphClient(workdir, endpoint, neptune, region), as_json)
+    _tree(lambda graph: _reader().downstream(graph, uri), GraphClient(workdir, endpoint, neptune, region), as_json)
 
 
 @app.command("run")
@@ -67,7 +73,7 @@ def run_command(run_id: Annotated[str, typer.Argument(help="The run id (the exec
     """The run's steps and attempts in order: retries, fallbacks, reuse and failure reasons."""
     report = _run_report(run_id, GraphClient(workdir, endpoint, neptune, region))
     if as_json:
-        _emit_json(report)
+        _emit_json(report.to_dict())
         return
     render.run_report(console, report)
 
@@ -84,14 +90,14 @@ def failures(since: Annotated[str, typer.Option(help="How far back: 7d, 24h, 30m
         raise typer.BadParameter(str(exc)) from exc
     result = _query(lambda graph: reader.failures(graph, moment), GraphClient(workdir, endpoint, neptune, region))
     if as_json:
-        _emit_json(result)
+        _emit_json(result.to_dict())
         return
     render.failures(console, result)
 
 
 @app.command()
 def show(run_id: Annotated[str, typer.Argument(help="The run id.")],
-         output: Annotated[Optional[Path], typer.Option("--output", "-o", help="HTML file to write.")] = None,
+         output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file to write.")] = None,
          workdir: WorkdirOption = Path(".threadline"), endpoint: EndpointOption = None,
          neptune: NeptuneOption = None, region: RegionOption = None) -> None:
     """Write a self-contained HTML picture of the run's lineage graph."""
@@ -104,8 +110,10 @@ def show(run_id: Annotated[str, typer.Argument(help="The run id.")],
 
 
 @app.command()
-def redrive(stack: Annotated[str, typer.Option(help="Stack name (finds <stack>-LineageDeadLetterQueue*).")] = "threadline",
-            queue_arn: Annotated[Optional[str], typer.Option(help="The dead-letter queue's ARN, if not found by name.")] = None,
+def redrive(stack: Annotated[str, typer.Option(
+                help="Stack name (finds <stack>-LineageDeadLetterQueue*).")] = "threadline",
+            queue_arn: Annotated[str | None, typer.Option(
+                help="The dead-letter queue's ARN, if not found by name.")] = None,
             endpoint_url: AwsEndpointOption = None,
             region: RegionOption = None, as_json: JsonOption = False) -> None:
     """Move lineage events that waited out Neptune in the dead-letter queue back to be written."""
@@ -140,14 +148,14 @@ def rerun(run_id: Annotated[str, typer.Argument(help="The run whose input to run
     render.rerun_started(console, new_run_id, execution_arn, resume)
 
 
-def _connect(service: type[Service], endpoint_url: str | None,
-             region: str | None) -> tuple[Service, CloudFormationClient]:
+def _connect[Service: (SqsClient, StepFunctionsClient)](
+        service: type[Service], endpoint_url: str | None, region: str | None) -> tuple[Service, CloudFormationClient]:
     """The service's client and the stacks' (for the outputs that name the stack's pieces), on one session."""
     session = aws_session(endpoint_url, region)
     return service.connect(session, endpoint_url), CloudFormationClient.connect(session, endpoint_url)
 
 
-def _found(lookup: Callable[[], Found]) -> Found:
+def _found[Found](lookup: Callable[[], Found]) -> Found:
     """What `lookup` finds; finding nothing (a LookupError: a wrong stack name or queue) is a usage error."""
     try:
         return lookup()
@@ -166,23 +174,22 @@ def _emit_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 
 
-def _tree(walk: Callable[[Any], dict[str, Any]], shape: tuple[str, str, str], graph: GraphClient,
-          as_json: bool) -> None:
+def _tree(walk: Callable[[Any], Lineage], graph: GraphClient, as_json: bool) -> None:
     """`upstream` and `downstream`: one walk of the graph, printed as JSON or as trees (exit 1: no such dataset)."""
-    result = _query(walk, graph)
+    result: Lineage = _query(walk, graph)
     if as_json:
-        _emit_json(result)
+        _emit_json(result.to_dict())
         return
-    if not result["roots"]:
-        render.missing_dataset(console, result["uri"])
+    if not result.roots:
+        render.missing_dataset(console, result.uri)
         raise typer.Exit(1)
-    render.lineage_tree(console, result, shape)
+    render.lineage_tree(console, result)
 
 
-def _run_report(run_id: str, graph: GraphClient) -> dict[str, Any]:
+def _run_report(run_id: str, graph: GraphClient) -> RunReport:
     """The run's report; exit 1 when the graph holds no such run."""
     reader = _reader()
-    report: dict[str, Any] | None = _query(lambda runner: reader.run_report(runner, run_id), graph)
+    report: RunReport | None = _query(lambda runner: reader.run_report(runner, run_id), graph)
     if report is None:
         render.missing_run(console, run_id)
         raise typer.Exit(1)
@@ -194,9 +201,8 @@ def _query(read: Callable[[Any], Any], graph: GraphClient) -> Any:
     from threadline_common.lineage.neptune import LineageGraphError
 
     try:
-        with _aws_errors(graph.endpoint or graph.neptune):
-            with graph.open() as runner:
-                return read(runner)
+        with _aws_errors(graph.endpoint or graph.neptune), graph.open() as runner:
+            return read(runner)
     except FileNotFoundError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc
@@ -213,7 +219,7 @@ def _aws_errors(endpoint_url: str | None) -> Iterator[None]:
         yield
     except typer.Exit:
         raise
-    except Exception as exc:  # noqa: BLE001 - only AWS failures are said here; others re-raise
+    except Exception as exc:
         said = explain_aws_error(exc, endpoint_url)
         if said is None:
             raise

@@ -7,6 +7,7 @@ server threads so that only the command says what was interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -129,10 +130,8 @@ def interrupted(twin: Twin, watching: Watch) -> NoReturn:
     err_console.print(f"\n[yellow]{escape(said)}[/]")
     err_console.print(f"logs so far are under {escape(str(twin.workdir / 'logs'))}; run the command again to "
                       "start over, or use `threadline up` to keep a twin serving", highlight=False)
-    try:
+    with contextlib.suppress(BaseException):  # a second Ctrl-C or a half-stopped twin: exit anyway
         twin.stop()
-    except BaseException:  # noqa: BLE001 - a second Ctrl-C or a half-stopped twin: exit anyway
-        pass
     exit_now(EXIT_INTERRUPTED)
 
 

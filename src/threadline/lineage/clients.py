@@ -73,8 +73,13 @@ def aws_session(endpoint_url: str | None = None, region: str | None = None) -> A
 
 def explain_aws_error(error: BaseException, endpoint_url: str | None = None) -> str | None:
     """What went wrong talking to AWS (or the twin), said for the user; None if `error` is not such a failure."""
-    from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError,
-                                     NoRegionError)
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+    )
 
     if isinstance(error, AccessError):
         return str(error)

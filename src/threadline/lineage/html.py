@@ -9,8 +9,11 @@ attempts in order.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from html import escape
 from typing import Any
+
+from threadline_common.lineage.reader import DatasetLink, ReportAttempt, RunReport
 
 from ..text import short
 
@@ -24,7 +27,20 @@ EDGE_STYLES = {
 }
 
 
-def render(report: dict[str, Any]) -> str:
+@dataclass(frozen=True)
+class _Elsewhere:
+    """The attempt of an earlier run whose outputs a REUSED attempt stands for."""
+
+    attempt_id: str
+    step: str | None
+    run_id: str | None
+    status: str = "SUCCEEDED"
+
+
+type Node = ReportAttempt | DatasetLink | _Elsewhere  # a box: an attempt of the run, a dataset, an earlier attempt
+
+
+def render(report: RunReport) -> str:
     """The page for a `reader.run_report` result."""
     nodes, edges = _graph(report)
     columns = _columns(nodes, edges)
@@ -44,8 +60,8 @@ def render(report: dict[str, Any]) -> str:
         if node_id in positions:
             svg.append(_box(positions[node_id], node))
     svg.append("</svg>")
-    run = report["run"]
-    title = f"lineage of run {run['run_id']}"
+    run = report.run
+    title = f"lineage of run {run.run_id}"
     return "\n".join([
         "<!doctype html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{escape(title)}</title>",
         "<style>body{font:14px system-ui,sans-serif;margin:24px;color:#263238}"
@@ -54,65 +70,64 @@ def render(report: dict[str, Any]) -> str:
         ".legend span{display:inline-block;margin-right:14px}.graph{overflow:auto;border:1px solid #eceff1}"
         "code{font-size:12px}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
-        f"<p>status <b>{escape(str(run.get('status')))}</b>, started {escape(str(run.get('started_at')))}, "
-        f"ended {escape(str(run.get('ended_at')))}"
-        + (f", error <b>{escape(str(run.get('error')))}</b>" if run.get("error") else "") + "</p>",
+        f"<p>status <b>{escape(str(run.status))}</b>, started {escape(str(run.started_at))}, "
+        f"ended {escape(str(run.ended_at))}"
+        + (f", error <b>{escape(str(run.error))}</b>" if run.error else "") + "</p>",
         '<p class="legend">' + "".join(
             f'<span style="color:{colour}">&#9632; {escape(status.lower())}</span>'
             for status, colour in STATUS_COLOURS.items()) + "".join(
             f'<span style="color:{colour}">&#8594; {escape(rel.lower().replace("_", " "))}</span>'
             for rel, (colour, _) in EDGE_STYLES.items()) + "</p>",
         '<div class="graph">', *svg, "</div>",
-        _attempt_table(report["attempts"]),
+        _attempt_table(report.attempts),
         "</body></html>",
     ])
 
 
-def _graph(report: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[tuple[str, str, str]]]:
-    nodes: dict[str, dict[str, Any]] = {}
+def _graph(report: RunReport) -> tuple[dict[str, Node], list[tuple[str, str, str]]]:
+    nodes: dict[str, Node] = {}
     edges: list[tuple[str, str, str]] = []
-    for attempt in report["attempts"]:
-        nodes[attempt["attempt_id"]] = {"kind": "attempt", **attempt}
-    for row in report["datasets"]:
-        dataset_id = row["dataset_id"]
-        nodes.setdefault(dataset_id, {"kind": "dataset", **row})
-        node = row["node"]
-        if row["rel"] == "CONSUMED":
-            edges.append((dataset_id, "CONSUMED", node))
-        elif row["rel"] == "PRODUCED":
-            edges.append((node, "PRODUCED", dataset_id))
+    for attempt in report.attempts:
+        nodes[attempt.attempt_id] = attempt
+    datasets: dict[str, DatasetLink] = {}
+    for row in report.datasets:
+        datasets.setdefault(row.dataset_id, row)
+        nodes.setdefault(row.dataset_id, row)
+        if row.rel == "CONSUMED":
+            edges.append((row.dataset_id, "CONSUMED", row.node))
+        elif row.rel == "PRODUCED":
+            edges.append((row.node, "PRODUCED", row.dataset_id))
     produced = {dst for _, rel, dst in edges if rel == "PRODUCED"}
-    for row in report["datasets"]:
-        if row["rel"] == "CONTAINS":
-            holder = next((p for p in produced if row["uri"].startswith(nodes[p]["uri"])), None)
+    for row in report.datasets:
+        if row.rel == "CONTAINS":
+            holder = next((p for p in produced if row.uri.startswith(datasets[p].uri)), None)
             if holder is not None:
-                edges.append((holder, "CONTAINS", row["dataset_id"]))
-    for link in report["links"]:
-        edges.append((link["src"], link["rel"], link["dst"]))
-    for attempt in report["attempts"]:
-        if attempt.get("reused_attempt"):
-            nodes.setdefault(attempt["reused_attempt"], {
-                "kind": "attempt", "attempt_id": attempt["reused_attempt"], "step": attempt["step"],
-                "status": "SUCCEEDED", "run_id": attempt.get("reused_run"), "external": True})
-            edges.append((attempt["attempt_id"], "REUSED", attempt["reused_attempt"]))
-    run_id = report["run"]["run_id"]
+                edges.append((holder, "CONTAINS", row.dataset_id))
+    for link in report.links:
+        edges.append((link.src, link.rel, link.dst))
+    for attempt in report.attempts:
+        if attempt.reused_attempt:
+            elsewhere = _Elsewhere(attempt.reused_attempt, attempt.step, attempt.reused_run)
+            nodes.setdefault(attempt.reused_attempt, elsewhere)
+            edges.append((attempt.attempt_id, "REUSED", attempt.reused_attempt))
+    run_id = report.run.run_id
     nodes = {k: v for k, v in nodes.items() if k != run_id}
     edges = [e for e in edges if e[0] != run_id and e[2] != run_id]
     return nodes, edges
 
 
-def _columns(nodes: dict[str, dict[str, Any]], edges: list[tuple[str, str, str]]) -> list[list[str]]:
+def _columns(nodes: dict[str, Node], edges: list[tuple[str, str, str]]) -> list[list[str]]:
     """Attempts in odd columns by step order; datasets one column before their first reader or after their writer."""
-    steps: list[str] = []
+    steps: list[str | None] = []
     for node in nodes.values():
-        if node["kind"] == "attempt" and node.get("step") not in steps:
-            steps.append(node["step"])
+        if not isinstance(node, DatasetLink) and node.step not in steps:
+            steps.append(node.step)
     order = {"preprocess": 0, "analysis": 1, "postprocess": 2}
-    steps.sort(key=lambda s: (order.get(s, 99), s))
+    steps.sort(key=lambda s: (order.get(s or "", 99), s or ""))
     rank: dict[str, int] = {}
     for node_id, node in nodes.items():
-        if node["kind"] == "attempt":
-            rank[node_id] = 2 * steps.index(node["step"]) + 1
+        if not isinstance(node, DatasetLink):
+            rank[node_id] = 2 * steps.index(node.step) + 1
     for src, rel, dst in edges:
         if rel == "PRODUCED" and src in rank:
             rank[dst] = max(rank.get(dst, 0), rank[src] + 1)
@@ -126,9 +141,16 @@ def _columns(nodes: dict[str, dict[str, Any]], edges: list[tuple[str, str, str]]
         rank.setdefault(node_id, 0)
     width = max(rank.values(), default=0) + 1
     columns: list[list[str]] = [[] for _ in range(width)]
-    for node_id in sorted(nodes, key=lambda n: (nodes[n].get("seq") or 0, nodes[n].get("uri") or n)):
+    for node_id in sorted(nodes, key=lambda n: _place(n, nodes[n])):
         columns[rank[node_id]].append(node_id)
     return [c for c in columns if c]
+
+
+def _place(node_id: str, node: Node) -> tuple[int, str]:
+    """Where a node goes in its column: the run's attempts in pipeline order, datasets by URI."""
+    seq = node.seq if isinstance(node, ReportAttempt) else None
+    uri = node.uri if isinstance(node, DatasetLink) else None
+    return seq or 0, uri or node_id
 
 
 def _layout(columns: list[list[str]]) -> dict[str, tuple[int, int]]:
@@ -139,35 +161,39 @@ def _layout(columns: list[list[str]]) -> dict[str, tuple[int, int]]:
     return positions
 
 
-def _box(position: tuple[int, int], node: dict[str, Any]) -> str:
+def _box(position: tuple[int, int], node: Node) -> str:
     x, y = position
-    if node["kind"] == "attempt":
-        colour = STATUS_COLOURS.get(str(node.get("status")), "#546e7a")
-        first = f"{node.get('step')} #{node.get('attempt') or 1} · {node.get('status')}"
-        second = node.get("capacity") or ""
-        if node.get("external"):
-            second = f"in run {node.get('run_id')}"
-        elif node.get("status") == "REUSED":
-            second = f"not run: reused from {node.get('reused_run')}"
-        elif node.get("status") == "FAILED":
-            second = f"{second} · {node.get('status_reason') or ''}"
-        details = {k: node.get(k) for k in ("attempt_id", "run_id", "image", "job_definition", "cache_key",
-                                             "exit_code", "status_reason", "started_at", "ended_at")
-                   if node.get(k) is not None}
-        if node.get("parameters"):
-            details["parameters"] = node["parameters"]
-        fill = "#ffffff"
-    else:
+    details: dict[str, Any]
+    if isinstance(node, DatasetLink):
         colour = "#37474f"
-        uri = str(node.get("uri") or "")
+        uri = str(node.uri or "")
         first = uri.rstrip("/").rsplit("/", 1)[-1] + ("/" if uri.endswith("/") else "")
-        facts = [f"{node['row_count']} rows" if node.get("row_count") is not None else "",
-                 f"{node['size']} B" if node.get("size") is not None else "",
-                 f"etag {str(node['etag'])[:8]}" if node.get("etag") else ""]
-        second = " · ".join(f for f in facts if f) or node.get("kind") or ""
-        details = {k: node.get(k) for k in ("uri", "version", "etag", "size", "row_count", "schema_hash")
-                   if node.get(k) is not None}
+        facts = [f"{node.row_count} rows" if node.row_count is not None else "",
+                 f"{node.size} B" if node.size is not None else "",
+                 f"etag {str(node.etag)[:8]}" if node.etag else ""]
+        second = " · ".join(f for f in facts if f) or node.kind or ""
+        details = _known(uri=node.uri, version=node.version, etag=node.etag, size=node.size,
+                         row_count=node.row_count, schema_hash=node.schema_hash)
         fill = "#f5f7f8"
+    else:
+        colour = STATUS_COLOURS.get(str(node.status), "#546e7a")
+        if isinstance(node, _Elsewhere):
+            first = f"{node.step} #1 · {node.status}"
+            second = f"in run {node.run_id}"
+            details = _known(attempt_id=node.attempt_id, run_id=node.run_id)
+        else:
+            first = f"{node.step} #{node.attempt or 1} · {node.status}"
+            second = node.capacity or ""
+            if node.status == "REUSED":
+                second = f"not run: reused from {node.reused_run}"
+            elif node.status == "FAILED":
+                second = f"{second} · {node.status_reason or ''}"
+            details = _known(attempt_id=node.attempt_id, image=node.image, job_definition=node.job_definition,
+                             cache_key=node.cache_key, exit_code=node.exit_code, status_reason=node.status_reason,
+                             started_at=node.started_at, ended_at=node.ended_at)
+            if node.parameters:
+                details["parameters"] = node.parameters
+        fill = "#ffffff"
     tooltip = escape(json.dumps(details, indent=1, default=str))
     return (f'<g class="box"><title>{tooltip}</title>'
             f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8" fill="{fill}" '
@@ -195,14 +221,18 @@ def _edge(src: tuple[int, int], dst: tuple[int, int], rel: str) -> str:
             f'marker-end="url(#arrow-{rel})"><title>{escape(rel)}</title></path>')
 
 
-def _attempt_table(attempts: list[dict[str, Any]]) -> str:
+def _known(**details: Any) -> dict[str, Any]:
+    """A box's details for its tooltip: those known."""
+    return {k: v for k, v in details.items() if v is not None}
+
+
+def _attempt_table(attempts: tuple[ReportAttempt, ...]) -> str:
     rows = ["<table><tr><th>#</th><th>step</th><th>job</th><th>attempt</th><th>capacity</th><th>status</th>"
             "<th>exit</th><th>reason</th><th>image</th><th>cache key</th></tr>"]
     for a in attempts:
-        reason = a.get("status_reason") if a.get("status") != "SUCCEEDED" else ""
+        reason = a.status_reason if a.status != "SUCCEEDED" else ""
         rows.append("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in (
-            a.get("seq"), a.get("step"), a.get("job_key"), a.get("attempt"), a.get("capacity"), a.get("status"),
-            "" if a.get("exit_code") is None else a.get("exit_code"), reason or "", a.get("image") or "",
-            (a.get("cache_key") or "")[:12])) + "</tr>")
+            a.seq, a.step, a.job_key, a.attempt, a.capacity, a.status, "" if a.exit_code is None else a.exit_code,
+            reason or "", a.image or "", (a.cache_key or "")[:12])) + "</tr>")
     rows.append("</table>")
     return "".join(rows)

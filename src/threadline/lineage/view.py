@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .clients import GraphClient
 
 if TYPE_CHECKING:
     from threadline_common.lineage.neptune import NeptuneCypher
+    from threadline_common.lineage.reader import Attempt, DatasetLink, Run
 
     from ..twin.server import Twin
 
@@ -23,9 +24,9 @@ class RunLineage:
     """What the graph holds about one run: the run, its step attempts in order, its dataset links."""
 
     run_id: str
-    run: dict[str, Any]
-    attempts: list[dict[str, Any]]
-    datasets: list[dict[str, Any]]
+    run: Run
+    attempts: tuple[Attempt, ...]
+    datasets: tuple[DatasetLink, ...]
 
 
 def run_lineage(twin: Twin, run_id: str) -> RunLineage | None:
@@ -38,4 +39,4 @@ def run_lineage(twin: Twin, run_id: str) -> RunLineage | None:
     summary = run_summary(graph, run_id)
     if summary is None:
         return None
-    return RunLineage(run_id, summary["run"], summary["attempts"], run_datasets(graph, run_id))
+    return RunLineage(run_id, summary.run, summary.attempts, tuple(run_datasets(graph, run_id)))

@@ -115,7 +115,7 @@ class AlarmEvaluator:
             if statistic not in _STATISTICS or compare is None or not alarm.get("MetricName"):
                 continue  # metric math, percentiles, anomaly bands: stored, not evaluated
             has_data = (alarm["Namespace"], alarm["MetricName"]) in published
-            values = self._period_values(cloudwatch, alarm, statistic, now) if has_data \
+            values: list[float | None] = self._period_values(cloudwatch, alarm, statistic, now) if has_data \
                 else [None] * max(1, int(alarm.get("EvaluationPeriods") or 1))
             judged = judge(alarm, values, compare)
             if judged is not None and judged[0] != alarm.get("StateValue"):

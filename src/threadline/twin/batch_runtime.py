@@ -175,7 +175,7 @@ class LocalBatchRuntime:
             outcome = self._run_processes(job, attempt, kill_after=KILL_AFTER_S if fault and fault.kind == "kill"
                                           else None)
         stopped = time.time()
-        entry = {
+        entry: dict[str, Any] = {
             "container": {"logStreamName": log_stream, "taskArn": job.job_definition.arn,
                           "networkInterfaces": []},
             "startedAt": int(started * 1000),

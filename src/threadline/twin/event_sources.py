@@ -21,9 +21,9 @@ receives (the redrive policy) span about as long as a run of the twin takes.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,7 +117,8 @@ class EventSourcePoller:
                 QueueUrl=mapping.queue_url,
                 AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
             )["Attributes"]
-            total += int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+            total += (int(attributes["ApproximateNumberOfMessages"])
+                      + int(attributes["ApproximateNumberOfMessagesNotVisible"]))
         return total
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
@@ -188,10 +189,10 @@ class EventSourcePoller:
         if not isinstance(answer, dict) or not answer.get("batchItemFailures"):
             return []
         ids = {m["MessageId"] for m in received}
-        failed = []
+        failed: list[str] = []
         for item in answer["batchItemFailures"]:
             identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
-            if identifier not in ids:
+            if not isinstance(identifier, str) or identifier not in ids:  # the ids are strings
                 return everything
             failed.append(identifier)
         return failed

@@ -26,7 +26,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-
 JOB_KINDS = ("spot", "capacity", "exit", "kill", "hang")
 SUBMIT_KINDS = ("submit-throttle", "submit-server-error", "submit-client-error")
 FUNCTION_KINDS = ("error", "throttle", "oversize")
@@ -59,7 +58,8 @@ class Fault:
             except ValueError as exc:
                 raise FaultSpecError(f"fault {text!r}: exit code must be an integer") from exc
         if kind not in KINDS:
-            raise FaultSpecError(f"fault {text!r}: kind must be exit=N or one of {', '.join(k for k in KINDS if k != 'exit')}")
+            others = ", ".join(k for k in KINDS if k != "exit")
+            raise FaultSpecError(f"fault {text!r}: kind must be exit=N or one of {others}")
         attempts = _parse_attempts(parts[2], text) if len(parts) == 3 else None
         return cls(target=target, kind=kind, attempts=attempts, queue=queue or None,
                    exit_code=exit_code, run_id=run_id)

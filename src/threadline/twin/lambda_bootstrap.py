@@ -16,6 +16,7 @@ import sys
 import time
 import traceback
 import uuid
+from typing import Any
 
 
 class LambdaContext:
@@ -52,7 +53,7 @@ def _redirect_output(path: str) -> None:
 def main() -> None:
     handler_path, control_fd = sys.argv[1], int(sys.argv[2])
     timeout = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "3"))
-    handler = None
+    handler: Any = None  # the function the handler setting names
     init_error = None
     try:
         module_name, function_name = handler_path.rsplit(".", 1)

@@ -8,6 +8,7 @@ the twin's endpoints: functions are isolated from each other as on AWS.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -273,7 +274,5 @@ class _Worker:
         for stream in (self.process.stdin,):
             if stream is not None:
                 stream.close()
-        try:
+        with contextlib.suppress(OSError):
             os.close(self.control)
-        except OSError:
-            pass

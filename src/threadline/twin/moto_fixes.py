@@ -15,11 +15,14 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import botocore.session
 
 from .lambda_async import LambdaThrottled
+
+if TYPE_CHECKING:
+    from moto.events.utils import EventMessageType
 
 FIXES: tuple[str, ...] = (
     "batch_sync_parameters",
@@ -138,7 +141,7 @@ def fix_sync_poll_interval(seconds: float = SYNC_POLL_SECONDS) -> None:
         state_task_service_callback as callback_module,
     )
 
-    callback_module._DELAY_SECONDS_SYNC_CONDITION_CHECK = seconds
+    callback_module._DELAY_SECONDS_SYNC_CONDITION_CHECK = seconds  # type: ignore[misc]  # moto declares it Final
 
 
 def fix_lambda_invocation_type() -> None:
@@ -176,7 +179,7 @@ def fix_retry_wait_scale(scale: float = RETRY_WAIT_SCALE) -> None:
         def sleep(seconds: float) -> None:
             real_time.sleep(seconds * scale)
 
-    retrier_decl.time = ScaledTime()
+    retrier_decl.time = ScaledTime()  # type: ignore[assignment]  # stands in for the module
 
 
 def fix_batch_describe_exit_code() -> None:
@@ -279,7 +282,7 @@ def fix_eventbridge_lambda_targets(lambda_invoker: Callable[[str, dict[str, Any]
 
     original = events_models.Rule.send_to_targets
 
-    def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
+    def send_to_targets(self: Any, original_event: EventMessageType, transform_input: bool = True) -> None:
         lambda_targets = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
         other_targets = [t for t in self.targets if t not in lambda_targets]
         if other_targets:
@@ -411,7 +414,8 @@ def fix_sqs_message_move_task() -> None:
             origins = backend.list_dead_letter_source_queues(source.name)
             if len(origins) != 1:
                 raise SQSException("InvalidParameterValue",
-                                   f"{source.name} is the dead-letter queue of {len(origins)} queues; name DestinationArn")
+                                   f"{source.name} is the dead-letter queue of {len(origins)} queues; "
+                                   "name DestinationArn")
             destination = origins[0]
         with source._messages_lock:
             messages = list(source._messages)
@@ -430,8 +434,9 @@ def fix_sqs_message_move_task() -> None:
         found = [dict(task) for task in reversed(tasks) if task["SourceArn"] == source_arn]
         return ActionResult({"Results": found[: int(self._get_param("MaxResults") or 1)]})
 
-    SQSResponse.start_message_move_task = start_message_move_task
-    SQSResponse.list_message_move_tasks = list_message_move_tasks
+    # Actions moto's SQS lacks, added to its response class:
+    SQSResponse.start_message_move_task = start_message_move_task  # type: ignore[attr-defined]
+    SQSResponse.list_message_move_tasks = list_message_move_tasks  # type: ignore[attr-defined]
 
 
 def fix_lambda_async_invocation() -> None:
@@ -455,8 +460,8 @@ def fix_lambda_async_invocation() -> None:
 
     def send_sns_message(self: Any, function_name: str, message: str, subject: str | None = None,
                          qualifier: str | None = None) -> None:
-        from datetime import UTC, datetime
         import uuid
+        from datetime import UTC, datetime
 
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         record = {"EventVersion": "1.0", "EventSource": "aws:sns",
@@ -507,7 +512,7 @@ def fix_batch_sync_terminate_on_stop() -> None:
     from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
     service = batch_module.StateTaskServiceBatch
-    original_build = service._build_sync_resolver
+    original_build: Callable[..., Any] = service._build_sync_resolver  # Batch's always builds a resolver
 
     def build_sync_resolver(self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict,
                             state_credentials: Any) -> Any:
@@ -571,7 +576,7 @@ def fix_batch_sync_poll_resilience() -> None:
     )
 
     service = batch_module.StateTaskServiceBatch
-    built = service._build_sync_resolver
+    built: Callable[..., Any] = service._build_sync_resolver  # Batch's always builds a resolver
 
     def build_sync_resolver(self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict,
                             state_credentials: Any) -> Any:
@@ -723,7 +728,8 @@ def fix_payload_size_limit() -> None:
     def is_within_size_quota(value: Any) -> bool:
         return _payload_bytes(value) <= MAX_PAYLOAD_BYTES
 
-    for module in (quotas, state_module, state_task_service, state_task_lambda):
+    importers: tuple[Any, ...] = (quotas, state_module, state_task_service, state_task_lambda)
+    for module in importers:
         module.is_within_size_quota = is_within_size_quota
 
     original = parargs_module.Parargs._eval_body
@@ -735,7 +741,8 @@ def fix_payload_size_limit() -> None:
         error = StatesErrorNameType.StatesStatesDataLimitExceeded
         raise FailureEventException(failure_event=FailureEvent(
             env=env, error_name=StatesErrorName(typ=error), event_type=HistoryEventType.TaskFailed,
-            event_details=EventDetails(executionFailedEventDetails=ExecutionFailedEventDetails(
+            # moto declares EventDetails total, yet builds each with the one key that applies, as here.
+            event_details=EventDetails(executionFailedEventDetails=ExecutionFailedEventDetails(  # type: ignore[typeddict-item]
                 error=error.to_name(),
                 cause=f"The state input after Parameters processing has a size exceeding "
                       f"the maximum number of bytes service limit ({MAX_PAYLOAD_BYTES}).",
@@ -788,10 +795,10 @@ def fix_s3_eventbridge_etag() -> None:
 
     original = events_models.Rule.send_to_targets
 
-    def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
+    def send_to_targets(self: Any, original_event: EventMessageType, transform_input: bool = True) -> None:
         detail = original_event.get("detail") if original_event.get("source") == "aws.s3" else None
         obj = detail.get("object") if isinstance(detail, dict) else None
-        if isinstance(obj, dict) and "eTag" in obj and "etag" not in obj:
+        if isinstance(detail, dict) and isinstance(obj, dict) and "eTag" in obj and "etag" not in obj:
             renamed = {("etag" if key == "eTag" else key): value for key, value in obj.items()}
             original_event = {**original_event, "detail": {**detail, "object": renamed}}
         original(self, original_event, transform_input)
@@ -858,7 +865,8 @@ def route_batch_jobs(executor: BatchExecutor) -> None:
 
     batch_models.Job.run = run
     if not hasattr(batch_models.BatchBackend, "_threadline_submit_job"):
-        batch_models.BatchBackend._threadline_submit_job = batch_models.BatchBackend.submit_job
+        # moto's own submit_job, kept on the class so that a second apply() wraps it, not the wrapper
+        batch_models.BatchBackend._threadline_submit_job = batch_models.BatchBackend.submit_job  # type: ignore[attr-defined]
     submits: dict[str, int] = {}
     counting = threading.Lock()
 
@@ -873,7 +881,7 @@ def route_batch_jobs(executor: BatchExecutor) -> None:
                                      parameters.get("run_id"))
         if fault is not None and fault.kind in SUBMIT_ERRORS:
             raise SUBMIT_ERRORS[fault.kind]()
-        return batch_models.BatchBackend._threadline_submit_job(self, job_name, job_def_id, job_queue,
+        return batch_models.BatchBackend._threadline_submit_job(self, job_name, job_def_id, job_queue,  # type: ignore[attr-defined]
                                                                 *args, **kwargs)
 
     batch_models.BatchBackend.submit_job = submit_job

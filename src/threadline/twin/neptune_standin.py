@@ -144,14 +144,14 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # else every small response waits ~40 ms for a delayed ACK
     server_version = "threadline-neptune-standin"
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         parts = urlsplit(self.path)
         if parts.path.rstrip("/").lower() == STATUS_PATH and not self._refused():
             self._send(200, {"status": "healthy", "role": "writer"})
             return
         self._serve(parse_qs(parts.query))
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         try:

@@ -27,11 +27,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import moto_fixes
+
+if TYPE_CHECKING:
+    from moto.events.utils import EventMessageType
 
 logger = logging.getLogger("threadline.twin")
 
@@ -169,10 +172,10 @@ def ignore_bus_events_for_schedule_rules() -> None:
         if getattr(current, "_threadline_schedule_guard", False):
             return
 
-        def send_to_targets(self: Any, event: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        def send_to_targets(self: Any, original_event: EventMessageType, *args: Any, **kwargs: Any) -> None:
             if self.scheduled_expression and not self.event_pattern.get_pattern():
                 return
-            current(self, event, *args, **kwargs)
+            current(self, original_event, *args, **kwargs)
 
         send_to_targets._threadline_schedule_guard = True  # type: ignore[attr-defined]
         events_models.Rule.send_to_targets = send_to_targets

@@ -7,13 +7,13 @@ through the process-wide `MOTO_PORT`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-import logging
 from typing import Any
 
 import boto3
@@ -25,8 +25,8 @@ from .event_sources import EventSourcePoller
 from .faults import FaultPlan
 from .lambda_runtime import LocalLambdaRuntime
 from .provisioning import Provisioned, Provisioner
-from .schedules import ScheduleRunner
 from .queue_store import QueueStore
+from .schedules import ScheduleRunner
 from .template import load_yaml, translate
 
 REGION = "us-east-1"

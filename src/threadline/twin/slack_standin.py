@@ -91,7 +91,7 @@ class SlackStandin:
         if self._server is None:
             raise RuntimeError("the Slack stand-in is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{WEBHOOK_PATH}"
+        return f"http://{host!s}:{port}{WEBHOOK_PATH}"
 
     def start(self) -> SlackStandin:
         if self._server is not None:
@@ -239,7 +239,7 @@ class _Handler(BaseHTTPRequestHandler):
     standin: SlackStandin
     server_version = "threadline-slack-standin"
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if urlsplit(self.path).path != WEBHOOK_PATH:
             self._answer(404, "no_service")

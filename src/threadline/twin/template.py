@@ -8,13 +8,12 @@ cloud-only by the provisioner).
 from __future__ import annotations
 
 import base64
-
 import copy
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -38,7 +37,7 @@ def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) ->
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)
+        value = loader.construct_mapping(cast(yaml.MappingNode, node), deep=True)  # YAML's third kind of node
     if tag_suffix == "Condition":
         return {"Condition": value}
     return {name: value}
@@ -145,8 +144,8 @@ class Resolver:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            out = [self.resolve(item) for item in value]
-            return [item for item in out if item is not _NO_VALUE]
+            items = [self.resolve(item) for item in value]
+            return [item for item in items if item is not _NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:

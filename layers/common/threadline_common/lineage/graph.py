@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from . import queries
@@ -416,7 +417,7 @@ def _add_attempt_links(plan: GraphWrites, attempts: list[AttemptRecord]) -> None
     retries = [
         {"src": later.attempt_id, "dst": earlier.attempt_id}
         for job in by_job.values()
-        for earlier, later in zip(job, job[1:], strict=False)
+        for earlier, later in pairwise(job)
     ]
 
     fallbacks = []
@@ -432,7 +433,7 @@ def _add_attempt_links(plan: GraphWrites, attempts: list[AttemptRecord]) -> None
     steps = list(by_step.values())
     followed = [
         {"src": before[-1][-1].attempt_id, "dst": after[0][0].attempt_id}
-        for before, after in zip(steps, steps[1:], strict=False)
+        for before, after in pairwise(steps)
     ]
     plan.add(queries.LINK_RETRY_OF, retries)
     plan.add(queries.LINK_FALLBACK_OF, fallbacks)

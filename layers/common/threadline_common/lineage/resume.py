@@ -73,7 +73,8 @@ def plan_resume(runner: CypherRunner, s3: Any, image_of: ImageOf, source: Mappin
         parameters = {name: str(value) for name, value in dict(spec.get("parameters") or {}).items()}
         # The read parameters, as the planner fills them (the values only need to exist; versions come from keys).
         for name in manifest.reads:
-            parameters.setdefault(name, str(source.get("uri")) if name == SOURCE_PARAMETER else plan.datasets.get(name, ""))
+            parameters.setdefault(name,
+                                  str(source.get("uri")) if name == SOURCE_PARAMETER else plan.datasets.get(name, ""))
         key = step_key(StepIdentity(step, job_definition, image_of(job_definition), parameters), version, keys)
         keys[step] = key
         if key is None:

@@ -11,8 +11,21 @@ its handlers with `handles` when imported, so all of them are imported here.
 
 from __future__ import annotations
 
-from . import (batch, compute, database, events, monitoring, network, notifications, queues, registry,
-               security, states, storage)
+# Imported for their handler registrations only.
+from . import (  # noqa: F401
+    batch,
+    compute,
+    database,
+    events,
+    monitoring,
+    network,
+    notifications,
+    queues,
+    registry,
+    security,
+    states,
+    storage,
+)
 from .core import CLOUD_ONLY_TYPES, CloudOnly, Provisioned, Provisioner
 
 __all__ = ["CLOUD_ONLY_TYPES", "CloudOnly", "Provisioned", "Provisioner"]
