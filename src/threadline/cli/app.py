@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -66,6 +67,7 @@ def up(workdir: WorkdirOption = Path(".threadline"),
     steps = StepFunctionsClient(twin.client("stepfunctions"))
     reported: set[str] = set()
     heard = 0  # start-function invocations looked at for skipped uploads
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the twin as Ctrl-C does: runs closed, state saved
     try:
         while True:
             for execution in steps.executions(twin.state_machine_arn):
@@ -82,6 +84,10 @@ def up(workdir: WorkdirOption = Path(".threadline"),
     finally:
         twin.stop()
     exit_now(0)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @app.command()

@@ -113,4 +113,4 @@ def resumed_run_took(seconds: float, status: str) -> None:
 
 
 def stopping() -> None:
-    console.print("stopping the twin")
+    console.print("stopping the twin: running executions are stopped and their runs closed (ABORTED)")

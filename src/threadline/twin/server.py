@@ -144,6 +144,7 @@ class Twin:
         return self
 
     def stop(self) -> None:
+        self.close_running_runs()
         if self.queue_store is not None:
             self.queue_store.stop()
             self.queue_store = None
@@ -175,6 +176,35 @@ class Twin:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def close_running_runs(self, timeout: float = 60.0) -> list[str]:
+        """Stop every running execution and let the safety net close its run before the twin goes down.
+
+        The twin's executions live in memory: stopped with the twin, a run would stay
+        RUNNING in the lineage graph (which outlives it) and Slack would never hear of
+        it. Each is stopped as a person would stop it (StopExecution); the finaliser
+        then marks the record, records lineage and tells Slack, as for any abort.
+        A twin killed outright (SIGKILL, a crash) cannot do this.
+        """
+        if self._server is None or not self.provisioned.physical_ids.get("PipelineStateMachine"):
+            return []
+        sfn = self.client("stepfunctions")
+        stopped = []
+        try:
+            for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn,
+                                                                      statusFilter="RUNNING"):
+                for execution in page["executions"]:
+                    sfn.stop_execution(executionArn=execution["executionArn"], error="Twin.Stopped",
+                                       cause="the offline twin was stopped while the run was going")
+                    stopped.append(execution["name"])
+        except Exception:  # a twin that cannot answer any more cannot close its runs either
+            logging.getLogger("threadline.twin").exception("could not stop the running executions")
+            return stopped
+        if stopped:
+            self.wait_for_async(timeout)
+            if self.event_sources is not None:
+                self.event_sources.wait_idle(timeout)
+        return stopped
 
     def _send_to_queue(self, queue_arn: str, body: str, attributes: dict[str, Any]) -> None:
         """Deliver to an SQS queue by ARN (Lambda's dead-letter queues and on-failure destinations)."""
