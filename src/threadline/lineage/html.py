@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from threadline_common import pipeline
 from threadline_common.lineage.reader import DatasetLink, ReportAttempt, RunReport
 
 from ..text import short
@@ -122,8 +123,7 @@ def _columns(nodes: dict[str, Node], edges: list[tuple[str, str, str]]) -> list[
     for node in nodes.values():
         if not isinstance(node, DatasetLink) and node.step not in steps:
             steps.append(node.step)
-    order = {"preprocess": 0, "analysis": 1, "postprocess": 2}
-    steps.sort(key=lambda s: (order.get(s or "", 99), s or ""))
+    steps.sort(key=lambda s: (_step_position(s), s or ""))
     rank: dict[str, int] = {}
     for node_id, node in nodes.items():
         if not isinstance(node, DatasetLink):
@@ -236,3 +236,9 @@ def _attempt_table(attempts: tuple[ReportAttempt, ...]) -> str:
             reason or "", a.image or "", (a.cache_key or "")[:12])) + "</tr>")
     rows.append("</table>")
     return "".join(rows)
+
+
+def _step_position(step: str | None) -> int:
+    """The step's place in the pipeline manifest; steps it does not know come last."""
+    place = pipeline.position(step or "")
+    return 99 if place is None else place
