@@ -528,6 +528,20 @@ def stepfunctions_status_events(scene: Scene) -> dict:
             "received": len(received)}
 
 
+def schedule_rules_ignore_bus_events(scene: Scene) -> dict:
+    """A schedule-only rule with an SQS target, and an event put on the bus: does the queue get it?"""
+    url, arn = _queue(scene, "scheduled")
+    events = scene.client("events")
+    events.put_rule(Name="every-minute", ScheduleExpression="rate(1 minute)")
+    events.put_targets(Rule="every-minute", Targets=[{"Id": "queue", "Arn": arn}])
+    pattern_url, pattern_arn = _queue(scene, "patterned")
+    events.put_rule(Name="patterned", EventPattern=json.dumps({"source": ["threadline.test"]}))
+    events.put_targets(Rule="patterned", Targets=[{"Id": "queue", "Arn": pattern_arn}])
+    events.put_events(Entries=[{"Source": "threadline.test", "DetailType": "t", "Detail": "{}"}])
+    return {"scheduled": len(_drain(scene, url, lambda found: len(found) >= 1, timeout=2)),
+            "patterned": len(_drain(scene, pattern_url, lambda found: len(found) >= 1, timeout=5))}
+
+
 def batch_sync_poll_resilience(scene: Scene) -> dict:
     """DescribeJobs answers 500 three times while a `.sync` task polls its 1 s job: does the run survive?"""
     from moto.batch import models as batch_models

@@ -220,6 +220,13 @@ def test_batch_sync_terminate_on_stop_regression():
     assert "task ended before the job" in fixed["status_reason"]
 
 
+def test_schedule_rules_ignore_bus_events_regression():
+    broken = scenario("schedule_rules_ignore_bus_events", False)
+    fixed = scenario("schedule_rules_ignore_bus_events", True)
+    assert broken == {"scheduled": 1, "patterned": 1}  # moto: the schedule's target got the bus event too
+    assert fixed == {"scheduled": 0, "patterned": 1}
+
+
 def test_batch_sync_poll_resilience_regression():
     broken = scenario("batch_sync_poll_resilience", False)
     fixed = scenario("batch_sync_poll_resilience", True)

@@ -43,6 +43,7 @@ FIXES: tuple[str, ...] = (
     "batch_sync_poll_resilience",
     "retry_wait_scale",
     "lambda_invocation_type",
+    "schedule_rules_ignore_bus_events",
     "batch_concurrent_describe",
     "states_all_terminal_errors",
     "payload_size_limit",
@@ -158,6 +159,26 @@ def fix_lambda_invocation_type() -> None:
     )
 
     lambda_module._SUPPORTED_API_PARAM_BINDINGS["invoke"].add("InvocationType")
+
+
+def fix_schedule_rules_ignore_bus_events() -> None:
+    """A rule with a schedule and no event pattern matches every event put on the bus.
+
+    On AWS it matches none: its targets get only the scheduled events. In moto the
+    Batch metrics function's schedule rule also received every S3, Step Functions
+    and Batch event, and would have counted failures twice. Installed around
+    whatever `Rule.send_to_targets` is at that point (the Lambda-target fix wraps it).
+    """
+    from moto.events import models as events_models
+
+    current = events_models.Rule.send_to_targets
+
+    def send_to_targets(self: Any, original_event: Any, *args: Any, **kwargs: Any) -> None:
+        if self.scheduled_expression and not self.event_pattern.get_pattern():
+            return
+        current(self, original_event, *args, **kwargs)
+
+    events_models.Rule.send_to_targets = send_to_targets
 
 
 def fix_retry_wait_scale(scale: float = RETRY_WAIT_SCALE) -> None:
@@ -932,6 +953,7 @@ def apply(lambda_executor: LambdaExecutor, batch_executor: BatchExecutor,
             "batch_sync_poll_resilience": fix_batch_sync_poll_resilience,
             "retry_wait_scale": fix_retry_wait_scale,
             "lambda_invocation_type": fix_lambda_invocation_type,
+            "schedule_rules_ignore_bus_events": fix_schedule_rules_ignore_bus_events,
             "batch_concurrent_describe": fix_batch_concurrent_describe,
             "states_all_terminal_errors": fix_states_all_terminal_errors,
             "payload_size_limit": fix_payload_size_limit,

@@ -12,8 +12,8 @@ fired; each is logged once.
 moto also hands every event put on the bus to a rule that has a schedule and
 no event pattern (an empty pattern matches everything), so a scheduled
 function would receive S3, Step Functions and Batch events as well. On AWS a
-schedule-only rule matches no event; `ignore_bus_events_for_schedule_rules`
-makes the twin agree.
+schedule-only rule matches no event; the moto fix
+`schedule_rules_ignore_bus_events` makes the twin agree.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import moto_fixes
 
 if TYPE_CHECKING:
-    from moto.events.utils import EventMessageType
+    pass
 
 logger = logging.getLogger("threadline.twin")
 
@@ -84,7 +84,6 @@ class ScheduleRunner:
     _thread: threading.Thread | None = None
 
     def start(self) -> ScheduleRunner:
-        ignore_bus_events_for_schedule_rules()
         self._thread = threading.Thread(target=self._loop, name="schedules", daemon=True)
         self._thread.start()
         return self
@@ -156,26 +155,4 @@ class ScheduleRunner:
             logger.warning(message)
 
 
-_guard_lock = threading.Lock()
 
-
-def ignore_bus_events_for_schedule_rules() -> None:
-    """A rule with a schedule and no event pattern matches no event put on the bus (moto: every event).
-
-    Installed once per process, around whatever `Rule.send_to_targets` is then
-    (the twin's moto fixes deliver Lambda targets through it).
-    """
-    from moto.events import models as events_models
-
-    with _guard_lock:
-        current = events_models.Rule.send_to_targets
-        if getattr(current, "_threadline_schedule_guard", False):
-            return
-
-        def send_to_targets(self: Any, original_event: EventMessageType, *args: Any, **kwargs: Any) -> None:
-            if self.scheduled_expression and not self.event_pattern.get_pattern():
-                return
-            current(self, original_event, *args, **kwargs)
-
-        send_to_targets._threadline_schedule_guard = True  # type: ignore[attr-defined]
-        events_models.Rule.send_to_targets = send_to_targets
