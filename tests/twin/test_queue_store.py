@@ -1,45 +1,71 @@
-"""Dead letters outlive the twin: a restart in the same workdir finds them, and a redrive works."""
+"""Dead letters outlive the twin: a restart in the same workdir finds them, and a redrive works.
+
+Each twin runs in a process of its own, as `threadline up` does: moto's state is per
+process, and the test process may already hold another test's twin.
+"""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
+FIRST_TWIN = """
+import json, sys
+from pathlib import Path
+from threadline.twin.server import Twin, TwinConfig
+
+with Twin(TwinConfig(workdir=Path(sys.argv[1]))) as twin:
+    sqs = twin.client("sqs")
+    sqs.send_message(QueueUrl=twin.physical_id("LineageDeadLetterQueue"), MessageBody=sys.argv[2])
+    sqs.send_message(QueueUrl=twin.physical_id("NotifySlackDeadLetterQueue"), MessageBody=sys.argv[3],
+                     MessageAttributes={"ErrorMessage": {"DataType": "String", "StringValue": "Slack 502"}})
+    print(json.dumps({"restored": twin.restored_messages}))
+"""
+
+SECOND_TWIN = """
+import json, sys
+from pathlib import Path
 from threadline.lineage.redrive import redrive
 from threadline.twin.server import Twin, TwinConfig
 
-
-def _messages(twin: Twin, queue: str) -> list[str]:
+with Twin(TwinConfig(workdir=Path(sys.argv[1]))) as twin:
     sqs = twin.client("sqs")
     bodies = []
     while True:
-        got = sqs.receive_message(QueueUrl=twin.physical_id(queue), MaxNumberOfMessages=10,
-                                  VisibilityTimeout=60).get("Messages", [])
+        got = sqs.receive_message(QueueUrl=twin.physical_id("NotifySlackDeadLetterQueue"),
+                                  MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
         if not got:
-            return sorted(bodies)
+            break
         bodies.extend(m["Body"] for m in got)
+    moved = redrive(sqs, stack=twin.config.stack_name)  # what `threadline lineage redrive` does
+    print(json.dumps({"restored": twin.restored_messages, "slack_dead_letters": bodies,
+                      "redriven": moved.messages}))
+"""
+
+
+def _twin(script: str, *args: str) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=180,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_dead_letters_survive_a_restart_of_the_twin(tmp_path: Path) -> None:
     lineage_event = json.dumps({"event": "run_started", "run_id": "kept-1", "source": {"uri": "s3://b/k.csv"}})
     notice = json.dumps({"notice": "run_failed", "run_id": "kept-1"})
-    with Twin(TwinConfig(workdir=tmp_path)) as first:
-        sqs = first.client("sqs")
-        sqs.send_message(QueueUrl=first.physical_id("LineageDeadLetterQueue"), MessageBody=lineage_event)
-        sqs.send_message(QueueUrl=first.physical_id("NotifySlackDeadLetterQueue"), MessageBody=notice,
-                         MessageAttributes={"ErrorMessage": {"DataType": "String", "StringValue": "Slack 502"}})
-        assert first.restored_messages == 0
+
+    first = _twin(FIRST_TWIN, str(tmp_path), lineage_event, notice)
+    assert first == {"restored": 0}
     assert (tmp_path / "state" / "sqs.json").exists()
 
-    with Twin(TwinConfig(workdir=tmp_path)) as second:
-        assert second.restored_messages == 2
-        assert _messages(second, "NotifySlackDeadLetterQueue") == [notice]
-        moved = redrive(second.client("sqs"), stack=second.config.stack_name)  # `threadline lineage redrive`
-        assert moved.messages == 1
+    second = _twin(SECOND_TWIN, str(tmp_path))
+    assert second == {"restored": 2, "slack_dead_letters": [notice], "redriven": 1}
 
 
 def test_an_unreadable_store_starts_empty_queues(tmp_path: Path) -> None:
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "sqs.json").write_text("{not json", encoding="utf-8")
-    with Twin(TwinConfig(workdir=tmp_path)) as twin:
-        assert twin.restored_messages == 0
+    assert _twin(FIRST_TWIN, str(tmp_path), "{}", "{}") == {"restored": 0}
