@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .graph_store import GraphQueryError, GraphStore
+from .local_http import serve, shut
 
 OPENCYPHER_PATH = "/opencypher"
 STATUS_PATH = "/status"
@@ -84,21 +85,13 @@ class NeptuneStandin:
             return self
         if self._graph_path is not None:
             self.store = GraphStore(self._graph_path)
-        handler = type("BoundHandler", (_Handler,), {"standin": self})
-        self._server = ThreadingHTTPServer(self._address, handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="neptune-standin", daemon=True)
-        self._thread.start()
+        self._server, self._thread = serve(self._address, _Handler, self, "neptune-standin")
         return self
 
     def stop(self) -> None:
         if self._server is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        shut(self._server, self._thread)
         self._server = None
         self._thread = None
         if self._graph_path is not None and self.store is not None:

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .local_http import serve, shut
+
 WEBHOOK_PATH = "/services/T0TWIN0000/B0TWIN0000/twin-webhook-token"
 STALL = "stall"  # fail_next(STALL): read the request, answer nothing
 
@@ -98,22 +100,14 @@ class SlackStandin:
             return self
         self.outbox.mkdir(parents=True, exist_ok=True)
         self._stopping.clear()
-        handler = type("BoundHandler", (_Handler,), {"standin": self})
-        self._server = ThreadingHTTPServer(self._address, handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="slack-standin", daemon=True)
-        self._thread.start()
+        self._server, self._thread = serve(self._address, _Handler, self, "slack-standin")
         return self
 
     def stop(self) -> None:
         if self._server is None:
             return
         self._stopping.set()  # stalled requests give up
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        shut(self._server, self._thread)
         self._server = None
         self._thread = None
 
