@@ -12,13 +12,13 @@ never fire in the twin: no job waits that long before its queue cancels it.)
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pipeline_helpers import until
 
 from threadline.twin.alarms import judge
 from threadline.twin.faults import Fault
@@ -40,16 +40,6 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
                         parameters={"RunnableAlarmSeconds": RUNNABLE_ALARM_S})
     with Twin(config) as running:
         yield running
-
-
-def until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            assert value, f"timed out after {timeout:.0f}s waiting for {what}"
-            return value
-        time.sleep(0.1)
 
 
 def alarmed(twin: Twin, logical_id: str) -> list[dict[str, Any]]:

@@ -11,12 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+from pipeline_helpers import until
 
 from threadline import samples
 from threadline.lineage.rerun import rerun, source_of_run
@@ -32,16 +30,6 @@ pytestmark = pytest.mark.pipeline
 SAMPLE = (Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "sample-positions.csv").read_bytes()
 DEAD_LETTER_QUEUES = ("StartRunDeadLetterQueue", "NotifySlackDeadLetterQueue", "FinaliseRunDeadLetterQueue",
                       "LineageDeadLetterQueue")
-
-
-def until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            assert value, f"timed out after {timeout:.0f}s waiting for {what}"
-            return value
-        time.sleep(0.1)
 
 
 def dead_letters(twin: Twin) -> dict[str, int]:

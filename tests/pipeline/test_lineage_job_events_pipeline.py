@@ -9,12 +9,11 @@ BatchJobEventsToLineage rule puts on the lineage queue.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pipeline_helpers import until
 
 from threadline.lineage.view import twin_graph
 from threadline.twin.runs import collect, find_execution, upload, wait
@@ -29,16 +28,6 @@ RETURN a.attempt_id AS attempt_id, a.step AS step, a.job_key AS job_key, a.statu
        a.seq AS seq, a.capacity AS capacity, a.ended_at AS ended_at
 ORDER BY seq
 """
-
-
-def until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            assert value, f"timed out after {timeout:.0f}s waiting for {what}"
-            return value
-        time.sleep(0.1)
 
 
 def entered_states(twin: Any, arn: str) -> list[str]:

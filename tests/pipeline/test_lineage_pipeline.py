@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
+from pipeline_helpers import until
 from threadline_common.lineage import NeptuneCypher, run_report, upstream
 from typer.testing import CliRunner
 
@@ -18,16 +16,6 @@ from threadline.twin.runs import collect, find_execution, slack_messages, upload
 
 SAMPLE = (Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "sample-positions.csv").read_bytes()
 EVENTS = Path(__file__).resolve().parents[2] / "events"
-
-
-def until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def lineage_mapping(twin: Any) -> Any:
