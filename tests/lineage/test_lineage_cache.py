@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from threadline_common.lineage.cache import StepIdentity, chain_keys, configuration, source_version, step_key
+import hashlib
+
+from threadline_common.lineage.cache import (
+    StepIdentity,
+    chain_keys,
+    configuration,
+    image_digest,
+    source_version,
+    step_key,
+)
 
 SOURCE = {"bucket": "in", "key": "incoming/p.csv", "uri": "s3://in/incoming/p.csv", "etag": "abc",
           "version_id": "v1"}
 JOBDEF = "arn:aws:batch:us-east-1:1:job-definition/threadline-{}:1"
+REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/threadline"
 
 
-def identities(run_id: str = "r1", seed: str = "7", analysis_image: str = "analysis:1",
-               preprocess_image: str = "preprocess:1") -> dict[str, StepIdentity]:
+def pinned(name: str, build: str = "1") -> str:
+    """An image reference pinned by digest, as `threadline deploy` registers job definitions."""
+    return f"{REGISTRY}/{name}@sha256:{hashlib.sha256(f'{name}-{build}'.encode()).hexdigest()}"
+
+
+def identities(run_id: str = "r1", seed: str = "7", analysis_image: str = pinned("analysis"),
+               preprocess_image: str = pinned("preprocess")) -> dict[str, StepIdentity]:
     prefix = f"s3://mid/runs/{run_id}/"
     return {
         "preprocess": StepIdentity("preprocess", JOBDEF.format("preprocess"), preprocess_image, {
@@ -19,7 +34,7 @@ def identities(run_id: str = "r1", seed: str = "7", analysis_image: str = "analy
         "analysis": StepIdentity("analysis", JOBDEF.format("analysis"), analysis_image, {
             "run_id": run_id, "clean_uri": prefix + "preprocess/clean.parquet",
             "partials_prefix": prefix + "analysis/", "scenarios": "100", "horizon_days": "10", "seed": seed}),
-        "postprocess": StepIdentity("postprocess", JOBDEF.format("postprocess"), "post:1", {
+        "postprocess": StepIdentity("postprocess", JOBDEF.format("postprocess"), pinned("postprocess"), {
             "run_id": run_id, "partials_prefix": prefix + "analysis/", "num_nodes": "2",
             "validation_uri": prefix + "preprocess/validation.json", "report_prefix": f"s3://out/runs/{run_id}/"}),
     }
@@ -49,8 +64,8 @@ def test_a_parameter_changes_its_step_and_what_follows_not_what_came_before() ->
 
 def test_an_image_changes_its_step_and_what_follows() -> None:
     base = chain_keys(identities(), SOURCE)
-    analysis = chain_keys(identities(analysis_image="analysis:2"), SOURCE)
-    preprocess = chain_keys(identities(preprocess_image="preprocess:2"), SOURCE)
+    analysis = chain_keys(identities(analysis_image=pinned("analysis", "2")), SOURCE)
+    preprocess = chain_keys(identities(preprocess_image=pinned("preprocess", "2")), SOURCE)
 
     assert analysis["preprocess"] == base["preprocess"] and analysis["analysis"] != base["analysis"]
     assert all(preprocess[step] != base[step] for step in base)
@@ -76,3 +91,22 @@ def test_unknown_input_versions_give_no_key() -> None:
 def test_configuration_leaves_out_datasets_and_run_names() -> None:
     assert configuration("preprocess", identities()["preprocess"].parameters) == {"max_reject_share": "0.05"}
     assert configuration("postprocess", identities()["postprocess"].parameters) == {"num_nodes": "2"}
+
+
+def test_an_image_counts_by_its_digest_not_by_its_name() -> None:
+    digest = pinned("analysis").rsplit("@", 1)[1]
+    base = chain_keys(identities(), SOURCE)
+    # The same content pushed to another repository (or named with a tag as well) is the same image.
+    moved = chain_keys(identities(analysis_image=f"other.example/mirror/analysis:v7@{digest}"), SOURCE)
+
+    assert image_digest(pinned("analysis")) == digest and moved == base
+
+
+def test_an_image_named_by_a_tag_gives_its_step_and_what_follows_no_key() -> None:
+    """A tag can be pushed again with other code: nothing built from it is reused (issue 13, item 10)."""
+    for tag in (f"{REGISTRY}/analysis:latest", f"{REGISTRY}/analysis:v2", f"{REGISTRY}/analysis", None,
+                f"{REGISTRY}/analysis@sha256:abc"):
+        keys = chain_keys(identities(analysis_image=tag), SOURCE)  # type: ignore[arg-type]
+
+        assert image_digest(tag) is None
+        assert keys["preprocess"] is not None and keys["analysis"] is None and keys["postprocess"] is None

@@ -218,7 +218,7 @@ def test_attempts_from_batch_events_are_recorded_before_the_run_ends(tmp_path: P
     assert [a.exit_code for a in attempts] == [None, None, None, 0, 0, 0]
     assert attempts[0].status_reason == "Host EC2 (instance i-00a1b2c3d4e5f6a7) terminated."
     assert (attempts[2].started_at, attempts[2].ended_at) == ("2026-11-21T19:41:20.000Z", "2026-11-21T19:41:40.000Z")
-    assert attempts[4].node_count == 2 and attempts[4].image.endswith("/threadline/analysis:latest")
+    assert attempts[4].node_count == 2 and "/threadline/analysis@sha256:" in attempts[4].image
     assert json.loads(attempts[3].parameters_json)["run_id"] == RUN_ID
     # Retries only: fallbacks and the order of steps need the whole run.
     assert [link.rel for link in seen["links"]] == ["RETRY_OF", "RETRY_OF"]

@@ -47,7 +47,7 @@ def test_upstream_of_a_report_goes_back_to_the_input_with_images_and_parameters(
     assert post.attempt.step == "postprocess" and post.attempt.parameters["num_nodes"] == "2"
     analysis = next(d for d in post.datasets if d.dataset.uri.endswith("/analysis/"))
     [made] = analysis.steps
-    assert made.attempt.image.endswith("/threadline/analysis:latest")
+    assert "/threadline/analysis@sha256:" in made.attempt.image
     assert [a.step for a in tree.attempts] == ["preprocess", "analysis", "postprocess"]
     inputs = [d for d in tree.datasets if d.uri == recorded["source"]["uri"]]
     assert inputs and inputs[0].version == recorded["source"]["version_id"]
@@ -124,7 +124,7 @@ def test_cli_answers_in_json_through_the_neptunedata_endpoint(neptune_env, recor
     assert len(json.loads(down.output)["runs"]) == 2
 
     up = cli.invoke(app, ["upstream", f"{RESULTS}{recorded['ok']}/", *endpoint])
-    assert up.exit_code == 0 and "made by postprocess" in up.output and "analysis:latest" in up.output
+    assert up.exit_code == 0 and "made by postprocess" in up.output and "analysis@sha256:693ca7c8" in up.output
 
     failed = cli.invoke(app, ["failures", "--since", "3650d", *endpoint, "--json"])
     assert [r["run_id"] for r in json.loads(failed.output)["runs"]] == [recorded["failed"]]

@@ -95,3 +95,17 @@ def test_a_changed_file_reuses_nothing(runner, earlier) -> None:
 
     assert (result.start_at, result.reused) == ("preprocess", {})
     assert result.datasets == earlier["own"]
+
+
+def test_an_image_named_by_a_tag_is_never_reused(runner, earlier) -> None:
+    """Even the same tag: it may have been pushed again with other code since (issue 13, item 10)."""
+    tagged = {definition: image.split("@", 1)[0] + ":latest" if "/analysis@" in image else image
+              for definition, image in earlier["images"].items()}
+    steps = {step: {"job_definition": spec["job_definition"], "parameters": dict(spec["parameters"])}
+             for step, spec in earlier["steps"].items()}
+
+    result = plan_resume(runner, earlier["s3"], tagged.get, earlier["source"], earlier["own"], steps)
+
+    assert result.start_at == "analysis" and set(result.reused) == {"preprocess"}
+    assert any("analysis: its image" in note and ":latest is not pinned by digest" in note
+               for note in result.notes)

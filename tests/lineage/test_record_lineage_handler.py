@@ -60,7 +60,8 @@ def test_spot_reclaimed_job_and_on_demand_fallback_are_recorded(
     assert [a.seq for a in attempts] == [1, 2, 3, 4, 5, 6]
     spot, on_demand, analysis, post = attempts[2], attempts[3], attempts[4], attempts[5]
     assert analysis.node_count == 2 and post.node_count == 1
-    assert analysis.image == "123456789012.dkr.ecr.us-east-1.amazonaws.com/threadline/analysis:latest"
+    assert analysis.image == ("123456789012.dkr.ecr.us-east-1.amazonaws.com/threadline/analysis@sha256:"
+                              "693ca7c8a9f1d55ce9789318538537b004c91277394764f1a6fbaf5138be850e")
     assert json.loads(on_demand.parameters_json)["input_uri"] == started["source"]["uri"]
     assert on_demand.parameters["input_uri"] == started["source"]["uri"]
     assert spot.started_at == "2026-11-21T19:41:20.000Z" and spot.ended_at == "2026-11-21T19:41:40.000Z"

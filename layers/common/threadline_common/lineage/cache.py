@@ -1,12 +1,17 @@
 """Cache keys of pipeline steps: what a step computed from, so that a rerun can reuse it.
 
-A step's key hashes its job definition (ARN with revision), its image, its
-configuration parameters and the versions of the datasets it reads. The version
+A step's key hashes its job definition (ARN with revision), its image digest,
+its configuration parameters and the versions of the datasets it reads. The version
 of the incoming file is its URI and ETag (its content: uploading the same bytes
 again gives a new S3 version id but the same key); the version of a dataset a
 step derived is the key of the step that produced it. Keys therefore chain:
 changing the file, an image or a parameter changes the key of that step and of
 every step after it, and of nothing before it.
+
+The image counts only when the job definition pins it by digest
+(`repo@sha256:...`, as `threadline deploy` registers it): a tag such as
+`latest` can point at other code tomorrow, so a step whose image is a tag gets
+no key, and is neither reused nor offered for reuse.
 
 Parameters that only name where a run writes (output prefixes, the quarantine
 prefix) or which run it is (`run_id`) are left out: the same inputs, code and
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,16 +37,24 @@ from .batch import dataset_parameters
 KEY_HEX_CHARS = 32
 RUN_SCOPED_PARAMETERS = frozenset({"run_id", "quarantine_prefix"})
 SOURCE_PARAMETER = pipeline.SOURCE_PARAMETER
+# An OCI content digest as ECR reports it, at the end of an image reference.
+PINNED_IMAGE = re.compile(r"@(sha256:[0-9a-f]{64})$")
 
 
 @dataclass(frozen=True)
 class StepIdentity:
-    """What one step runs: the job definition revision, its image and all its parameters."""
+    """What one step runs: the job definition revision, its image reference and all its parameters."""
 
     step: str
     job_definition: str | None
     image: str | None
     parameters: Mapping[str, str]
+
+
+def image_digest(image: str | None) -> str | None:
+    """The digest an image reference pins (`repo@sha256:<hex>`), else None: a tag can move."""
+    match = PINNED_IMAGE.search(image or "")
+    return match.group(1) if match else None
 
 
 def source_version(source: Mapping[str, Any]) -> str | None:
@@ -86,14 +100,15 @@ def input_versions(step: str, parameters: Mapping[str, str], source: str | None,
 
 
 def step_key(identity: StepIdentity, source: str | None, keys: Mapping[str, str | None]) -> str | None:
-    """The cache key of one step, or None when an input's version is unknown."""
+    """The cache key of one step, or None when its image is not pinned or an input's version is unknown."""
+    digest = image_digest(identity.image)
     versions = input_versions(identity.step, identity.parameters, source, keys)
-    if versions is None:
+    if digest is None or versions is None:
         return None
     material = {
         "step": identity.step,
         "job_definition": identity.job_definition,
-        "image": identity.image,
+        "image": digest,
         "parameters": configuration(identity.step, identity.parameters),
         "inputs": versions,
     }

@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import pipeline
 from . import queries
-from .cache import SOURCE_PARAMETER, StepIdentity, source_version, step_key
+from .cache import SOURCE_PARAMETER, StepIdentity, image_digest, source_version, step_key
 from .facts import split_uri
 from .neptune import CypherRunner
 
@@ -75,8 +75,12 @@ def plan_resume(runner: CypherRunner, s3: Any, image_of: ImageOf, source: Mappin
         for name in manifest.reads:
             parameters.setdefault(name,
                                   str(source.get("uri")) if name == SOURCE_PARAMETER else plan.datasets.get(name, ""))
-        key = step_key(StepIdentity(step, job_definition, image_of(job_definition), parameters), version, keys)
+        image = image_of(job_definition)
+        key = step_key(StepIdentity(step, job_definition, image, parameters), version, keys)
         keys[step] = key
+        if image_digest(image) is None:
+            plan.notes.append(f"{step}: its image {image or '(unknown)'} is not pinned by digest; it runs")
+            break
         if key is None:
             plan.notes.append(f"{step}: an input has no version; it runs")
             break
