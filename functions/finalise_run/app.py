@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from threadline_common import aws
@@ -88,9 +87,8 @@ def execution_end(event: Any) -> ExecutionEnd:
     """The ended execution an EventBridge event describes; raises NotAnExecutionEnd saying why not."""
     if not isinstance(event, dict):
         raise NotAnExecutionEnd(f"the event is a {type(event).__name__}, not an object")
-    envelope = EventBridgeEvent(event)
     try:
-        source, detail_type, detail = envelope.source, envelope.detail_type, envelope.detail
+        source, detail_type, detail = event["source"], event["detail-type"], event["detail"]
     except KeyError as exc:
         raise NotAnExecutionEnd(f"the event has no {exc}") from None
     if (source, detail_type) != ("aws.states", DETAIL_TYPE) or not isinstance(detail, dict):

@@ -15,7 +15,6 @@ import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.data_classes import SNSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from threadline_common.observability import lambda_handler
 from threadline_common.slack import deadline_in, deliver, webhook_url
@@ -53,8 +52,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 def messages_for(event: Any, pipeline: str) -> list[SlackMessage]:
     """One message per SNS record, or one for a state-machine notice."""
     if isinstance(event, dict) and isinstance(event.get("Records"), list):
-        records = [r for r in SNSEvent(event).records if isinstance(r.raw_event, dict)
-                   and r.get("EventSource") == "aws:sns"]
+        records = [r for r in event["Records"] if isinstance(r, dict) and r.get("EventSource") == "aws:sns"]
         if not records:
             raise NoticeError("the event has Records but none from SNS")
         messages = []

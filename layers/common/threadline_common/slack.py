@@ -9,6 +9,11 @@ A webhook POST that meets a rate limit, a 5xx gateway or server error, a
 refused or reset connection or a timeout is tried again, within the time the
 function has left (send_webhook); every message is checked against Block Kit's
 limits before it is sent.
+
+Powertools parameters (boto3 underneath) and slack_sdk are imported when first
+used, not with this module: together they take longer to import than the rest
+of the function's init (bench/README.md), and an invocation with no webhook, or
+a skipped notice, never needs them.
 """
 
 from __future__ import annotations
@@ -27,10 +32,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
-from slack_sdk.errors import SlackRequestError
-from slack_sdk.webhook import WebhookClient
 
 from .slack_format import MessageLimitError, SlackMessage, check_limits
 
@@ -96,6 +97,9 @@ def webhook_url(secret_arn: str | None) -> str:
     """
     if not secret_arn:
         return ""
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+
     try:
         value = parameters.get_secret(secret_arn, transform="json", max_age=SECRET_CACHE_SECONDS)
     except TransformParameterError as exc:
@@ -239,6 +243,9 @@ def _post(url: str, payload: dict[str, Any], timeout: float) -> _Failure | None:
 
 
 def _post_once(url: str, payload: dict[str, Any], timeout: float) -> _Failure | None:
+    from slack_sdk.errors import SlackRequestError
+    from slack_sdk.webhook import WebhookClient
+
     # slack_sdk annotates `timeout` as int; it hands it to urllib, which takes seconds as a float.
     client = WebhookClient(url=url, timeout=timeout, retry_handlers=[], logger=_CLIENT_LOGGER)  # type: ignore[arg-type]
     try:
