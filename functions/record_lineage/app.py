@@ -15,7 +15,9 @@ their cache keys and the datasets they read and wrote (with ETags, sizes, row
 counts and schema read from S3 and the validation report). Writes are
 idempotent, so a redelivered event is harmless, and an attempt written from both
 its Batch event and `run_finished` is one node. A malformed event is logged and
-skipped; so is a Batch event of a job that is not threadline's.
+skipped; so is a Batch event of a job that is not threadline's. After the write, when
+OPENLINEAGE_URL is set, what was written goes to that endpoint as OpenLineage RunEvents
+(openlineage_emit): best effort, never at the cost of the graph write.
 
 Invoked directly with one event (tests, `sam local invoke -e events/...`), it
 records that event and raises LineageGraphError when the graph cannot be reached.
@@ -30,6 +32,7 @@ from aws_lambda_powertools import Logger
 from threadline_common import aws
 from threadline_common.lineage import (
     JobStateChanged,
+    LineageEvent,
     LineageEventError,
     NeptuneCypher,
     NotRecorded,
@@ -42,6 +45,7 @@ from threadline_common.lineage.consumer import consume, is_sqs_batch
 from threadline_common.lineage.events import JOB_STATE_CHANGED, RUN_FINISHED, RUN_STARTED
 from threadline_common.lineage.facts import collect_facts
 from threadline_common.lineage.graph import ObjectFacts
+from threadline_common.lineage.neptune import CypherRunner
 from threadline_common.observability import lambda_handler
 
 logger = Logger()
@@ -53,12 +57,14 @@ DEFAULT_PIPELINE_NAME = "threadline"
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     pipeline = os.environ.get("PIPELINE_NAME") or DEFAULT_PIPELINE_NAME
     if is_sqs_batch(event):
-        return _handle_batch(event["Records"], pipeline)
-    return _handle_one(event, pipeline)
+        return _handle_batch(event["Records"], pipeline, context)
+    return _handle_one(event, pipeline, context)
 
 
-def _handle_batch(records: list[dict[str, Any]], pipeline: str) -> dict[str, Any]:
-    outcome = consume(records, NeptuneCypher.from_environment(), pipeline, facts_for=_facts)
+def _handle_batch(records: list[dict[str, Any]], pipeline: str, context: Any) -> dict[str, Any]:
+    runner = NeptuneCypher.from_environment()
+    outcome = consume(records, runner, pipeline, facts_for=_facts)
+    _send_openlineage(runner, outcome.written, pipeline, context)
     for message_id, reason in outcome.skipped.items():
         logger.error("Skipped a malformed lineage event", extra={"message_id": message_id, "reason": reason})
     for message_id, reason in outcome.ignored.items():
@@ -72,7 +78,7 @@ def _handle_batch(records: list[dict[str, Any]], pipeline: str) -> dict[str, Any
     return outcome.response()
 
 
-def _handle_one(event: dict[str, Any], pipeline: str) -> dict[str, Any]:
+def _handle_one(event: dict[str, Any], pipeline: str, context: Any) -> dict[str, Any]:
     try:
         lineage_event = parse_lineage_event(event)
     except NotRecorded as exc:
@@ -84,7 +90,9 @@ def _handle_one(event: dict[str, Any], pipeline: str) -> dict[str, Any]:
 
     logger.append_keys(run_id=lineage_event.run_id)
     facts = _facts(lineage_event) if isinstance(lineage_event, RunFinished) else []
-    result = record_event(NeptuneCypher.from_environment(), lineage_event, pipeline, facts)
+    runner = NeptuneCypher.from_environment()
+    result = record_event(runner, lineage_event, pipeline, facts)
+    _send_openlineage(runner, [lineage_event], pipeline, context)
     if result.skipped_jobs:
         logger.warning("Some job entries had no readable job description", extra={"skipped_jobs": result.skipped_jobs})
     kind = _kind(lineage_event)
@@ -103,6 +111,29 @@ def _kind(event: RunStarted | RunFinished | JobStateChanged) -> str:
     if isinstance(event, RunStarted):
         return RUN_STARTED
     return JOB_STATE_CHANGED if isinstance(event, JobStateChanged) else RUN_FINISHED
+
+
+def _send_openlineage(runner: CypherRunner, recorded: list[LineageEvent], pipeline: str, context: Any) -> None:
+    """After the graph write: the OpenLineage events it calls for, to OPENLINEAGE_URL when one is set.
+
+    Best effort: a failure is logged and never fails the graph write (see openlineage_transport).
+    Its modules (urllib.request among them) are imported here, not at init: a function with no
+    OPENLINEAGE_URL never needs them (bench/README.md, cold start).
+    """
+    from threadline_common.lineage.openlineage_emit import events_for
+    from threadline_common.lineage.openlineage_transport import HttpTransport
+
+    try:
+        transport = HttpTransport.from_environment()
+        if transport is None or not recorded:
+            return
+        events = events_for(runner, recorded, pipeline)
+        result = transport.send(events, lambda: context.get_remaining_time_in_millis() / 1000 - 2)
+    except Exception as exc:  # the graph write stands, whatever went wrong here
+        logger.exception("OpenLineage events not built or sent", extra={"error": str(exc)})
+        return
+    log = logger.error if result.failed else logger.info
+    log("Sent OpenLineage events", extra={"sent": result.sent, "failed": result.failed[:5]})
 
 
 def _facts(event: RunFinished) -> list[ObjectFacts]:

@@ -20,7 +20,9 @@ def resources() -> dict[str, Any]:
 
 
 def _statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for policy in resource["Properties"]["Policies"] for s in policy["Statement"]]
+    """Every statement, those of a conditional policy (`Fn::If` [condition, policy, AWS::NoValue]) included."""
+    policies = [p["Fn::If"][1] if "Fn::If" in p else p for p in resource["Properties"]["Policies"]]
+    return [s for policy in policies for s in policy["Statement"]]
 
 
 def _grants(resource: dict[str, Any]) -> dict[str, list[Any]]:
@@ -69,8 +71,12 @@ def test_the_lineage_function_is_granted_exactly_what_it_uses(resources) -> None
     assert set(grants) == {
         "neptune-db:connect", "neptune-db:ReadDataViaQuery", "neptune-db:WriteDataViaQuery",
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-        "s3:ListBucket", "s3:GetObject", "kms:Decrypt",
+        "s3:ListBucket", "s3:GetObject", "kms:Decrypt", "secretsmanager:GetSecretValue",
     }
+    # The OpenLineage endpoint's API key: its own secret only, and only when an endpoint is set.
+    assert grants["secretsmanager:GetSecretValue"] == [{"Ref": "OpenLineageApiKeySecret"}]
+    assert resources["OpenLineageApiKeySecret"]["Condition"] == "SendOpenLineage"
+    assert resources["RecordLineageFunction"]["Properties"]["Policies"][0]["Fn::If"][0] == "SendOpenLineage"
     for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
         assert grants[action] == [{"Fn::GetAtt": ["LineageQueue", "Arn"]}]
     assert grants["s3:GetObject"] == [{"Fn::Sub": "${IntermediateBucket.Arn}/runs/*/preprocess/validation.json"}]

@@ -117,8 +117,8 @@ def test_writing_the_same_events_again_creates_no_duplicates(
 
     assert graph_counts(graph) == counts
     assert counts == {
-        "node:Pipeline": 1, "node:Run": 1, "node:StepAttempt": 6, "node:Dataset": 6,
-        "rel:PART_OF": 1 + 6 + 2, "rel:CONSUMED": 1 + 4 + 3, "rel:PRODUCED": 3,
+        "node:Run": 1, "node:StepAttempt": 6, "node:Dataset": 6,
+        "rel:PART_OF": 6 + 2, "rel:CONSUMED": 1 + 4 + 3, "rel:PRODUCED": 3,
         "rel:RETRY_OF": 2, "rel:FALLBACK_OF": 1, "rel:FOLLOWED_BY": 2,
     }
     assert run_summary(runner, started["run_id"]) == summary  # a late run_started does not reset the status

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from threadline_common.lineage.reader import Lineage, RunReport
 
 
-app = typer.Typer(help="Query the lineage graph: upstream, downstream, run, failures, show; redrive dead letters.",
+app = typer.Typer(help="Query the lineage graph: upstream, downstream, run, failures, show, export; redrive dead "
+                       "letters.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
@@ -107,6 +108,29 @@ def show(run_id: Annotated[str, typer.Argument(help="The run id.")],
     path = output or Path(f"lineage-{run_id}.html")
     path.write_text(html.render(report), encoding="utf-8")
     console.print(f"wrote {path}")
+
+
+@app.command()
+def export(run_id: Annotated[str, typer.Argument(help="The run id.")],
+           openlineage: Annotated[bool, typer.Option(
+               "--openlineage", help="OpenLineage RunEvents (the run and a child run per attempt), one per line.")
+           ] = False,
+           output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+                             ] = None,
+           workdir: WorkdirOption = Path(".threadline"), endpoint: EndpointOption = None,
+           neptune: NeptuneOption = None, region: RegionOption = None) -> None:
+    """The run as JSON lines of OpenLineage RunEvents, built as the lineage function sends them."""
+    if not openlineage:
+        raise typer.BadParameter("say which format: --openlineage (the one there is)")
+    from threadline_common.lineage.openlineage import run_events
+
+    report = _run_report(run_id, GraphClient(workdir, endpoint, neptune, region))
+    lines = "".join(json.dumps(event, separators=(",", ":")) + "\n" for event in run_events(report))
+    if output is None:
+        typer.echo(lines, nl=False)
+        return
+    output.write_text(lines, encoding="utf-8")
+    console.print(f"wrote {output}")
 
 
 @app.command()

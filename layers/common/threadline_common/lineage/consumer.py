@@ -30,6 +30,7 @@ FactsSource = Callable[[RunFinished], Sequence[ObjectFacts]]
 class BatchOutcome:
     failed: list[str] = field(default_factory=list)  # message ids to retry
     recorded: list[str] = field(default_factory=list)
+    written: list[LineageEvent] = field(default_factory=list)  # the recorded events themselves, in order
     skipped: dict[str, str] = field(default_factory=dict)  # message id -> why (malformed: never retried)
     ignored: dict[str, str] = field(default_factory=dict)  # message id -> why (nothing to record: never retried)
     queries: int = 0
@@ -74,6 +75,7 @@ def consume(records: Sequence[dict[str, Any]], runner: CypherRunner, pipeline: s
         return _one_by_one(parsed, runner, pipeline, outcome)
     outcome.queries += result.queries
     outcome.recorded.extend(message_id for message_id, _, _ in parsed)
+    outcome.written.extend(event for _, event, _ in parsed)
     return outcome
 
 
@@ -92,4 +94,5 @@ def _one_by_one(parsed: list[tuple[str, LineageEvent, Sequence[ObjectFacts]]], r
             continue
         outcome.queries += result.queries
         outcome.recorded.append(message_id)
+        outcome.written.append(event)
     return outcome
