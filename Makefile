@@ -1,4 +1,4 @@
-.PHONY: demo test bench
+.PHONY: demo test bench deploy
 
 demo:
 	@scripts/setup
@@ -9,6 +9,12 @@ test:
 	@.venv/bin/ruff check .
 	@.venv/bin/mypy
 	@.venv/bin/python -m pytest -n 2
+
+# make deploy ENV=dev|prod [DRY_RUN=1] [BUILDER=local|codebuild|auto]: see README, "Deploy to AWS".
+deploy:
+	@test -n "$(ENV)" || { echo "usage: make deploy ENV=dev|prod [DRY_RUN=1] [BUILDER=local|codebuild|auto]" >&2; exit 2; }
+	@scripts/setup --with-sam
+	@.venv/bin/threadline deploy --env $(ENV) --builder $(or $(BUILDER),auto) $(if $(DRY_RUN),--dry-run)
 
 bench:
 	@scripts/setup

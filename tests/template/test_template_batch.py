@@ -132,9 +132,13 @@ def test_job_command_is_the_contract(resources: dict[str, Any], name: str) -> No
 def test_job_container_wiring(resources: dict[str, Any], name: str) -> None:
     job, repository, role = JOBS[name]
     container = _container(resources[name])
-    assert container["Image"] == {
-        "Fn::Sub": f"${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.amazonaws.com/${{{repository}}}:${{ImageTag}}"
-    }
+    registry = "${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com"
+    digest = repository.removesuffix("Repository") + "ImageDigest"
+    assert container["Image"] == {"Fn::If": [
+        f"Has{digest}",
+        {"Fn::Sub": f"{registry}/${{{repository}}}@${{{digest}}}"},
+        {"Fn::Sub": f"{registry}/${{{repository}}}:${{ImageTag}}"},
+    ]}
     assert container["JobRoleArn"] == {"Fn::GetAtt": [role, "Arn"]}
     assert container["ExecutionRoleArn"] == {"Fn::GetAtt": ["BatchExecutionRole", "Arn"]}
     logs = container["LogConfiguration"]

@@ -6,7 +6,11 @@ from typing import Any
 
 import pytest
 
-BUCKETS = ["IncomingBucket", "IntermediateBucket", "ResultsBucket", "QuarantineBucket"]
+BUCKETS = ["IncomingBucket", "IntermediateBucket", "ResultsBucket", "QuarantineBucket"]  # data: the data key
+# Code only (the job images' build contexts for CodeBuild, a day each): S3-managed keys, so that
+# the deploy command and CodeBuild need no grant on the data key.
+CODE_BUCKETS = ["ImageSourceBucket"]
+EVERY_BUCKET = BUCKETS + CODE_BUCKETS
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -24,12 +28,20 @@ def _bucket_policies(resources: dict[str, Any], bucket: str) -> list[dict[str, A
     ]
 
 
-def test_exactly_the_four_buckets(resources: dict[str, Any]) -> None:
+def test_exactly_the_four_data_buckets_and_the_image_source_bucket(resources: dict[str, Any]) -> None:
     found = sorted(name for name, res in resources.items() if res["Type"] == "AWS::S3::Bucket")
-    assert found == sorted(BUCKETS)
+    assert found == sorted(EVERY_BUCKET)
 
 
-@pytest.mark.parametrize("bucket", BUCKETS)
+@pytest.mark.parametrize("bucket", CODE_BUCKETS)
+def test_code_bucket_is_encrypted_and_expires(resources: dict[str, Any], bucket: str) -> None:
+    props = resources[bucket]["Properties"]
+    [rule] = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert [r["ExpirationInDays"] for r in props["LifecycleConfiguration"]["Rules"]] == [1]
+
+
+@pytest.mark.parametrize("bucket", EVERY_BUCKET)
 def test_bucket_blocks_public_access(resources: dict[str, Any], bucket: str) -> None:
     block = resources[bucket]["Properties"].get("PublicAccessBlockConfiguration", {})
     for flag in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
@@ -46,13 +58,13 @@ def test_bucket_is_encrypted_with_the_data_key(resources: dict[str, Any], bucket
     assert rules[0]["BucketKeyEnabled"] is True
 
 
-@pytest.mark.parametrize("bucket", BUCKETS)
+@pytest.mark.parametrize("bucket", EVERY_BUCKET)
 def test_bucket_owner_enforced(resources: dict[str, Any], bucket: str) -> None:
     rules = resources[bucket]["Properties"]["OwnershipControls"]["Rules"]
     assert rules == [{"ObjectOwnership": "BucketOwnerEnforced"}]
 
 
-@pytest.mark.parametrize("bucket", BUCKETS)
+@pytest.mark.parametrize("bucket", EVERY_BUCKET)
 def test_bucket_denies_plain_http(resources: dict[str, Any], bucket: str) -> None:
     arn = {"Fn::GetAtt": [bucket, "Arn"]}
     objects = {"Fn::Sub": f"${{{bucket}.Arn}}/*"}

@@ -52,6 +52,7 @@ CLOUD_ONLY_TYPES: dict[str, str] = {
     "AWS::EC2::SecurityGroupEgress": "network rules have no effect on one machine",
     "AWS::EC2::PlacementGroup": "instance placement has no meaning for local processes",
     "AWS::Logs::ResourcePolicy": "log delivery policies are not enforced by the twin",
+    "AWS::CodeBuild::Project": "the twin runs the jobs' code from jobs/ and builds no images",
 }
 
 
