@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,16 @@ def test_demo_succeeds_and_reports_path_outputs_record_slack_and_lineage(tmp_pat
                      "DynamoDB run record", "Slack (2 messages", "lineage", "execution graph"):
         assert expected in out, expected
     assert list((tmp_path / "twin" / "executions").glob("*.html"))
+    # Watched as it ran (no terminal here: one line per change).
+    for expected in ("RUNNING in Preprocess (Task)", "left Preprocess after", "RUNNING in Analysis (Task)"):
+        assert expected in out, expected
+    assert re.search(r"batch preprocess-\S+ SUCCEEDED on threadline-SpotJobQueue \(SPOT\), attempt 1", out), out
+    assert re.search(r"batch analysis-\S+ \w+ on threadline-GpuJobQueue \(EC2\)\S*( attempt 1,)? 2 nodes", out), out
+    # The report and the validation report open as local files.
+    for label, name in (("report", "report.html"), ("validation report", "validation.json")):
+        found = re.search(rf"^{label}: s3://\S+/{name}\n  open: (\S+)$", out, re.MULTILINE)
+        assert found, label
+        assert Path(found.group(1)).is_file() and Path(found.group(1)).stat().st_size > 0
 
 
 def test_run_of_a_malformed_file_exits_non_zero_with_the_validation_error(tmp_path):

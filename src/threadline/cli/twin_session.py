@@ -92,29 +92,34 @@ class Watch:
         self.elapsed = 0.0
 
 
-def wait_showing(twin: Twin, arn: str, watching: Watch) -> RunResult:
-    """`runs.wait` for as long as the execution runs, showing its current state and elapsed time."""
+def wait_showing(twin: Twin, arn: str, watching: Watch, show: bool = True) -> RunResult:
+    """`runs.wait` for as long as the execution runs, showing its states and Batch jobs as they change.
+
+    A live view on a terminal, plain lines otherwise, nothing when `show` is off (`--json`).
+    """
+    from ..twin.run_progress import ProgressReader
     from ..twin.runs import wait
+    from .progress import LiveView, PlainLines
 
     watching.run_id = arn.rsplit(":", 1)[-1]
     watching.what = f"run {watching.run_id}"
     watching.state = None
-    if console.is_terminal:
-        with console.status(f"starting run {watching.run_id}") as status:
-            def show(state_status: str, state: str | None, elapsed: float) -> None:
-                watching.state, watching.elapsed = state, elapsed
-                status.update(f"[bold]{escape(state or 'starting')}[/] {_duration(elapsed)} "
-                              f"({state_status.lower()}; Ctrl-C stops it) run {watching.run_id}")
+    reader = ProgressReader(twin.client("stepfunctions"), twin.client("batch"))
 
-            result = wait(twin, arn, progress=show)
+    def tick(status: str, state: str | None, elapsed: float) -> None:
+        watching.state, watching.elapsed = state, elapsed
+        if show:
+            view.show(reader.read(arn), elapsed)
+
+    view: LiveView | PlainLines
+    if show and console.is_terminal:
+        with LiveView(watching.run_id) as view:
+            result = wait(twin, arn, progress=tick, progress_every=0.25)
     else:
-        def log(state_status: str, state: str | None, elapsed: float) -> None:  # no terminal: a line per state
-            changed = state != watching.state
-            watching.state, watching.elapsed = state, elapsed
-            if changed:
-                console.print(f"  ... {state_status} in {state or '(starting)'} after {_duration(elapsed)}")
-
-        result = wait(twin, arn, progress=log)
+        view = PlainLines()
+        result = wait(twin, arn, progress=tick, progress_every=0.25)
+        if show:  # what happened since the last tick
+            view.show(reader.read(arn), result.seconds)
     watching.what, watching.run_id = f"reporting run {watching.run_id}", None
     return result
 
@@ -128,33 +133,38 @@ def interrupted(twin: Twin, watching: Watch) -> NoReturn:
     else:
         said = f"interrupted while {watching.what}; the twin is stopped"
     err_console.print(f"\n[yellow]{escape(said)}[/]")
-    err_console.print(f"logs so far are under {escape(str(twin.workdir / 'logs'))}; run the command again to "
-                      "start over, or use `threadline up` to keep a twin serving", highlight=False)
+    err_console.print(f"logs so far are under {escape(str(twin.workdir / 'logs'))}; the workdir keeps what was "
+                      "done (`threadline runs`); run the command again, or use `threadline up` to keep a twin "
+                      "serving", highlight=False)
     with contextlib.suppress(BaseException):  # a second Ctrl-C or a half-stopped twin: exit anyway
         twin.stop()
     exit_now(EXIT_INTERRUPTED)
 
 
 def _quiet_on_interrupt() -> None:
-    """On Ctrl-C, silence the twin's server threads before the main thread says what was interrupted.
+    """On Ctrl-C or SIGTERM, silence the twin's server threads before the main thread says what was interrupted.
 
     The twin's Lambda and Batch processes share the terminal and die of the
     same Ctrl-C; the threads that were talking to them would log their errors
-    (with tracebacks) over the message. From the Ctrl-C on, only the main
-    thread writes to the terminal. Left alone where SIGINT is ignored (a
-    background job).
+    (with tracebacks) over the message. From the signal on, only the main
+    thread writes to the terminal. SIGTERM (`kill`, a CI runner's cancel) stops
+    the command as Ctrl-C does: runs closed, state saved, the workdir reusable.
+    Left alone where a signal is ignored (SIGINT in a background job).
     """
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    if threading.current_thread() is not threading.main_thread():
         return
 
     def on_interrupt(signum: int, frame: Any) -> None:
         logging.disable(logging.CRITICAL)
         threading.excepthook = lambda args: None
-        sys.stdout, sys.stderr = _MainThreadOnly(sys.stdout), _MainThreadOnly(sys.stderr)
+        if not isinstance(sys.stdout, _MainThreadOnly):
+            sys.stdout, sys.stderr = _MainThreadOnly(sys.stdout), _MainThreadOnly(sys.stderr)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, on_interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, on_interrupt)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, on_interrupt)
 
 
 class _MainThreadOnly:

@@ -6,6 +6,7 @@ goes through the AWS APIs of the twin, as a script against AWS would.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -229,7 +230,33 @@ def collect(twin: Twin, result: RunResult) -> RunResult:
                                             Key={"run_id": {"S": result.run_id}}).get("Item")
     result.record = _plain(item) if item else None
     result.slack = slack_messages(twin, result.run_id)
+    twin.save_state()  # the outputs' local files and the execution's file exist from here on
     return result
+
+
+# The outputs a person opens first: (label, name in the run record's `outputs`, how the S3 key ends).
+KEY_OUTPUTS = (("report", "report_html", "/report.html"),
+               ("validation report", "validation", "/preprocess/validation.json"),
+               ("rejects", None, "/preprocess/rejects.csv"))
+
+
+def key_outputs(result: RunResult) -> list[tuple[str, str]]:
+    """(label, s3 URI) of the run's report, validation report, rejects and quarantined objects, where it has them.
+
+    The run record names them first: a resumed run that reused every step
+    points at the earlier run's report rather than writing its own.
+    """
+    recorded = (result.record or {}).get("outputs") or {}
+    uris = [uri for listed in result.objects.values() for uri in listed]
+    found = []
+    for label, name, suffix in KEY_OUTPUTS:
+        uri = recorded.get(name) if name else None
+        if not isinstance(uri, str):
+            uri = next((own for own in uris if own.endswith(suffix)), None)
+        if uri:
+            found.append((label, uri))
+    found.extend(("quarantined", uri) for uri in result.objects.get("QuarantineBucket", []))
+    return found
 
 
 def slack_messages(twin: Twin, run_id: str | None = None) -> list[dict[str, Any]]:
@@ -242,16 +269,41 @@ def slack_messages(twin: Twin, run_id: str | None = None) -> list[dict[str, Any]
 
 
 def write_execution_graph(twin: Twin, result: RunResult) -> Path:
-    """The console-style picture of the execution, under the twin's workdir."""
+    """The execution-graph page of the run (`threadline graph` draws the same), under the twin's workdir."""
     from ..execution_graph import render
 
-    definition = json.loads(twin.client("stepfunctions").describe_state_machine(
-        stateMachineArn=twin.state_machine_arn)["definition"])
+    sfn = twin.client("stepfunctions")
+    execution = sfn.describe_execution(executionArn=result.execution_arn)
+    definition = json.loads(sfn.describe_state_machine(stateMachineArn=execution["stateMachineArn"])["definition"])
+    page = render(execution, _history(sfn, result.execution_arn), definition, f"threadline run {result.run_id}")
     path = twin.workdir / "executions" / f"{result.run_id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(definition, result.states, f"threadline run {result.run_id}", result.status),
-                    encoding="utf-8")
+    path.write_text(page, encoding="utf-8")
     return path
+
+
+def kept_upload(twin: Twin, source: Path, key: str) -> dict[str, Any] | None:
+    """The run input's `source` for `key` when the incoming bucket already holds `source`'s content there.
+
+    A workdir keeps its objects across restarts, so a file run before is still
+    there: a resumed run can start from that version without a new upload
+    (which would start a full run of its own).
+    """
+    from botocore.exceptions import ClientError
+    from threadline_common.run_input import SourceObject
+
+    from .execution_store import saved_source
+
+    bucket = twin.physical_id("IncomingBucket")
+    try:
+        head = twin.client("s3").head_object(Bucket=bucket, Key=key)
+    except ClientError:
+        return None
+    etag = head["ETag"].strip('"')
+    if etag != hashlib.md5(source.read_bytes(), usedforsecurity=False).hexdigest():
+        return None
+    earlier = saved_source(twin.workdir, bucket, key, head.get("VersionId"))  # with what the start function added
+    return earlier or SourceObject(bucket, key, int(head["ContentLength"]), head.get("VersionId"), etag).to_dict()
 
 
 def run_file(twin: Twin, source: Path | bytes, key: str, timeout: float | None = None) -> RunResult:

@@ -1,0 +1,99 @@
+"""DynamoDB items that outlive the twin: every table's items in `<workdir>/state/dynamodb.json`.
+
+The run table is how the pipeline and people see a run's record; without this
+a restart forgot every earlier run. Items are kept in DynamoDB's own typed
+JSON (`{"S": ...}`, binary values as base64) and written back with
+BatchWriteItem into the tables of the same name when the next twin starts.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+from .state_files import read_json, write_json
+
+_BINARY = ("B", "BS")
+
+
+class TableStore:
+    def __init__(self, path: Path, dynamodb: Any) -> None:
+        self.path = path
+        self.dynamodb = dynamodb  # a boto3 DynamoDB client of the twin
+
+    def restore(self, problems: list[str]) -> int:
+        """Put the saved items back into the tables that exist now; the number restored."""
+        saved = read_json(self.path, problems)
+        if not isinstance(saved, dict):
+            return 0
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        existing = set(self._tables())
+        tables = saved.get("tables")
+        restored = 0
+        for table, items in (tables.items() if isinstance(tables, dict) else ()):
+            if table not in existing:
+                problems.append(f"table {table} is no longer in the template: {len(items)} saved items not restored")
+                continue
+            try:
+                for start in range(0, len(items), 25):  # BatchWriteItem's limit
+                    batch = [{"PutRequest": {"Item": _decode(item)}} for item in items[start:start + 25]]
+                    pending: dict[str, Any] = {table: batch}
+                    while pending:
+                        pending = self.dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+                    restored += len(batch)
+            except (BotoCoreError, ClientError, TypeError, ValueError) as exc:  # an item edited into nonsense
+                problems.append(f"table {table}: saved items from {self.path} not all restored "
+                                f"({type(exc).__name__}: {exc})")
+        return restored
+
+    def save(self) -> None:
+        tables = {}
+        for table in self._tables():
+            items: list[dict[str, Any]] = []
+            for page in self.dynamodb.get_paginator("scan").paginate(TableName=table):
+                items.extend(_encode(item) for item in page["Items"])
+            tables[table] = items
+        write_json(self.path, {"tables": tables})
+
+    def _tables(self) -> list[str]:
+        names: list[str] = []
+        for page in self.dynamodb.get_paginator("list_tables").paginate():
+            names.extend(page["TableNames"])
+        return names
+
+
+def saved_item(path: Path, key: str, value: str) -> dict[str, Any] | None:
+    """The first saved item, in any table, whose attribute `key` is the string `value`, as plain Python."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    saved = read_json(path)
+    tables = saved.get("tables") if isinstance(saved, dict) else None
+    deserializer = TypeDeserializer()
+    for items in (tables.values() if isinstance(tables, dict) else ()):
+        for item in items:
+            if isinstance(item, dict) and item.get(key) == {"S": value}:
+                return {name: deserializer.deserialize(typed) for name, typed in _decode(item).items()}
+    return None
+
+
+def _encode(value: Any) -> Any:
+    """Typed DynamoDB JSON as JSON: bytes as base64 text."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, dict):
+        return {key: _encode(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_encode(inner) for inner in value]
+    return value
+
+
+def _decode(value: Any, binary: bool = False) -> Any:
+    if binary and isinstance(value, str):
+        return base64.b64decode(value)
+    if isinstance(value, dict):
+        return {key: _decode(inner, key in _BINARY) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_decode(inner, binary) for inner in value]
+    return value
