@@ -11,8 +11,10 @@ from threadline_common.lineage import NeptuneCypher, run_report, upstream
 from typer.testing import CliRunner
 
 from threadline.cli.lineage import app as lineage_app
+from threadline.deploy.images import BUILD_CONTEXT, twin_digest_parameters
 from threadline.lineage.redrive import dead_letter_queue, redrive, waiting
 from threadline.twin.runs import collect, find_execution, slack_messages, upload, wait
+from threadline.twin.server import PROJECT_ROOT
 
 SAMPLE = (Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "sample-positions.csv").read_bytes()
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -48,8 +50,10 @@ def test_lineage_is_queued_and_written_with_images_keys_and_dataset_facts(run_pi
     attempts = report.attempts
     assert [(a.step, a.status, a.capacity) for a in attempts] == [
         ("preprocess", "SUCCEEDED", "SPOT"), ("analysis", "SUCCEEDED", "GPU"), ("postprocess", "SUCCEEDED", "SPOT")]
+    digests = twin_digest_parameters(PROJECT_ROOT / BUILD_CONTEXT)
     for attempt, image in zip(attempts, ("preprocess", "analysis", "postprocess"), strict=True):
-        assert attempt.image.endswith(f"/threadline/{image}:latest")
+        # Pinned by digest as a deploy pins them (the twin's digest: the image's content hash).
+        assert attempt.image.endswith(f"/threadline/{image}@{digests[f'{image.capitalize()}ImageDigest']}")
         assert attempt.job_definition.endswith(f"job-definition/threadline-{image}:1")
         assert len(attempt.cache_key) == 32
     assert len({a.cache_key for a in attempts}) == 3
@@ -101,7 +105,7 @@ def test_graph_down_mid_run_loses_no_lineage_event_and_writes_none_twice(twin, g
     assert edge_count(graph, "(r:Run {run_id: $run_id})", run_id) == 1
     assert edge_count(graph, "(:StepAttempt)-[:PART_OF]->(:Run {run_id: $run_id})", run_id) == 3
     assert edge_count(graph, "(:Run {run_id: $run_id})-[:CONSUMED]->(:Dataset)", run_id) == 1
-    assert edge_count(graph, "(:Run {run_id: $run_id})-[:PART_OF]->(:Pipeline)", run_id) == 1
+    assert report.run.pipeline == "threadline"
     assert edge_count(graph, "(a:StepAttempt)-[:PART_OF]->(:Run {run_id: $run_id}) "
                              "MATCH (a)-[:PRODUCED]->(:Dataset)", run_id) == 3
     dead_url, _ = dead_letter_queue(twin.client("sqs"), "threadline")

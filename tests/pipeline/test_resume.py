@@ -6,6 +6,7 @@ Each rerun is a new execution of the same object version with `"resume": true`
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,6 +51,19 @@ def definition_changed(twin: Any, old: str, new: str) -> Iterator[None]:
         sfn.update_state_machine(stateMachineArn=twin.state_machine_arn, definition=original)
 
 
+def rebuilt(image: str) -> str:
+    """The same repository with another digest: the image built again from changed code."""
+    repository, digest = image.split("@sha256:")
+    return f"{repository}@sha256:{hashlib.sha256(digest.encode()).hexdigest()}"
+
+
+def definition_image(twin: Any, job_definition: str) -> str:
+    [definition] = twin.client("batch").describe_job_definitions(jobDefinitions=[job_definition])["jobDefinitions"]
+    nodes = definition.get("nodeProperties")
+    container = nodes["nodeRangeProperties"][0]["container"] if nodes else definition["containerProperties"]
+    return str(container["image"])
+
+
 def new_analysis_image(twin: Any) -> tuple[str, str]:
     """Register the analysis job definition again with another image: (old ARN, new revision's ARN)."""
     batch = twin.client("batch")
@@ -57,7 +71,7 @@ def new_analysis_image(twin: Any) -> tuple[str, str]:
     [definition] = batch.describe_job_definitions(jobDefinitions=[old])["jobDefinitions"]
     nodes = definition["nodeProperties"]
     for node_range in nodes["nodeRangeProperties"]:
-        node_range["container"]["image"] = node_range["container"]["image"].replace(":latest", ":v2")
+        node_range["container"]["image"] = rebuilt(node_range["container"]["image"])
     new = batch.register_job_definition(
         jobDefinitionName=definition["jobDefinitionName"], type="multinode", nodeProperties=nodes,
         retryStrategy=definition.get("retryStrategy", {}), timeout=definition.get("timeout", {}),
@@ -130,7 +144,7 @@ def test_unchanged_reruns_skip_the_work_and_changes_rerun_only_what_depends_on_t
         imaged = resume_pipeline(first)
     assert imaged.path == START + ["PlanResume", "ResumeFrom", "Analysis", "Postprocess"] + END
     attempts = run_report(graph(twin), imaged.run_id).attempts
-    assert attempts[1].image.endswith(":v2") and attempts[1].job_definition == new
+    assert attempts[1].image == definition_image(twin, new) and attempts[1].job_definition == new
     assert attempts[0].status == "REUSED" and attempts[1].cache_key not in (keys["analysis"], seeded_keys["analysis"])
 
     # A changed file: no earlier step has its keys, everything runs (asked of the planner the state machine calls).
@@ -165,7 +179,7 @@ def new_postprocess_image(twin: Any) -> tuple[str, str]:
     old = twin.physical_id("PostprocessJobDefinition")
     [definition] = batch.describe_job_definitions(jobDefinitions=[old])["jobDefinitions"]
     container = definition["containerProperties"]
-    container["image"] = container["image"].replace(":latest", ":v2")
+    container["image"] = rebuilt(container["image"])
     new = batch.register_job_definition(
         jobDefinitionName=definition["jobDefinitionName"], type="container", containerProperties=container,
         retryStrategy=definition.get("retryStrategy", {}), timeout=definition.get("timeout", {}))["jobDefinitionArn"]
@@ -191,4 +205,5 @@ def test_a_new_postprocess_image_reruns_only_the_postprocessing(run_pipeline, re
     attempts = run_report(graph(twin), rerun.run_id).attempts
     assert [(a.step, a.status) for a in attempts] == [
         ("preprocess", "REUSED"), ("analysis", "REUSED"), ("postprocess", "SUCCEEDED")]
-    assert attempts[2].image.endswith(":v2")
+    assert attempts[2].image == definition_image(twin, attempts[2].job_definition)
+    assert attempts[2].image != definition_image(twin, twin.physical_id("PostprocessJobDefinition"))

@@ -1,0 +1,147 @@
+"""A warm parent for the twin's Batch job processes: it imports the jobs' heavy libraries once, then forks.
+
+A job's command is `python -m <module> ...`. Started cold, each such process
+spends most of a small job importing NumPy, DuckDB, pyarrow and boto3. This
+process imports them once and forks a child per job; the child takes the job's
+working directory, environment, arguments and log file and runs the module as
+`python -m` would, so it starts from a fresh process state except for those
+already-imported third-party modules (never threadline's own job packages).
+
+Protocol, one JSON object a line. Requests on stdin:
+  {"id": N, "module": M, "argv": [...], "cwd": DIR, "env": {...}, "log": FILE}
+Answers on stdout:
+  {"ready": true}                      once the libraries are imported
+  {"id": N, "pid": P}                  the child started
+  {"id": N, "error": TEXT}             it could not
+  {"exit": P, "returncode": R}         a child ended (R = -N when killed by signal N)
+When stdin closes, the children still running are killed and the process exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import runpy
+import select
+import signal
+import sys
+import traceback
+from typing import Any
+
+POLL_S = 0.01
+
+
+def main(preload: list[str]) -> None:
+    for name in preload:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:  # a job that needs it imports it (and fails) itself
+            print(f"job zygote: could not preload {name}: {exc}", file=sys.stderr)
+    base_path = [entry for entry in sys.path if entry not in ("", os.getcwd())]
+    _send({"ready": True})
+    children: set[int] = set()
+    pending = b""
+    while True:
+        readable, _, _ = select.select([0], [], [], POLL_S)
+        _reap(children)
+        if not readable:
+            continue
+        chunk = os.read(0, 65536)
+        if not chunk:
+            break
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            if line.strip():
+                _start(json.loads(line), base_path, children)
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    _reap(children)
+
+
+def _start(request: dict[str, Any], base_path: list[str], children: set[int]) -> None:
+    try:
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except (OSError, KeyError) as exc:
+        _send({"id": request.get("id"), "error": f"cannot open the job's log: {exc}"})
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        _child(request, log, base_path)  # never returns
+    os.close(log)
+    children.add(pid)
+    _send({"id": request["id"], "pid": pid})
+
+
+def _child(request: dict[str, Any], log: int, base_path: list[str]) -> None:
+    """Become the job: `python -m module argv...` in its folder, with its environment only."""
+    code = 1
+    try:
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(devnull)
+        os.close(log)
+        # Line-buffered, as the job images set PYTHONUNBUFFERED: a killed job leaves its log.
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - the process's own stdout
+        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        env = {str(k): str(v) for k, v in request["env"].items()}
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(env)
+        python_path = [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
+        sys.path[:] = [request["cwd"], *python_path, *base_path]
+        sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
+        sys.argv = [request["module"], *request["argv"]]
+        code = 0
+        runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _exit_code(value: object) -> int:
+    """What `sys.exit(value)` makes a process's exit status."""
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value & 0xFF
+    print(value, file=sys.stderr)
+    return 1
+
+
+def _reap(children: set[int]) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            children.clear()
+            return
+        if pid == 0:
+            return
+        children.discard(pid)
+        _send({"exit": pid, "returncode": os.waitstatus_to_exitcode(status)})
+
+
+def _send(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,107 @@
+"""Job processes forked from the warm zygote behave as the cold `python -m` processes they replace."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from threadline.twin.job_launcher import ColdProcess, JobLauncher, WarmProcess
+
+JOB = '''
+import json, os, sys, time
+import probejob
+probejob.calls += 1  # module state: a fresh process sees 1, however many jobs ran before
+mode = sys.argv[1]
+print(json.dumps({"argv": sys.argv[1:], "cwd": os.getcwd(), "calls": probejob.calls,
+                  "secret": os.environ.get("TWIN_ONLY"), "given": os.environ.get("GIVEN"),
+                  "numpy_loaded": "numpy" in sys.modules, "path0": sys.path[0]}))
+if mode == "exit":
+    sys.exit(int(sys.argv[2]))
+if mode == "raise":
+    raise RuntimeError("the job failed")
+if mode == "sleep":
+    time.sleep(30)
+'''
+
+
+@pytest.fixture(scope="module")
+def launcher() -> Iterator[JobLauncher]:
+    warm = JobLauncher(warm=True)
+    warm.start_zygote()
+    assert warm.wait_ready(60), "the zygote did not import its libraries"
+    yield warm
+    warm.close()
+
+
+@pytest.fixture
+def job_dir(tmp_path: Path) -> Path:
+    package = tmp_path / "probejob"
+    package.mkdir()
+    (package / "__init__.py").write_text("calls = 0\n")
+    (package / "__main__.py").write_text(JOB)
+    return tmp_path
+
+
+def run(launcher: JobLauncher, job_dir: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    log = job_dir / f"log-{time.monotonic_ns()}.txt"
+    process = launcher.start([sys.executable, "-m", "probejob", *args], job_dir,
+                             {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(job_dir), **(env or {})}, log)
+    return process.wait(), log.read_text()
+
+
+def test_a_job_runs_its_module_with_its_arguments_folder_and_environment_only(launcher, job_dir,
+                                                                              monkeypatch) -> None:
+    monkeypatch.setenv("TWIN_ONLY", "not for jobs")
+    code, output = run(launcher, job_dir, "ok", "--flag", env={"GIVEN": "yes"})
+    first = json.loads(output)
+
+    assert code == 0 and launcher.started_warm >= 1
+    assert first["argv"] == ["ok", "--flag"] and Path(first["cwd"]) == job_dir
+    assert first["given"] == "yes" and first["secret"] is None  # only the job's environment
+    assert first["numpy_loaded"] is True  # imported once, in the zygote
+    assert Path(first["path0"]) == job_dir  # as `python -m` puts the working folder first
+    second = json.loads(run(launcher, job_dir, "ok")[1])
+    assert first["calls"] == second["calls"] == 1  # each job starts from a fresh process state
+
+
+@pytest.mark.parametrize(("args", "expected"), [(("exit", "3"), 3), (("exit", "0"), 0), (("raise",), 1)])
+def test_exit_codes_are_the_interpreters(launcher, job_dir, args, expected) -> None:
+    code, output = run(launcher, job_dir, *args)
+
+    assert code == expected
+    if expected == 1:
+        assert "RuntimeError: the job failed" in output  # the traceback lands in the job's log
+
+
+def test_a_killed_job_reports_the_signal_as_a_cold_process_does(launcher, job_dir) -> None:
+    warm = launcher.start([sys.executable, "-m", "probejob", "sleep"], job_dir,
+                          {"PYTHONPATH": str(job_dir)}, job_dir / "warm.log")
+    cold = ColdProcess([sys.executable, "-m", "probejob", "sleep"], job_dir, {"PYTHONPATH": str(job_dir)},
+                       job_dir / "cold.log")
+    assert isinstance(warm, WarmProcess)
+    time.sleep(0.3)
+    assert warm.poll() is None and cold.poll() is None
+    warm.kill()
+    cold.kill()
+
+    assert warm.wait() == cold.wait() == -9
+
+
+def test_other_commands_and_a_gone_zygote_start_cold(job_dir) -> None:
+    launcher = JobLauncher(warm=True)
+    launcher.start_zygote()
+    other = launcher.start([sys.executable, str(job_dir / "probejob" / "__main__.py"), "ok"], job_dir,
+                           {"PYTHONPATH": str(job_dir)}, job_dir / "script.log")
+    assert isinstance(other, ColdProcess) and other.wait() == 0
+    launcher.close()
+
+    after = launcher.start([sys.executable, "-m", "probejob", "ok"], job_dir, {"PYTHONPATH": str(job_dir)},
+                           job_dir / "after.log")
+    assert isinstance(after, ColdProcess) and after.wait() == 0
+    assert launcher.started_cold == 2 and launcher.started_warm == 0
