@@ -1,7 +1,8 @@
 """EventBridge S3 `Object Created` -> StartExecution of the pipeline, at most once per object version.
 
 Checks the object (incoming prefix, .csv/.csv.gz suffix, size), names the
-execution after the object version (threadline_common.naming) and starts it.
+execution after the object version (threadline_common.naming), gives the run
+its team (the Batch fair-share identifier, from the key's folder) and starts it.
 A duplicate event finds the name taken (`ExecutionAlreadyExists`) and is
 skipped. An event that is not an S3 object event is logged and skipped; other
 AWS errors raise so that EventBridge retries (and, at the end, dead-letters).
@@ -16,12 +17,19 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from threadline_common import aws
 from threadline_common.observability import lambda_handler
-from threadline_common.run_input import SourceObject, execution_input, rejection_reason, utc_timestamp
+from threadline_common.run_input import (
+    DEFAULT_TEAM,
+    SourceObject,
+    execution_input,
+    rejection_reason,
+    upload_folder,
+    upload_team,
+    utc_timestamp,
+)
 
 logger = Logger()
 
@@ -48,6 +56,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.warning("Skipped an object that cannot start a run", extra={"reason": reason, "uri": source.uri})
         return {"status": "skipped", "reason": reason, "uri": source.uri}
 
+    source = with_team(source, prefix)
     run_id = source.run_id
     logger.append_keys(run_id=run_id)
     payload = execution_input(source, received_at=utc_timestamp())
@@ -71,25 +80,25 @@ def source_object(event: Any) -> SourceObject:
     """The object an EventBridge S3 event names; raises BadEventError saying what is missing."""
     if not isinstance(event, dict):
         raise BadEventError(f"the event is a {type(event).__name__}, not an object")
-    envelope = S3EventBridgeNotificationEvent(event)
     try:
-        source, detail_type, detail = envelope.source, envelope.detail_type, envelope.detail
+        source, detail_type, detail = event["source"], event["detail-type"], event["detail"]
     except KeyError as exc:
         raise BadEventError(f"the event has no {exc}") from None
     if (source, detail_type) != ("aws.s3", "Object Created"):
         raise BadEventError(f"source {_short(source)} / detail-type {_short(detail_type)}"
                             " is not aws.s3 / Object Created")
-    if not _names_an_object(detail.raw_event):
+    if not _names_an_object(detail):
         raise BadEventError("the event's detail names no bucket and object key")
-    obj = detail.object
-    if isinstance(obj.size, bool) or not isinstance(obj.size, int):
-        raise BadEventError(f"the object size {_short(obj.size)} is not an integer")
+    obj = detail["object"]
+    size = obj.get("size")
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise BadEventError(f"the object size {_short(size)} is not an integer")
     return SourceObject(
-        bucket=detail.bucket.name,
-        key=obj["key"],  # as sent: the `key` property URL-decodes, and only with_stored_key can tell which is stored
-        size=obj.size,
-        version_id=obj.get("version-id") or None,  # the `version_id` property raises when it is absent
-        etag=obj.etag or None,
+        bucket=detail["bucket"]["name"],
+        key=obj["key"],  # as sent, maybe URL-encoded: only with_stored_key can tell which spelling is stored
+        size=size,
+        version_id=obj.get("version-id") or None,
+        etag=obj.get("etag") or None,
     )
 
 
@@ -105,6 +114,17 @@ def _names_an_object(detail: Any) -> bool:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def with_team(source: SourceObject, prefix: str) -> SourceObject:
+    """`source` with its team: the key's folder under the prefix if `TEAMS` knows it, else `DEFAULT_TEAM`."""
+    teams = {team.strip() for team in os.environ.get("TEAMS", "").split(",") if team.strip()}
+    team = upload_team(source.key, prefix, teams, os.environ.get("DEFAULT_TEAM") or DEFAULT_TEAM)
+    folder = upload_folder(source.key, prefix)
+    if folder is not None and folder != team:
+        logger.warning("The key's folder names no team: the run is the default team's",
+                       extra={"folder": folder, "team": team, "teams": sorted(teams)})
+    return replace(source, team=team)
 
 
 def with_stored_key(source: SourceObject) -> SourceObject:

@@ -48,7 +48,7 @@ def test_execution_input_follows_the_design_contract() -> None:
     assert execution_input(source, "2026-11-21T19:40:00.000Z") == {
         "run_id": run_id_for("in", "incoming/a.csv", "v1", "e"),
         "source": {"bucket": "in", "key": "incoming/a.csv", "version_id": "v1", "etag": "e", "size": 10,
-                   "uri": "s3://in/incoming/a.csv"},
+                   "uri": "s3://in/incoming/a.csv", "team": "shared"},
         "received_at": "2026-11-21T19:40:00.000Z",
     }
 

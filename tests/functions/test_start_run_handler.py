@@ -65,6 +65,7 @@ def test_valid_event_starts_one_execution_named_after_the_object_version(
         "etag": obj["etag"],
         "size": obj["size"],
         "uri": f"s3://{bucket}/incoming/sample-positions.csv",
+        "team": "shared",  # the key names no team folder: the default team
     }
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", payload["received_at"])
     assert set(payload) == {"run_id", "source", "received_at"}
@@ -89,6 +90,27 @@ def test_new_version_of_the_same_key_is_a_new_run(sfn: Any, start_run: Any, samp
     assert second["status"] == "started"
     assert second["run_id"] != first["run_id"]
     assert len(executions(sfn)) == 2
+
+
+@pytest.mark.parametrize(
+    ("key", "team"),
+    [
+        ("incoming/risk/positions.csv", "risk"),  # the first folder under the prefix names the team
+        ("incoming/research/2026/11/positions.csv", "research"),
+        ("incoming/positions.csv", "triage"),  # no folder: the default team
+        ("incoming/marketing/positions.csv", "triage"),  # a folder that is no team: the default too
+    ],
+)
+def test_the_run_is_the_team_its_upload_folder_names(sfn: Any, start_run: Any, sample_event: Any,
+                                                     lambda_context: Any, monkeypatch: pytest.MonkeyPatch,
+                                                     key: str, team: str) -> None:
+    monkeypatch.setenv("TEAMS", "risk, research,shared")
+    monkeypatch.setenv("DEFAULT_TEAM", "triage")
+
+    result = start_run.handler(with_object(sample_event("s3_object_created.json"), key=key), lambda_context)
+
+    payload = json.loads(sfn.describe_execution(executionArn=result["execution_arn"])["input"])
+    assert payload["source"]["team"] == team
 
 
 @pytest.mark.parametrize(

@@ -626,6 +626,33 @@ def s3_eventbridge_etag(scene: Scene) -> dict:
     return {"object_keys": [sorted(o) for o in objects], "etags": [o.get("etag") for o in objects],
             "put_etag": put["ETag"].strip('"')}
 
+def batch_share_identifier(scene: Scene) -> dict:
+    """A fair-share queue: SubmitJob without a share, then with one and a priority override."""
+    batch = scene.client("batch")
+    queue = scene.job_queue("shared")
+    policy = batch.create_scheduling_policy(name="teams", fairsharePolicy={
+        "shareDistribution": [{"shareIdentifier": "risk", "weightFactor": 0.5}]})["arn"]
+    batch.update_job_queue(jobQueue=queue, schedulingPolicyArn=policy)
+    definition = scene.job_definition("shared", "pass")
+    try:
+        batch.submit_job(jobName="no-share", jobQueue=queue, jobDefinition=definition)
+        refused = None
+    except batch.exceptions.ClientException as exc:
+        refused = exc.response["Error"]["Message"]
+    job_id = batch.submit_job(jobName="shared", jobQueue=queue, jobDefinition=definition,
+                              shareIdentifier="risk", schedulingPriorityOverride=7)["jobId"]
+    job = scene.wait_job(job_id)
+    task = _sync_task(queue, definition)
+    task["Parameters"].update({"JobName": "from-a-task", "ShareIdentifier": "research"})
+    execution = scene.run_state_machine({"StartAt": "Submit", "States": {"Submit": task}})
+    ended = [job for status in ("SUCCEEDED", "FAILED")
+             for job in batch.list_jobs(jobQueue=queue, jobStatus=status)["jobSummaryList"]]
+    [from_task] = [job for job in ended if job["jobName"] == "from-a-task"]
+    [task_job] = batch.describe_jobs(jobs=[from_task["jobId"]])["jobs"]
+    return {"refused": refused, "share": job.get("shareIdentifier"), "priority": job.get("schedulingPriority"),
+            "status": job["status"], "task_status": execution["status"], "task_share": task_job.get("shareIdentifier")}
+
+
 SCENARIOS = {name: globals()[name] for name in moto_fixes.FIXES if name in globals()}
 
 

@@ -253,3 +253,12 @@ def test_s3_eventbridge_etag_regression():
     assert "eTag" in broken["object_keys"][0] and "etag" not in broken["object_keys"][0]  # moto's spelling
     assert "etag" in fixed["object_keys"][0] and "eTag" not in fixed["object_keys"][0]  # AWS's
     assert fixed["etags"] == [fixed["put_etag"]]
+
+
+def test_batch_share_identifier_regression():
+    broken, fixed = scenario("batch_share_identifier", False), scenario("batch_share_identifier", True)
+    assert broken["refused"] is None and broken["share"] is None  # moto takes and forgets it
+    assert "shareIdentifier is required" in fixed["refused"]
+    assert (fixed["share"], fixed["priority"], fixed["status"]) == ("risk", 7, "SUCCEEDED")
+    assert broken["task_share"] is None  # the interpreter dropped the Task's ShareIdentifier
+    assert (fixed["task_status"], fixed["task_share"]) == ("SUCCEEDED", "research")

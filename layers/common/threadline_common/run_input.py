@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from .naming import input_suffix, object_identity, run_id_for
+
+DEFAULT_TEAM = "shared"  # the team of a run whose upload names none (template parameter DefaultTeam)
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,8 @@ class SourceObject:
     size: int
     version_id: str | None = None
     etag: str | None = None
+    team: str = DEFAULT_TEAM
+    """Who uploaded it: the Batch fair-share identifier its jobs run under (`upload_team`)."""
 
     @property
     def uri(self) -> str:
@@ -36,6 +41,7 @@ class SourceObject:
             "etag": self.etag,
             "size": self.size,
             "uri": self.uri,
+            "team": self.team,
         }
 
 
@@ -56,6 +62,23 @@ def rejection_reason(source: SourceObject, incoming_prefix: str, max_bytes: int)
     except ValueError as exc:
         return str(exc)
     return None
+
+
+def upload_folder(key: str, incoming_prefix: str) -> str | None:
+    """The first folder of `key` under the incoming prefix (`incoming/risk/a.csv`: `risk`), or None."""
+    folder, sep, _ = key.removeprefix(incoming_prefix).partition("/")
+    return folder if sep and folder else None
+
+
+def upload_team(key: str, incoming_prefix: str, teams: Collection[str], default: str) -> str:
+    """The team an upload runs as: its folder under the incoming prefix if that is a known team, else `default`.
+
+    The known teams are the share identifiers of the queues' fair-share policy
+    (template.yaml, `TeamSchedulingPolicy`); a folder that names none of them
+    must not reach SubmitJob as a share of its own.
+    """
+    folder = upload_folder(key, incoming_prefix)
+    return folder if folder is not None and folder in teams else default
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:

@@ -3,9 +3,12 @@
 A job runs its job definition's command unchanged (with `Ref::` parameters
 filled in and `python` resolved to this interpreter) in the folder named by the
 job definition's `Metadata.DockerContext`, one process per node, with the
-`AWS_BATCH_*` variables that Batch sets. Attempts follow the job definition's
+`AWS_BATCH_*` variables that Batch sets (forked from a warm interpreter that has
+the jobs' libraries imported: `job_launcher.py`). Attempts follow the job definition's
 `retryStrategy.evaluateOnExit`, the attempt timeout kills the process, and a job
-stuck RUNNABLE is cancelled by its queue's `jobStateTimeLimitActions`.
+stuck RUNNABLE is cancelled by its queue's `jobStateTimeLimitActions`. Each
+attempt waits RUNNABLE for room in its queue's compute environments, in the
+queue's FIFO or fair-share order (`batch_scheduler.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -23,12 +25,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .batch_capacity import DEFAULT_SCALE, job_needs
+from .batch_scheduler import BatchScheduler, Ticket
 from .faults import Fault, FaultPlan
+from .job_launcher import JobLauncher, JobProcess
 
 SPOT_REASON = "Host EC2 (instance {instance}) terminated."
 EXITED_REASON = "Essential container in task exited"
 TIMEOUT_REASON = "Job attempt duration exceeded timeout"
 CAPACITY_REASON = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
+MAX_RESOURCE_REASON = "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE"  # no environment could ever run it
 KILL_AFTER_S = 0.05  # a `kill` fault's process is killed this long after it starts
 _PARAMETER = re.compile(r"Ref::([A-Za-z0-9_]+)")
 _PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
@@ -68,10 +74,13 @@ class LocalBatchRuntime:
     queues: dict[str, QueueSpec] = field(default_factory=dict)  # queue name -> spec
     jobs: dict[str, JobRecord] = field(default_factory=dict)
     slots: int = max(2, (os.cpu_count() or 2) * 2)  # attempts running at once on this machine
-    _capacity: threading.BoundedSemaphore = field(init=False)
+    capacity_scale: float = DEFAULT_SCALE  # a compute environment holds maxvCpus x this (batch_capacity.py)
+    scheduler: BatchScheduler = field(init=False)
     # Called on every status change with the moto job: the twin sends "Batch Job State Change" events.
     state_events: Callable[[Any], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Node processes fork from a warm interpreter that has the jobs' libraries imported (job_launcher.py).
+    launcher: JobLauncher = field(default_factory=lambda: JobLauncher(warm=False))
 
     def run(self, job: Any) -> None:
         queue = self.queues.get(job.job_queue.name)
@@ -84,7 +93,17 @@ class LocalBatchRuntime:
             self._finish(job, record, False, f"threadline twin could not run the job: {exc}", None)
 
     def __post_init__(self) -> None:
-        self._capacity = threading.BoundedSemaphore(self.slots)
+        self.scheduler = BatchScheduler(self.slots)
+
+    def start(self, warm: bool = True) -> None:
+        """Start the warm job zygote (`warm`), so that it imports while the twin provisions."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.launcher = JobLauncher(warm=warm, zygote_log=self.log_dir / "job-zygote.log")
+        self.launcher.start_zygote()
+
+    def close(self) -> None:
+        """Stop the warm job zygote (the jobs it still runs end with it)."""
+        self.launcher.close()
 
     def queue_aliases(self, queue_name: str) -> tuple[str, ...]:
         queue = self.queues.get(queue_name)
@@ -100,23 +119,29 @@ class LocalBatchRuntime:
         names = (definition.name, job.job_name)
         queue_names = (job.job_queue.name,) + ((queue.logical_id,) if queue else ())
         run_id = (job.parameters or {}).get("run_id")
+        needs = job_needs(job)
         self._set_status(job, record, "PENDING")
         for attempt in range(1, max_attempts + 1):
             self._set_status(job, record, "RUNNABLE")
             fault = self.faults.find(names, queue_names, attempt, run_id)
             if fault is not None and fault.kind == "capacity":
-                self._stay_runnable(job, record, queue)
+                self._stay_runnable(job, record, queue, CAPACITY_REASON)
+                return
+            if not self.scheduler.fits(job.job_queue.name, needs):
+                self._stay_runnable(job, record, queue, MAX_RESOURCE_REASON)
                 return
             if job.stop:
                 self._finish(job, record, False, job.job_stopped_reason or "Terminated", None)
                 return
-            if not self._wait_for_capacity(job):
+            ticket = self.scheduler.submit(job.job_id, job.job_queue.name, getattr(job, "share_identifier", None),
+                                           int(getattr(job, "scheduling_priority", None) or 0), needs)
+            if not self.scheduler.wait(ticket, lambda: bool(job.stop)):
                 self._finish(job, record, False, job.job_stopped_reason or "Terminated", None)
                 return
             try:
-                outcome = self._attempt(job, record, attempt, fault)
+                outcome = self._attempt(job, record, attempt, fault, ticket)
             finally:
-                self._capacity.release()
+                self.scheduler.release(ticket)
             if outcome.succeeded:
                 self._finish(job, record, True, None, 0)
                 return
@@ -126,37 +151,22 @@ class LocalBatchRuntime:
                              outcome.container_reason)
                 return
 
-    def _wait_for_capacity(self, job: Any) -> bool:
-        """Stay RUNNABLE until a compute slot is free (False if the job was terminated meanwhile).
-
-        A compute environment runs what its maxvCpus allow and queues the rest; the
-        twin's one machine allows `slots` attempts at once, however many runs there are.
-        """
-        while not self._capacity.acquire(timeout=0.05):
-            if job.stop:
-                return False
-        if job.stop:
-            self._capacity.release()
-            return False
-        return True
-
-    def _stay_runnable(self, job: Any, record: JobRecord, queue: QueueSpec | None) -> None:
-        """No capacity: wait RUNNABLE until the queue's time-limit action or a TerminateJob."""
+    def _stay_runnable(self, job: Any, record: JobRecord, queue: QueueSpec | None, reason: str) -> None:
+        """RUNNABLE for `reason` (no capacity, or none big enough) until a time-limit action or TerminateJob."""
         action = next((a for a in (queue.time_limit_actions if queue else [])
-                       if a.get("reason") == CAPACITY_REASON and a.get("state", "RUNNABLE") == "RUNNABLE"
+                       if a.get("reason") == reason and a.get("state", "RUNNABLE") == "RUNNABLE"
                        and a.get("action", "CANCEL") == "CANCEL"), None)
         deadline = None
         if action is not None:
             deadline = time.monotonic() + float(action.get("maxTimeSeconds", 600)) * self.time_limit_scale
         while not job.stop:
             if deadline is not None and time.monotonic() >= deadline:
-                reason = f"Canceled by JobStateTimeLimit action due to reason: {CAPACITY_REASON}"
-                self._finish(job, record, False, reason, None)
+                self._finish(job, record, False, f"Canceled by JobStateTimeLimit action due to reason: {reason}", None)
                 return
             time.sleep(0.01)
         self._finish(job, record, False, job.job_stopped_reason or "Terminated", None)
 
-    def _attempt(self, job: Any, record: JobRecord, attempt: int, fault: Fault | None) -> _Outcome:
+    def _attempt(self, job: Any, record: JobRecord, attempt: int, fault: Fault | None, ticket: Ticket) -> _Outcome:
         job.job_started_at = datetime.now()
         self._set_status(job, record, "STARTING")
         self._set_status(job, record, "RUNNING")
@@ -172,8 +182,8 @@ class LocalBatchRuntime:
         elif fault is not None and fault.kind == "hang":
             outcome = self._hang(job)
         else:
-            outcome = self._run_processes(job, attempt, kill_after=KILL_AFTER_S if fault and fault.kind == "kill"
-                                          else None)
+            outcome = self._run_processes(job, attempt, ticket.environment,
+                                          kill_after=KILL_AFTER_S if fault and fault.kind == "kill" else None)
         stopped = time.time()
         entry: dict[str, Any] = {
             "container": {"logStreamName": log_stream, "taskArn": job.job_definition.arn,
@@ -200,14 +210,15 @@ class LocalBatchRuntime:
             time.sleep(0.01)
         return _Outcome(False, 143, job.job_stopped_reason or "Terminated", None)
 
-    def _run_processes(self, job: Any, attempt: int, kill_after: float | None = None) -> _Outcome:
+    def _run_processes(self, job: Any, attempt: int, environment: str | None,
+                       kill_after: float | None = None) -> _Outcome:
         nodes = self._node_commands(job)
-        env_base = self._environment(job, attempt)
+        env_base = self._environment(job, attempt, environment)
         timeout = _attempt_timeout(job)
         cwd = self._context_dir(job)
         log_dir = self.log_dir / job.job_definition.name / job.job_id
         log_dir.mkdir(parents=True, exist_ok=True)
-        processes: list[tuple[int, subprocess.Popen[bytes], Any]] = []
+        processes: list[tuple[int, JobProcess]] = []
         for index, (command, node_env) in enumerate(nodes):
             env = {**env_base, **node_env}
             if len(nodes) > 1:
@@ -220,29 +231,25 @@ class LocalBatchRuntime:
                 if index != _main_node(job):
                     env["AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS"] = "127.0.0.1"
             suffix = f"-node-{index}" if len(nodes) > 1 else ""
-            log = (log_dir / f"attempt-{attempt}{suffix}.log").open("wb")
-            process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
-            processes.append((index, process, log))
+            log_path = log_dir / f"attempt-{attempt}{suffix}.log"
+            processes.append((index, self.launcher.start(command, cwd, env, log_path)))
         deadline = time.monotonic() + timeout if timeout else None
         kill_at = time.monotonic() + kill_after if kill_after is not None else None
-        try:
-            while any(p.poll() is None for _, p, _ in processes):
-                if kill_at is not None and time.monotonic() > kill_at:
-                    kill_at = None
-                    for _, process, _ in processes:  # a `kill` fault: SIGKILL, as the OOM killer sends
-                        if process.poll() is None:
-                            process.kill()
-                if job.stop:
-                    _kill_all(processes)
-                    return _Outcome(False, 143, job.job_stopped_reason or "Terminated", None)
-                if deadline is not None and time.monotonic() > deadline:
-                    _kill_all(processes)
-                    return _Outcome(False, 137, TIMEOUT_REASON, None)
-                time.sleep(0.01)
-        finally:
-            for _, _, log in processes:
-                log.close()
-        failed = [(i, batch_exit_code(p.returncode)) for i, p, _ in processes if p.returncode != 0]
+        while any(p.poll() is None for _, p in processes):
+            if kill_at is not None and time.monotonic() > kill_at:
+                kill_at = None
+                for _, process in processes:  # a `kill` fault: SIGKILL, as the OOM killer sends
+                    if process.poll() is None:
+                        process.kill()
+            if job.stop:
+                _kill_all(processes)
+                return _Outcome(False, 143, job.job_stopped_reason or "Terminated", None)
+            if deadline is not None and time.monotonic() > deadline:
+                _kill_all(processes)
+                return _Outcome(False, 137, TIMEOUT_REASON, None)
+            time.sleep(0.01)
+        codes = [(index, process.wait()) for index, process in processes]
+        failed = [(index, batch_exit_code(code)) for index, code in codes if code != 0]
         if not failed:
             return _Outcome(True, 0, EXITED_REASON, None)
         index, code = failed[0]
@@ -285,14 +292,15 @@ class LocalBatchRuntime:
             filled[0] = sys.executable
         return filled
 
-    def _environment(self, job: Any, attempt: int) -> dict[str, str]:
+    def _environment(self, job: Any, attempt: int, environment: str | None = None) -> dict[str, str]:
         env = {key: os.environ[key] for key in _PASSTHROUGH_ENV if key in os.environ}
         queue = self.queues.get(job.job_queue.name)
+        first = queue.compute_environments[0] if queue and queue.compute_environments else ""
         env.update({
             "AWS_BATCH_JOB_ID": job.job_id,
             "AWS_BATCH_JOB_ATTEMPT": str(attempt),
             "AWS_BATCH_JQ_NAME": job.job_queue.name,
-            "AWS_BATCH_CE_NAME": queue.compute_environments[0] if queue and queue.compute_environments else "",
+            "AWS_BATCH_CE_NAME": environment or first,  # the environment the attempt was placed in
             "PYTHONPATH": str(self._context_dir(job)),
             "PYTHONDONTWRITEBYTECODE": "1",
         })
@@ -370,9 +378,9 @@ def _env_list(items: list[dict[str, str]]) -> dict[str, str]:
     return {item["name"]: str(item["value"]) for item in items}
 
 
-def _kill_all(processes: list[tuple[int, subprocess.Popen[bytes], Any]]) -> None:
-    for _, process, _ in processes:
+def _kill_all(processes: list[tuple[int, JobProcess]]) -> None:
+    for _, process in processes:
         if process.poll() is None:
             process.kill()
-    for _, process, _ in processes:
+    for _, process in processes:
         process.wait()

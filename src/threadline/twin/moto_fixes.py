@@ -49,6 +49,7 @@ FIXES: tuple[str, ...] = (
     "payload_size_limit",
     "context_entered_time_format",
     "s3_eventbridge_etag",
+    "batch_share_identifier",
 )
 
 SYNC_POLL_SECONDS = 0.05
@@ -827,6 +828,64 @@ def fix_s3_eventbridge_etag() -> None:
     events_models.Rule.send_to_targets = send_to_targets
 
 
+def fix_batch_share_identifier() -> None:
+    """SubmitJob drops `shareIdentifier` and `schedulingPriorityOverride`; DescribeJobs never shows them.
+
+    On AWS a job on a queue with a fair-share scheduling policy must name its
+    share and a job on a FIFO queue must not (ClientException); the scheduler
+    orders the queue's jobs by share and priority, and DescribeJobs reports both.
+    Keep them on the job (the twin's scheduler reads `share_identifier` and
+    `scheduling_priority`), refuse what Batch refuses, and describe them. The
+    ASL interpreter also drops a `batch:submitJob` Task's `ShareIdentifier` and
+    `SchedulingPriorityOverride` (its list of Task parameters predates them): pass them.
+    """
+    from moto.batch import models as batch_models, responses as batch_responses
+    from moto.batch.exceptions import ClientException
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_batch as batch_task,
+    )
+
+    batch_task._SUPPORTED_API_PARAM_BINDINGS["submitjob"] |= {"ShareIdentifier", "SchedulingPriorityOverride"}
+
+    submitting = threading.local()  # the job that the SubmitJob now being handled creates
+    original_submit = batch_responses.BatchResponse.submitjob
+    original_init = batch_models.Job.__init__
+    original_describe = batch_models.Job.describe
+
+    def submitjob(self: Any) -> str:
+        share, priority = self._get_param("shareIdentifier"), self._get_param("schedulingPriorityOverride")
+        queue = self.batch_backend.get_job_queue(self._get_param("jobQueue"))
+        if queue is not None and queue.schedule_policy and not share:
+            raise ClientException(f"Job queue {queue.name} has a fair-share scheduling policy: "
+                                  "shareIdentifier is required")
+        if queue is not None and not queue.schedule_policy and (share or priority is not None):
+            raise ClientException(f"Job queue {queue.name} has no scheduling policy: "
+                                  "shareIdentifier and schedulingPriorityOverride are not allowed")
+        submitting.share = (share, priority)
+        try:
+            return original_submit(self)
+        finally:
+            submitting.share = None
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        share, priority = getattr(submitting, "share", None) or (None, None)
+        self.share_identifier = share
+        self.scheduling_priority = int(priority) if priority is not None else None
+
+    def describe(self: Any) -> dict[str, Any]:
+        result = original_describe(self)
+        if getattr(self, "share_identifier", None):
+            result["shareIdentifier"] = self.share_identifier
+        if getattr(self, "scheduling_priority", None) is not None:
+            result["schedulingPriority"] = self.scheduling_priority
+        return result
+
+    batch_responses.BatchResponse.submitjob = submitjob
+    batch_models.Job.__init__ = init
+    batch_models.Job.describe = describe
+
+
 def _too_many_requests_error() -> type:
     from moto.core.exceptions import JsonRESTError
 
@@ -959,6 +1018,7 @@ def apply(lambda_executor: LambdaExecutor, batch_executor: BatchExecutor,
             "payload_size_limit": fix_payload_size_limit,
             "context_entered_time_format": fix_context_entered_time_format,
             "s3_eventbridge_etag": fix_s3_eventbridge_etag,
+            "batch_share_identifier": fix_batch_share_identifier,
         }
         for name in FIXES:
             if name in skipped or name in _applied:

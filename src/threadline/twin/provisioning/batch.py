@@ -1,11 +1,17 @@
-"""Batch compute environments, job queues and job definitions; jobs run in the twin's Batch runtime."""
+"""Batch compute environments, scheduling policies, job queues and job definitions.
+
+Jobs run in the twin's Batch runtime; each compute environment's capacity and
+each queue's order (FIFO, or the fair-share policy) go to its scheduler.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from ..batch_capacity import environment_capacity
 from ..batch_runtime import QueueSpec
+from ..batch_scheduler import SharePolicy
 from ..template import TemplateError
 from .core import Provisioner, _lower_keys, handles
 
@@ -25,6 +31,9 @@ def _compute_environment(p: Provisioner, logical_id: str, props: dict, resource:
         resources.pop("desiredvCpus", None)
         args["computeResources"] = resources
     arn = p.client("batch").create_compute_environment(**args)["computeEnvironmentArn"]
+    if "computeResources" in args:
+        capacity = environment_capacity(args["computeResources"], p.batch_runtime.capacity_scale)
+        p.batch_runtime.scheduler.add_environment(name, capacity)
     return arn, {"ComputeEnvironmentArn": arn}
 
 
@@ -41,17 +50,39 @@ def _batch_service_linked_role(p: Provisioner) -> str:
                                AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
 
 
+@handles("AWS::Batch::SchedulingPolicy")
+def _scheduling_policy(p: Provisioner, logical_id: str, props: dict, resource: dict) -> tuple[Any, dict]:
+    name = props.get("Name") or f"{p.stack_name}-{logical_id}"
+    policy = _lower_keys(props.get("FairsharePolicy", {}))
+    for key in ("computeReservation", "shareDecaySeconds"):
+        if key in policy:
+            policy[key] = int(policy[key])
+    for share in policy.get("shareDistribution", []):
+        if "weightFactor" in share:
+            share["weightFactor"] = float(share["weightFactor"])
+    arn = p.client("batch").create_scheduling_policy(name=name, fairsharePolicy=policy)["arn"]
+    return arn, {"Arn": arn}
+
+
 @handles("AWS::Batch::JobQueue")
 def _job_queue(p: Provisioner, logical_id: str, props: dict, resource: dict) -> tuple[Any, dict]:
     name = props.get("JobQueueName") or f"{p.stack_name}-{logical_id}"
     order = [{"order": int(item["Order"]), "computeEnvironment": item["ComputeEnvironment"]}
              for item in props["ComputeEnvironmentOrder"]]
-    arn = p.client("batch").create_job_queue(
-        jobQueueName=name, state=props.get("State", "ENABLED"), priority=int(props.get("Priority", 1)),
-        computeEnvironmentOrder=order)["jobQueueArn"]
+    batch = p.client("batch")
+    policy_arn = props.get("SchedulingPolicyArn")
+    priority = int(props.get("Priority", 1))
+    arn = batch.create_job_queue(
+        jobQueueName=name, state=props.get("State", "ENABLED"), priority=priority,
+        computeEnvironmentOrder=order, **({"schedulingPolicyArn": policy_arn} if policy_arn else {}))["jobQueueArn"]
     actions = _lower_keys(props.get("JobStateTimeLimitActions", []))
     environments = [item["computeEnvironment"].split("/")[-1] for item in sorted(order, key=lambda i: i["order"])]
     p.batch_runtime.queues[name] = QueueSpec(logical_id, name, environments, actions)
+    policy = None
+    if policy_arn:  # the share decay runs on the twin's clock, scaled as the time-limit actions are
+        described = batch.describe_scheduling_policies(arns=[policy_arn])["schedulingPolicies"][0]
+        policy = SharePolicy.from_api(described["fairsharePolicy"], p.batch_runtime.time_limit_scale)
+    p.batch_runtime.scheduler.add_queue(name, environments, priority, policy)
     return arn, {"JobQueueArn": arn}
 
 
