@@ -85,6 +85,9 @@ def test_serverless_policies_are_inline_documents(resources: dict[str, Any]) -> 
             policies = _as_list(res["Properties"].get("Policies", []))
             assert policies, f"{name} has no policies"
             for policy in policies:
+                if isinstance(policy, dict) and "Fn::If" in policy:  # a policy only some deployments get
+                    _, policy, otherwise = policy["Fn::If"]
+                    assert otherwise == {"Ref": "AWS::NoValue"}, f"{name}: a conditional policy's other branch"
                 assert isinstance(policy, dict) and "Statement" in policy, \
                     f"{name}: {policy!r} is not an inline document"
 

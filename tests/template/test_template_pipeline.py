@@ -23,8 +23,10 @@ PARAMETER_DEFAULTS = {
     "Scenarios": 20000, "HorizonDays": 10, "Seed": 20261121,
 }
 FUNCTIONS = {
-    "StartRunFunction": ("functions/start_run/", {"STATE_MACHINE_ARN", "INCOMING_PREFIX", "MAX_INPUT_BYTES"}),
-    "RecordLineageFunction": ("functions/record_lineage/", {"NEPTUNE_ENDPOINT", "NEPTUNE_PORT", "PIPELINE_NAME"}),
+    "StartRunFunction": ("functions/start_run/", {"STATE_MACHINE_ARN", "INCOMING_PREFIX", "MAX_INPUT_BYTES",
+                                                  "TEAMS", "DEFAULT_TEAM"}),
+    "RecordLineageFunction": ("functions/record_lineage/", {"NEPTUNE_ENDPOINT", "NEPTUNE_PORT", "PIPELINE_NAME",
+                                                            "OPENLINEAGE_URL", "OPENLINEAGE_API_KEY_SECRET_ARN"}),
     "NotifySlackFunction": ("functions/notify_slack/", {"SLACK_WEBHOOK_SECRET_ARN", "PIPELINE_NAME"}),
     "FinaliseRunFunction": ("functions/finalise_run/", {"RUN_TABLE", "LINEAGE_QUEUE_URL", "NOTIFY_SLACK_FUNCTION"}),
     "BatchMetricsFunction": ("functions/batch_metrics/", {"JOB_QUEUES"}),
@@ -36,7 +38,9 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for policy in _as_list(resource["Properties"]["Policies"]) for s in policy["Statement"]]
+    """Every statement, those of a conditional policy (`Fn::If` [condition, policy, AWS::NoValue]) included."""
+    policies = [p["Fn::If"][1] if "Fn::If" in p else p for p in _as_list(resource["Properties"]["Policies"])]
+    return [s for policy in policies for s in policy["Statement"]]
 
 
 def _actions(statements: list[dict[str, Any]]) -> set[str]:
@@ -99,7 +103,7 @@ def test_common_layer(resources: dict[str, Any]) -> None:
     assert layer["Type"] == "AWS::Serverless::LayerVersion"
     assert layer["Properties"]["ContentUri"] == "layers/common"
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
-    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    assert layer["Metadata"]["BuildMethod"] == "makefile"  # layers/common/Makefile: packages plus bytecode
 
 
 def test_start_run_listens_for_csv_objects(resources: dict[str, Any]) -> None:

@@ -24,7 +24,9 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for policy in resource["Properties"]["Policies"] for s in policy["Statement"]]
+    """Every statement, those of a conditional policy (`Fn::If` [condition, policy, AWS::NoValue]) included."""
+    policies = [p["Fn::If"][1] if "Fn::If" in p else p for p in resource["Properties"]["Policies"]]
+    return [s for policy in policies for s in policy["Statement"]]
 
 
 # ---------------------------------------------------------------- Neptune
@@ -162,7 +164,9 @@ def expanded_roles() -> dict[str, dict[str, Any]]:
 
 def _template_grants(role: dict[str, Any]) -> set[str]:
     props = role["Properties"]
-    grants = {action for policy in props.get("Policies", [])
+    # A conditional policy (`Fn::If` [condition, policy, AWS::NoValue]) counts with its grants.
+    policies = [policy["Fn::If"][1] if "Fn::If" in policy else policy for policy in props.get("Policies", [])]
+    grants = {action for policy in policies
               for statement in policy["PolicyDocument"]["Statement"] for action in _as_list(statement["Action"])}
     for arn in props.get("ManagedPolicyArns", []):
         text = arn["Fn::Sub"] if isinstance(arn, dict) else arn

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -14,12 +13,19 @@ import typer
 from ..lineage.clients import StepFunctionsClient
 from . import render
 from .console import EXIT_BROKEN_PIPE, exit_now, fail
+from .deploy import deploy
+from .graph import graph
+from .history import open_run, runs
 from .lineage import app as lineage_app
 from .twin_session import Watch, interrupted, parse_faults, port_free, start_twin, wait_showing
 
 app = typer.Typer(help="threadline: CSV -> Step Functions + Batch pipeline, and its offline twin.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(lineage_app, name="lineage")
+app.command()(deploy)
+app.command()(graph)
+app.command()(runs)
+app.command(name="open")(open_run)
 
 INCOMING_PREFIX = "incoming/"  # the template's IncomingPrefix default, which the twin provisions
 INCOMING_SUFFIXES = (".csv", ".csv.gz")  # what the start function's EventBridge rule matches
@@ -27,13 +33,18 @@ INCOMING_SUFFIXES = (".csv", ".csv.gz")  # what the start function's EventBridge
 SAMPLE = Path(__file__).parents[1] / "data" / "sample-positions.csv"
 FaultOption = Annotated[list[str] | None, typer.Option(
     "--fault", help="Inject a fault: JOB[@QUEUE]:KIND[:ATTEMPTS], e.g. preprocess@SpotJobQueue:spot")]
-WorkdirOption = Annotated[Path, typer.Option(help="Where the twin keeps logs, the Slack outbox and the lineage graph.")]
+WorkdirOption = Annotated[Path, typer.Option(
+    help="Where the twin keeps its state (S3 objects, run records, executions, queues), logs, the Slack outbox "
+         "and the lineage graph; a later twin there continues from it.")]
+JsonOption = Annotated[bool, typer.Option(
+    "--json", help="Print one JSON result (status, run id, path, outputs with s3 and local paths, seconds) and "
+                   "nothing else on stdout.")]
 
 
 @app.command()
-def demo(workdir: WorkdirOption = Path(".threadline"), fault: FaultOption = None) -> None:
+def demo(workdir: WorkdirOption = Path(".threadline"), fault: FaultOption = None, as_json: JsonOption = False) -> None:
     """Run the whole pipeline offline on the bundled sample CSV."""
-    _run_one(SAMPLE, "incoming/sample-positions.csv", workdir, fault or [])
+    _run_one(SAMPLE, "incoming/sample-positions.csv", workdir, fault or [], as_json=as_json)
 
 
 @app.command()
@@ -41,11 +52,13 @@ def run(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readab
         key: Annotated[str | None, typer.Option(help="Object key in the incoming bucket.")] = None,
         workdir: WorkdirOption = Path(".threadline"), fault: FaultOption = None,
         resume: Annotated[bool, typer.Option(
-            "--resume", help="Then run FILE again, resumed from the lineage graph: steps whose cache key matches "
-                             "an earlier successful step with its outputs still there are reused (faults apply "
-                             "to the first run only).")] = False) -> None:
+            "--resume", help="Resume from the lineage graph: steps whose cache key matches an earlier successful "
+                             "step with its outputs still there are reused. When the workdir has FILE from an "
+                             "earlier run, only the resumed run runs; else FILE runs first, then resumed (faults "
+                             "apply to that first run only).")] = False,
+        as_json: JsonOption = False) -> None:
     """Run the whole pipeline offline on FILE (.csv or .csv.gz)."""
-    _run_one(file, key or f"incoming/{file.name}", workdir, fault or [], resume=resume)
+    _run_one(file, key or f"incoming/{file.name}", workdir, fault or [], resume=resume, as_json=as_json)
 
 
 @app.command()
@@ -66,12 +79,15 @@ def up(workdir: WorkdirOption = Path(".threadline"),
     render.twin_serving(twin)
     steps = StepFunctionsClient(twin.client("stepfunctions"))
     reported: set[str] = set()
+    announced: set[str] = set()
     heard = 0  # start-function invocations looked at for skipped uploads
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the twin as Ctrl-C does: runs closed, state saved
     try:
         while True:
             for execution in steps.executions(twin.state_machine_arn):
                 arn = execution["executionArn"]
+                if arn not in announced:
+                    announced.add(arn)
+                    render.run_started(execution["name"])
                 if arn not in reported and execution["status"] in TERMINAL:
                     reported.add(arn)
                     render.run(twin, collect(twin, wait(twin, arn)))
@@ -84,10 +100,6 @@ def up(workdir: WorkdirOption = Path(".threadline"),
     finally:
         twin.stop()
     exit_now(0)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 @app.command()
@@ -112,49 +124,69 @@ def sample(rows: Annotated[int, typer.Option(min=0, help="Data rows to write.")]
     raise typer.Exit(code)
 
 
-def _run_one(file: Path, key: str, workdir: Path, faults: list[str], resume: bool = False) -> None:
-    """Start a twin, upload `file` as `key`, report the run it starts (and, with `resume`, a resumed rerun)."""
+def _run_one(file: Path, key: str, workdir: Path, faults: list[str], resume: bool = False,
+             as_json: bool = False) -> None:
+    """Start a twin, upload `file` as `key`, report the run it starts (and, with `resume`, a resumed run).
+
+    With `resume`, a workdir that still holds `file` at `key` (from an earlier
+    run there) starts only the resumed run; otherwise `file` runs first.
+    """
     from ..lineage.rerun import rerun, source_of_run
-    from ..twin.runs import RunNotStarted, collect, find_execution, upload
+    from ..twin.runs import RunNotStarted, collect, find_execution, kept_upload, upload
     from ..twin.server import TwinConfig
 
     parsed = parse_faults(faults)
     if not key.startswith(INCOMING_PREFIX) or not key.endswith(INCOMING_SUFFIXES):
         fail(f"the key {key} starts no run: runs start for objects under {INCOMING_PREFIX} ending with "
              f"{' or '.join(INCOMING_SUFFIXES)}; rename the file or pass --key {INCOMING_PREFIX}NAME.csv", 2)
+    if as_json:
+        render.quiet()
     started = time.monotonic()
     twin = start_twin(TwinConfig(workdir=workdir.resolve()), workdir)
     watching = Watch()
+    show = not as_json
     try:
         for item in parsed:
             twin.faults.add(item)
         ready = time.monotonic() - started
         render.twin_ready(twin, ready)
+        steps = StepFunctionsClient(twin.client("stepfunctions"))
+        kept = kept_upload(twin, file, key) if resume else None
+        first = None
         run_started = time.monotonic()
-        uploaded = upload(twin, file, key)
-        render.uploaded(file.name, uploaded["bucket"], key)
-        watching.what = f"waiting for a run of s3://{uploaded['bucket']}/{key} to start"
-        try:
-            arn = find_execution(twin, uploaded["bucket"], key, uploaded["version_id"],
-                                 since=uploaded["uploaded_at"])
-        except RunNotStarted as exc:
-            render.not_started(exc)
-            twin.stop()
-            exit_now(1)
-        result = collect(twin, wait_showing(twin, arn, watching))
-        elapsed = time.monotonic() - run_started
-        render.run(twin, result)
-        render.run_took(elapsed, result.status, ready, twin.workdir / "logs")
-        if resume:  # every `threadline run` starts from empty buckets: the rerun resumes from the run above
+        if kept is None:
+            uploaded = upload(twin, file, key)
+            render.uploaded(file.name, uploaded["bucket"], key)
+            watching.what = f"waiting for a run of s3://{uploaded['bucket']}/{key} to start"
+            try:
+                arn = find_execution(twin, uploaded["bucket"], key, uploaded["version_id"],
+                                     since=uploaded["uploaded_at"])
+            except RunNotStarted as exc:
+                render.not_started(exc, as_json)
+                twin.stop()
+                exit_now(1)
+            result = first = collect(twin, wait_showing(twin, arn, watching, show))
+            if show:  # --json: the one result at the end says it all
+                render.run(twin, result)
+            render.run_took(time.monotonic() - run_started, result.status, ready, twin.workdir / "logs")
+        if resume:
             twin.faults.clear()
-            steps = StepFunctionsClient(twin.client("stepfunctions"))
-            source = source_of_run(steps, twin.state_machine_arn, result.run_id)
-            render.resuming()
-            _, arn = rerun(steps, twin.state_machine_arn, source, base_run_id=result.run_id)
+            if kept is None:  # the run above is what the resumed run resumes from, once its lineage is in
+                if twin.event_sources is not None:
+                    twin.event_sources.wait_idle(60)
+                kept = source_of_run(steps, twin.state_machine_arn, result.run_id)
+                render.resuming()
+            else:
+                render.resuming_kept(kept["uri"])
             rerun_started = time.monotonic()
-            result = collect(twin, wait_showing(twin, arn, watching))
-            render.run(twin, result)
+            _, arn = rerun(steps, twin.state_machine_arn, kept, base_run_id=first.run_id if first else None)
+            result = collect(twin, wait_showing(twin, arn, watching, show))
+            if show:
+                render.run(twin, result)
             render.resumed_run_took(time.monotonic() - rerun_started, result.status)
+        if as_json:
+            render.run_json(twin, result, twin_start_s=ready, run_s=time.monotonic() - run_started,
+                            first=first if first is not result else None)
     except KeyboardInterrupt:
         interrupted(twin, watching)
     twin.stop()
