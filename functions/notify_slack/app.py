@@ -62,4 +62,22 @@ def messages_for(event: Any, pipeline: str) -> list[SlackMessage]:
                 raise NoticeError("an SNS record has no Sns.Message")
             messages.append(alarm_message(sns["Message"], sns.get("Subject")))
         return messages
-    return [notice_message(event, pipeline)]
+    return [notice_message(with_cost(event), pipeline)]
+
+
+def with_cost(notice: Any) -> Any:
+    """A success notice that carries the run's `jobs` and `failures`, with its `cost` added (threadline_common.cost)."""
+    if not isinstance(notice, dict) or notice.get("notice") != "run_succeeded" or "cost" in notice:
+        return notice
+    jobs, failures = notice.get("jobs"), notice.get("failures")
+    if not isinstance(jobs, dict) or not jobs:
+        return notice
+    from threadline_common.cost import run_cost
+
+    try:
+        cost = run_cost(jobs, failures if isinstance(failures, dict) else {}).to_record()
+    except Exception as exc:  # a run that cannot be priced is still announced
+        logger.warning("Run not priced for its Slack message", extra={"run_id": notice.get("run_id"),
+                                                                     "error": str(exc)})
+        return notice
+    return {**notice, "cost": cost}

@@ -65,6 +65,7 @@ def _handle_batch(records: list[dict[str, Any]], pipeline: str, context: Any) ->
     runner = NeptuneCypher.from_environment()
     outcome = consume(records, runner, pipeline, facts_for=_facts)
     _send_openlineage(runner, outcome.written, pipeline, context)
+    _record_costs(outcome.written)
     for message_id, reason in outcome.skipped.items():
         logger.error("Skipped a malformed lineage event", extra={"message_id": message_id, "reason": reason})
     for message_id, reason in outcome.ignored.items():
@@ -93,6 +94,7 @@ def _handle_one(event: dict[str, Any], pipeline: str, context: Any) -> dict[str,
     runner = NeptuneCypher.from_environment()
     result = record_event(runner, lineage_event, pipeline, facts)
     _send_openlineage(runner, [lineage_event], pipeline, context)
+    _record_costs([lineage_event])
     if result.skipped_jobs:
         logger.warning("Some job entries had no readable job description", extra={"skipped_jobs": result.skipped_jobs})
     kind = _kind(lineage_event)
@@ -134,6 +136,29 @@ def _send_openlineage(runner: CypherRunner, recorded: list[LineageEvent], pipeli
         return
     log = logger.error if result.failed else logger.info
     log("Sent OpenLineage events", extra={"sent": result.sent, "failed": result.failed[:5]})
+
+
+def _record_costs(recorded: list[LineageEvent]) -> None:
+    """After the graph write: each finished run's cost into its run record (RUN_TABLE), best effort.
+
+    This function is the one place that sees all of a run's attempts (threadline_common.run_cost_record).
+    A failure is logged and never fails the graph write.
+    """
+    table = os.environ.get("RUN_TABLE")
+    finished = [event for event in recorded if isinstance(event, RunFinished)]
+    if not table or not finished:
+        return
+    from threadline_common.run_cost_record import write_cost
+
+    dynamodb = aws.client("dynamodb")
+    for event in finished:
+        try:
+            cost = write_cost(dynamodb, table, event)
+        except Exception as exc:  # the lineage stands, whatever went wrong here
+            logger.warning("Run cost not written to the run record", extra={"run_id": event.run_id, "error": str(exc)})
+            continue
+        logger.info("Recorded run cost", extra={"run_id": event.run_id, "total_usd": cost["total"],
+                                                "unpriced": len(cost["unpriced"])})
 
 
 def _facts(event: RunFinished) -> list[ObjectFacts]:

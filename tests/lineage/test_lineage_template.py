@@ -72,7 +72,10 @@ def test_the_lineage_function_is_granted_exactly_what_it_uses(resources) -> None
         "neptune-db:connect", "neptune-db:ReadDataViaQuery", "neptune-db:WriteDataViaQuery",
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
         "s3:ListBucket", "s3:GetObject", "kms:Decrypt", "secretsmanager:GetSecretValue",
+        "dynamodb:UpdateItem",
     }
+    # A finished run's cost goes into its run record: that table only.
+    assert grants["dynamodb:UpdateItem"] == [{"Fn::GetAtt": ["RunTable", "Arn"]}]
     # The OpenLineage endpoint's API key: its own secret only, and only when an endpoint is set.
     assert grants["secretsmanager:GetSecretValue"] == [{"Ref": "OpenLineageApiKeySecret"}]
     assert resources["OpenLineageApiKeySecret"]["Condition"] == "SendOpenLineage"

@@ -82,6 +82,9 @@ def notice_message(notice: Any, pipeline: str) -> SlackMessage:
         fields.append(_field("Report", inline_code(str(notice["report_uri"]))))
     if kind == "validation_failed" and notice.get("quarantine_uri"):
         fields.append(_field("Quarantined under", inline_code(str(notice["quarantine_uri"]))))
+    cost = _object(notice.get("cost"))
+    if kind == "run_succeeded" and isinstance(cost.get("total"), (int, float)):
+        fields.append(_field("Compute cost", escape(cost_text(cost))))
 
     blocks: list[dict[str, Any]] = [_header(f"{title}: {run_id}"), *_field_sections(fields)]
     if kind == "validation_failed":
@@ -98,6 +101,19 @@ def notice_message(notice: Any, pipeline: str) -> SlackMessage:
     if kind == "run_failed" and error.get("Error"):
         text += f" ({error['Error']})"
     return SlackMessage(kind=kind, text=_text(text), blocks=_fit_blocks(blocks), run_id=run_id)
+
+
+def cost_text(cost: dict[str, Any]) -> str:
+    """`$0.012300 (preprocess $0.001100, ...); Spot saved $0.004000`, from a run's `cost` map."""
+    steps = _object(cost.get("by_step"))
+    parts = ", ".join(f"{step} ${value:.6f}" for step, value in steps.items() if isinstance(value, (int, float)))
+    text = f"${cost['total']:.6f}" + (f" ({parts})" if parts else "")
+    savings = cost.get("spot_savings")
+    text += f"; Spot saved ${savings:.6f}" if isinstance(savings, (int, float)) else "; Spot savings unknown"
+    unpriced = cost.get("unpriced")
+    if isinstance(unpriced, list) and unpriced:
+        text += f"; {len(unpriced)} attempt(s) unpriced"
+    return text
 
 
 def alarm_message(message: str, subject: str | None = None) -> SlackMessage:

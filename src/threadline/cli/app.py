@@ -13,6 +13,7 @@ import typer
 from ..lineage.clients import StepFunctionsClient
 from . import render
 from .console import EXIT_BROKEN_PIPE, exit_now, fail
+from .cost import cost
 from .deploy import deploy
 from .graph import graph
 from .history import open_run, runs
@@ -26,6 +27,7 @@ app.command()(deploy)
 app.command()(graph)
 app.command()(runs)
 app.command(name="open")(open_run)
+app.command()(cost)
 
 INCOMING_PREFIX = "incoming/"  # the template's IncomingPrefix default, which the twin provisions
 INCOMING_SUFFIXES = (".csv", ".csv.gz")  # what the start function's EventBridge rule matches

@@ -19,6 +19,9 @@ from .server import Twin
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 START_FUNCTION = "StartRunFunction"  # logical id of the function that starts runs
+# How long `collect` waits for the lineage function, which adds the run's cost to its record
+# after `run_finished`: bounded, since a graph that is down keeps its events queued far longer.
+LINEAGE_WAIT_S = 3.0
 
 Progress = Callable[[str, str | None, float], None]  # (status, current state, seconds since start)
 
@@ -218,6 +221,8 @@ def _elapsed(started: datetime) -> float:
 def collect(twin: Twin, result: RunResult) -> RunResult:
     """Add the run's outputs: S3 objects, the DynamoDB record, Slack messages."""
     twin.wait_for_async()  # the notices and the finaliser run asynchronously, as on AWS
+    if twin.event_sources is not None:
+        twin.event_sources.wait_idle(LINEAGE_WAIT_S)
     s3 = twin.client("s3")
     prefixes = {"IntermediateBucket": f"runs/{result.run_id}/", "ResultsBucket": f"runs/{result.run_id}/",
                 "QuarantineBucket": f"{result.run_id}/"}

@@ -78,6 +78,18 @@ def saved_item(path: Path, key: str, value: str) -> dict[str, Any] | None:
     return None
 
 
+def saved_items(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every saved item of every table, as plain Python (numbers as Decimal), by table name."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    saved = read_json(path)
+    tables = saved.get("tables") if isinstance(saved, dict) else None
+    deserializer = TypeDeserializer()
+    return {str(table): [{name: deserializer.deserialize(typed) for name, typed in _decode(item).items()}
+                         for item in items if isinstance(item, dict)]
+            for table, items in (tables.items() if isinstance(tables, dict) else ()) if isinstance(items, list)}
+
+
 def _encode(value: Any) -> Any:
     """Typed DynamoDB JSON as JSON: bytes as base64 text."""
     if isinstance(value, bytes | bytearray):
