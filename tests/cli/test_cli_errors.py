@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from threadline.cli import app
 from threadline.cli.lineage import app as lineage_app
+from threadline.twin.graph_store import graph_path
 
 AWS_VARIABLES = ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                  "AWS_SESSION_TOKEN")
@@ -168,7 +169,7 @@ def test_a_workdir_whose_graph_another_process_holds_is_refused_naming_it(tmp_pa
     workdir.mkdir()
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\nfrom threadline.twin.graph_store import GraphStore\n"
-                               f"store = GraphStore({str(workdir / 'lineage.lbdb')!r})\nprint('open', flush=True)\n"
+                               f"store = GraphStore({str(graph_path(workdir))!r})\nprint('open', flush=True)\n"
                                "sys.stdin.read()\nstore.close()\n"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from threadline_common.lineage import queries
 
+from threadline.twin.batched_writes import node_merge
 from threadline.twin.graph_store import GraphQueryError, GraphStore
 
 
 def test_schema_is_created_once_and_data_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "graph.lbug"
     with GraphStore(path) as store:
-        store.run("MERGE (r:Run {run_id: $id}) SET r.status = 'RUNNING'", {"id": "r1"})
+        store.run("MERGE (r:Run {`~id`: $id}) SET r.run_id = 'r1', r.status = 'RUNNING'", {"id": "Run:r1"})
 
     with GraphStore(path) as store:  # the CREATE ... IF NOT EXISTS statements run again harmlessly
         assert store.run("MATCH (r:Run) RETURN r.run_id AS run_id, r.status AS status") == [
@@ -22,12 +25,12 @@ def test_schema_is_created_once_and_data_survives_reopening(tmp_path: Path) -> N
 def test_read_only_store_reads_and_refuses_writes(tmp_path: Path) -> None:
     path = tmp_path / "graph.lbug"
     with GraphStore(path) as store:
-        store.run("MERGE (p:Pipeline {name: 'tl'})")
+        store.run("MERGE (r:Run {`~id`: 'Run:tl'}) SET r.run_id = 'tl'")
 
     with GraphStore(path, read_only=True) as reader:
-        assert reader.run("MATCH (p:Pipeline) RETURN p.name AS name") == [{"name": "tl"}]
+        assert reader.run("MATCH (r:Run) RETURN r.run_id AS name") == [{"name": "tl"}]
         with pytest.raises(GraphQueryError):
-            reader.run("MERGE (p:Pipeline {name: 'other'})")
+            reader.run("MERGE (r:Run {`~id`: 'Run:other'})")
 
 
 def test_read_only_store_needs_an_existing_graph(tmp_path: Path) -> None:
@@ -48,7 +51,7 @@ def test_query_errors_carry_their_kind(graph: GraphStore, query: str, kind: str)
 
 def test_integer_field_that_is_null_in_every_row_is_refused(graph: GraphStore) -> None:
     """Why queries.SET_ATTEMPT_EXIT_CODES and SET_DATASET_SIZES send only rows that know the number."""
-    write = "UNWIND $rows AS row MERGE (a:StepAttempt {attempt_id: row.id}) SET a.exit_code = row.exit_code"
+    write = "UNWIND $rows AS row MERGE (a:StepAttempt {`~id`: row.id}) SET a.exit_code = row.exit_code"
 
     graph.run(write, {"rows": [{"id": "a#1", "exit_code": None}, {"id": "a#2", "exit_code": 1}]})
     with pytest.raises(GraphQueryError, match="STRING but expected INT64"):
@@ -59,3 +62,24 @@ def test_variable_length_paths_are_capped_at_30(graph: GraphStore) -> None:
     graph.run("MATCH (a:StepAttempt)-[:RETRY_OF*1..30]->(b:StepAttempt) RETURN b")
     with pytest.raises(GraphQueryError, match="exceeds maximum: 30"):
         graph.run("MATCH (a:StepAttempt)-[:RETRY_OF*1..31]->(b:StepAttempt) RETURN b")
+
+
+NODE_WRITES = sorted(name for name, text in vars(queries).items()
+                     if name.isupper() and isinstance(text, str) and re.search(r"MERGE \(\w+:\w+ \{", text))
+
+
+@pytest.mark.parametrize("name", NODE_WRITES)
+def test_every_node_write_runs_as_primary_key_lookups_not_a_table_scan(name: str) -> None:
+    """The shape `batched_writes.node_merge` turns into a lookup, CREATE and MATCH; any other runs as it is."""
+    merge = node_merge(getattr(queries, name))
+
+    assert merge is not None and merge.key.endswith("_node")
+    assert "MERGE" not in merge.create() and "MERGE" not in (merge.update() or "")
+
+
+def test_a_batched_write_that_fails_leaves_nothing_half_written(graph: GraphStore) -> None:
+    write = "UNWIND $rows AS row MERGE (a:StepAttempt {`~id`: row.id}) SET a.seq = row.seq"
+
+    with pytest.raises(GraphQueryError):
+        graph.run(write, {"rows": [{"id": "StepAttempt:a#1", "seq": 1}, {"id": "StepAttempt:a#1", "seq": "two"}]})
+    assert graph.run("MATCH (a:StepAttempt) RETURN count(*) AS n") == [{"n": 0}]

@@ -16,6 +16,7 @@ from threadline_common.lineage.batch import (
     split_job_key,
 )
 from threadline_common.lineage.graph import plan_run_finished
+from threadline_common.lineage.ids import attempt_node
 
 QUERY_TEXTS = {name: text for name, text in vars(queries).items() if name.isupper() and isinstance(text, str)}
 
@@ -106,9 +107,11 @@ def test_query_texts_keep_to_what_neptune_and_the_embedded_graph_share(name: str
     for hops in re.findall(r"\*\s*(\d*)\s*\.\.\s*(\d*)", text):
         assert hops[1] and int(hops[1]) <= 30, f"{name} has an uncapped or too long variable-length path"
     assert not re.search(r"\*\s*\]", text), f"{name} has an unbounded variable-length path"
-    if text.lstrip().startswith("UNWIND"):
+    if re.search(r"\b(MERGE|SET)\b", text):
         assert text.lstrip().startswith("UNWIND $rows AS row")
         assert not re.search(r"(?<!ON )CREATE", text), "writes MERGE, so a retried write adds nothing"
+    for pattern in re.findall(r"MERGE \(\w+:\w+ (\{[^}]*\})\)", text):
+        assert re.fullmatch(r"\{`~id`: row\.\w+\}", pattern), f"{name} MERGEs a node on {pattern}, not its `~id`"
     assert "DELETE" not in text.upper() and "REMOVE" not in text.upper()
 
 
@@ -124,11 +127,12 @@ def test_reused_steps_become_stand_ins_linked_to_the_attempt_they_reused(sample_
     stand_in, analysis = plan.attempts[0], plan.attempts[1]
     assert (stand_in.step, stand_in.status, stand_in.seq, analysis.seq) == ("preprocess", "REUSED", 1, 2)
     rows = {write.query: write.rows for write in plan.writes}
-    assert rows[queries.LINK_REUSED] == [{"src": stand_in.attempt_id, "dst": "pre-earlier#1"}]
+    assert rows[queries.LINK_REUSED] == [{"src": attempt_node(stand_in.attempt_id), "dst": "StepAttempt:pre-earlier#1"}]
     attempt_rows = {row["attempt_id"]: row for row in rows[queries.MERGE_STEP_ATTEMPTS]}
     assert attempt_rows[stand_in.attempt_id]["cache_key"] == "k" * 32
     assert attempt_rows[analysis.attempt_id]["cache_key"]  # keyed on the reused pre-processing's key
-    assert {"src": stand_in.attempt_id, "dst": analysis.attempt_id} in rows[queries.LINK_FOLLOWED_BY]
+    assert {"src": attempt_node(stand_in.attempt_id), "dst": attempt_node(analysis.attempt_id)} in rows[
+        queries.LINK_FOLLOWED_BY]
 
 
 def test_combined_plans_write_each_query_text_once_in_dependency_order(sample_event: Any) -> None:

@@ -141,14 +141,14 @@ def test_cli_answers_in_json_through_the_neptunedata_endpoint(neptune_env, recor
 
 
 def test_cli_reads_the_twins_graph_file_when_no_endpoint_is_given(graph, recorded, tmp_path) -> None:
-    from threadline.twin.graph_store import GraphStore
+    from threadline.twin.graph_store import GraphStore, graph_path
 
     cli = CliRunner()
     assert cli.invoke(app, ["run", recorded["ok"], "--workdir", str(tmp_path)]).exit_code == 2  # no graph there
 
     workdir = tmp_path / "twin"
-    with GraphStore(workdir / "lineage.lbdb") as store:
-        store.run("MERGE (r:Run {run_id: 'r1'}) SET r.status = 'SUCCEEDED'")
+    with GraphStore(graph_path(workdir)) as store:
+        store.run("MERGE (r:Run {`~id`: 'Run:r1'}) SET r.run_id = 'r1', r.status = 'SUCCEEDED'")
     result = cli.invoke(app, ["run", "r1", "--workdir", str(workdir), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["run"]["status"] == "SUCCEEDED"

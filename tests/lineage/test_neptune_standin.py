@@ -31,12 +31,12 @@ def post(url: str, body: bytes, content_type: str) -> tuple[int, dict[str, Any]]
 
 def test_query_with_parameters_returns_rows(client: Any, neptune_env: Any) -> None:
     client.execute_open_cypher_query(
-        openCypherQuery="UNWIND $rows AS row MERGE (p:Pipeline {name: row.name})",
-        parameters=json.dumps({"rows": [{"name": "a"}, {"name": "b"}]}),
+        openCypherQuery="UNWIND $rows AS row MERGE (r:Run {`~id`: row.id}) SET r.run_id = row.name",
+        parameters=json.dumps({"rows": [{"id": "Run:a", "name": "a"}, {"id": "Run:b", "name": "b"}]}),
     )
 
     response = client.execute_open_cypher_query(
-        openCypherQuery="MATCH (p:Pipeline) RETURN p.name AS name ORDER BY name")
+        openCypherQuery="MATCH (r:Run) RETURN r.run_id AS name ORDER BY name")
 
     assert response["results"] == [{"name": "a"}, {"name": "b"}]
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
@@ -45,16 +45,17 @@ def test_query_with_parameters_returns_rows(client: Any, neptune_env: Any) -> No
 
 def test_nodes_and_relationships_come_back_in_neptune_form(client: Any) -> None:
     client.execute_open_cypher_query(openCypherQuery=(
-        "MERGE (r:Run {run_id: 'r1'}) SET r.status = 'RUNNING' "
-        "MERGE (p:Pipeline {name: 'tl'}) MERGE (r)-[:PART_OF]->(p)"
+        "MERGE (r:Run {`~id`: 'Run:r1'}) SET r.run_id = 'r1', r.status = 'RUNNING' "
+        "MERGE (p:StepAttempt {`~id`: 'StepAttempt:a1'}) MERGE (p)-[:PART_OF]->(r)"
     ))
 
-    [row] = client.execute_open_cypher_query(openCypherQuery="MATCH (r:Run)-[e:PART_OF]->(p) RETURN r, e, p")["results"]
+    [row] = client.execute_open_cypher_query(openCypherQuery="MATCH (p)-[e:PART_OF]->(r:Run) RETURN r, e, p")["results"]
 
+    assert row["r"]["~id"] == "Run:r1" and row["p"]["~id"] == "StepAttempt:a1"  # the node's own `~id`
     assert row["r"]["~entityType"] == "node" and row["r"]["~labels"] == ["Run"]
     assert row["r"]["~properties"] == {"run_id": "r1", "status": "RUNNING"}  # nulls are absent, as in Neptune
     assert row["e"]["~entityType"] == "relationship" and row["e"]["~type"] == "PART_OF"
-    assert (row["e"]["~start"], row["e"]["~end"]) == (row["r"]["~id"], row["p"]["~id"])
+    assert (row["e"]["~start"], row["e"]["~end"]) == (row["p"]["~id"], row["r"]["~id"])
 
 
 @pytest.mark.parametrize(
@@ -129,13 +130,14 @@ def test_standin_given_a_path_opens_the_graph_on_start_and_closes_it_on_stop(tmp
     from threadline.twin.graph_store import GraphStore
     from threadline.twin.neptune_standin import NeptuneStandin
 
-    path = tmp_path / "lineage.lbdb"
+    path = tmp_path / "graph.lbdb"
     with NeptuneStandin(path) as standin:
         assert standin.url == f"http://127.0.0.1:{standin.port}"
-        status, _ = post(standin.url + "/opencypher", b'{"query": "MERGE (p:Pipeline {name: \\"tl\\"})"}',
+        status, _ = post(standin.url + "/opencypher",
+                         b'{"query": "MERGE (r:Run {`~id`: \\"Run:tl\\"}) SET r.run_id = \\"tl\\""}',
                          "application/json")
         assert status == 200
     assert standin.store is None
 
     with GraphStore(path, read_only=True) as graph:  # closed by stop(): another open sees the write
-        assert graph.run("MATCH (p:Pipeline) RETURN p.name AS name") == [{"name": "tl"}]
+        assert graph.run("MATCH (r:Run) RETURN r.run_id AS name") == [{"name": "tl"}]

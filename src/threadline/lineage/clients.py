@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
     from ..twin.server import Twin
 
-GRAPH_FILE = "lineage.lbdb"
 TWIN_REGION = "us-east-1"  # where the twin provisions the stack
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 
@@ -227,11 +226,14 @@ class GraphClient:
         if self.neptune or self.endpoint:
             yield self.cypher()
             return
-        from ..twin.graph_store import GraphStore
+        from ..twin.graph_store import GraphStore, earlier_graph, graph_path
 
-        path = self.workdir.resolve() / GRAPH_FILE
+        path = graph_path(self.workdir.resolve())
         if not path.exists():
-            raise FileNotFoundError(f"no lineage graph at {path}: run the twin first "
+            earlier = earlier_graph(self.workdir.resolve())
+            also = (f" ({earlier} is the graph of an earlier threadline, keyed differently, and is left as it was)"
+                    if earlier else "")
+            raise FileNotFoundError(f"no lineage graph at {path}{also}: run the twin first "
                                     "(threadline demo / run / up), or pass --endpoint or --neptune")
         store = GraphStore(path, read_only=True)
         try:

@@ -2,51 +2,72 @@
 
 Neptune is schemaless; ladybug is not, so the node and relationship tables of
 the lineage model are created here (the writes live in
-`threadline_common.lineage.queries`). Only one process may open a database
-read-write at a time; others may open it read-only. Within a process every
-query goes through one connection under a lock, so threads take turns.
+`threadline_common.lineage.queries`). Every node table's primary key is `~id`,
+as every node on Neptune is keyed by its `~id`. Only one process may open a
+database read-write at a time; others may open it read-only. Within a process
+every query goes through one connection under a lock, so threads take turns.
+
+Batched writes that set properties run as Neptune runs them, in one
+transaction (`batched_writes.py`: rows in order, node MERGEs on the primary key).
+
+The graph file is versioned (`GRAPH_FILE`): a graph written by an earlier
+threadline, whose nodes were keyed by their properties, stays where it is and
+is not opened as this one.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import ladybug
 
+from .batched_writes import is_batched_write, run_batched_write
+
+# The graph file in a twin's workdir; an earlier schema's file keeps its own name.
+GRAPH_FILE = "lineage-v2.lbdb"
+EARLIER_GRAPH_FILES = ("lineage.lbdb",)  # nodes keyed by a property (run_id, ...) rather than `~id`
+
 SCHEMA: tuple[str, ...] = (
-    "CREATE NODE TABLE IF NOT EXISTS Pipeline(name STRING, PRIMARY KEY (name))",
     "CREATE NODE TABLE IF NOT EXISTS Run("
-    "run_id STRING, execution_arn STRING, status STRING, started_at STRING, ended_at STRING,"
-    " error STRING, cause STRING, PRIMARY KEY (run_id))",
+    "`~id` STRING, run_id STRING, pipeline STRING, execution_arn STRING, status STRING, started_at STRING,"
+    " ended_at STRING, error STRING, cause STRING, PRIMARY KEY (`~id`))",
     "CREATE NODE TABLE IF NOT EXISTS StepAttempt("
-    "attempt_id STRING, step STRING, job_key STRING, seq INT64, job_id STRING, job_name STRING,"
+    "`~id` STRING, attempt_id STRING, step STRING, job_key STRING, seq INT64, job_id STRING, job_name STRING,"
     " queue STRING, capacity STRING, job_definition STRING, attempt INT64, status STRING,"
     " status_reason STRING, exit_code INT64, node_count INT64, image STRING, parameters_json STRING,"
-    " log_stream STRING, started_at STRING, ended_at STRING, cache_key STRING, PRIMARY KEY (attempt_id))",
+    " log_stream STRING, started_at STRING, ended_at STRING, cache_key STRING, PRIMARY KEY (`~id`))",
     "CREATE NODE TABLE IF NOT EXISTS Dataset("
-    "dataset_id STRING, uri STRING, kind STRING, version STRING, etag STRING, size INT64,"
-    " row_count INT64, schema STRING, schema_hash STRING, PRIMARY KEY (dataset_id))",
-    "CREATE REL TABLE IF NOT EXISTS PART_OF("
-    "FROM Run TO Pipeline, FROM StepAttempt TO Run, FROM Dataset TO Dataset)",
+    "`~id` STRING, dataset_id STRING, uri STRING, kind STRING, version STRING, etag STRING, size INT64,"
+    " row_count INT64, schema STRING, schema_hash STRING, PRIMARY KEY (`~id`))",
+    "CREATE REL TABLE IF NOT EXISTS PART_OF(FROM StepAttempt TO Run, FROM Dataset TO Dataset)",
     "CREATE REL TABLE IF NOT EXISTS CONSUMED(FROM Run TO Dataset, FROM StepAttempt TO Dataset)",
     "CREATE REL TABLE IF NOT EXISTS PRODUCED(FROM StepAttempt TO Dataset)",
     "CREATE REL TABLE IF NOT EXISTS RETRY_OF(FROM StepAttempt TO StepAttempt)",
     "CREATE REL TABLE IF NOT EXISTS FALLBACK_OF(FROM StepAttempt TO StepAttempt)",
     "CREATE REL TABLE IF NOT EXISTS FOLLOWED_BY(FROM StepAttempt TO StepAttempt)",
     "CREATE REL TABLE IF NOT EXISTS REUSED(FROM StepAttempt TO StepAttempt)",
-    # Properties added since the first schema: a graph written by an older threadline gains them.
-    "ALTER TABLE StepAttempt ADD IF NOT EXISTS cache_key STRING",
-    "ALTER TABLE Dataset ADD IF NOT EXISTS row_count INT64",
-    "ALTER TABLE Dataset ADD IF NOT EXISTS schema STRING",
-    "ALTER TABLE Dataset ADD IF NOT EXISTS schema_hash STRING",
 )
 
 # ladybug reports errors as RuntimeError("<Kind> exception: <message>").
 _ERROR_KIND = re.compile(r"^\s*(\w+) exception:\s*", re.IGNORECASE)
+
+
+def graph_path(workdir: str | Path) -> Path:
+    """Where a twin keeps its lineage graph in `workdir`."""
+    return Path(workdir) / GRAPH_FILE
+
+
+def earlier_graph(workdir: str | Path) -> Path | None:
+    """A graph an earlier threadline left in `workdir` (not readable as this one), if any."""
+    return next((Path(workdir) / name for name in EARLIER_GRAPH_FILES if (Path(workdir) / name).exists()), None)
+
+
+class GraphSchemaError(RuntimeError):
+    """The file holds a lineage graph of an earlier schema (nodes keyed by a property, not `~id`)."""
 
 
 class GraphQueryError(Exception):
@@ -71,30 +92,77 @@ class GraphStore:
         self._lock = threading.Lock()
         self._db = ladybug.Database(str(self.path), read_only=read_only)
         self._conn = ladybug.Connection(self._db)
-        if not read_only:
-            for statement in SCHEMA:
-                self._conn.execute(statement)
+        try:
+            self._check_schema()
+            if not read_only:
+                for statement in SCHEMA:
+                    self._conn.execute(statement)
+        except BaseException:
+            self._conn.close()
+            self._db.close()
+            raise
+
+    def _check_schema(self) -> None:
+        """Refuse a graph whose Run table is keyed by a property rather than `~id`."""
+        tables = self._execute("CALL show_tables() RETURN name", {})
+        if not any(row["name"] == "Run" for row in tables):
+            return
+        columns = self._execute("CALL table_info('Run') RETURN name", {})
+        if not any(row["name"] == "~id" for row in columns):
+            raise GraphSchemaError(
+                f"{self.path} holds a lineage graph of an earlier threadline, whose nodes are keyed by their "
+                f"properties rather than by `~id`; this threadline keeps its graph in {GRAPH_FILE} and cannot "
+                "read that one: record the runs again (the twin writes a new graph), or move the file aside")
 
     def run(self, query: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run one openCypher query; every row as {column: value}. Raises GraphQueryError."""
+        parameters = dict(parameters or {})
         with self._lock:
+            if is_batched_write(query, parameters):
+                self._in_transaction(lambda: run_batched_write(query, parameters["rows"], self._execute))
+                return []
             try:
-                results = self._conn.execute(query, dict(parameters or {}))
+                results = self._conn.execute(query, parameters)
             except (RuntimeError, ValueError, TypeError) as exc:
                 raise _query_error(exc) from exc
             results = results if isinstance(results, list) else [results]
             try:
-                answer = results[-1]  # several statements: the last one answers
-                columns = answer.get_column_names()
-                rows = []
-                while answer.has_next():
-                    rows.append(dict(zip(columns, answer.get_next(), strict=True)))
-                return rows
+                return self._rows(results[-1])  # several statements: the last one answers
             except (RuntimeError, ValueError, TypeError) as exc:
                 raise _query_error(exc) from exc
             finally:
                 for result in results:
                     result.close()
+
+    def _in_transaction(self, work: Callable[[], None]) -> None:
+        """`work` as one transaction: all of it, or (on an error) none of it."""
+        self._execute("BEGIN TRANSACTION", {})
+        try:
+            work()
+        except BaseException:
+            self._execute("ROLLBACK", {})
+            raise
+        self._execute("COMMIT", {})
+
+    def _execute(self, query: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """One statement, its rows; the caller holds the lock. Raises GraphQueryError."""
+        try:
+            result = self._conn.execute(query, dict(parameters))
+        except (RuntimeError, ValueError, TypeError) as exc:
+            raise _query_error(exc) from exc
+        assert not isinstance(result, list), "one statement, one result"
+        try:
+            return self._rows(result)
+        finally:
+            result.close()
+
+    @staticmethod
+    def _rows(result: Any) -> list[dict[str, Any]]:
+        columns = result.get_column_names()
+        rows = []
+        while result.has_next():
+            rows.append(dict(zip(columns, result.get_next(), strict=True)))
+        return rows
 
     def close(self) -> None:
         with self._lock:

@@ -114,7 +114,10 @@ class NeptuneStandin:
         rows = self.store.run(query, parameters)
         with self._lock:
             self.queries_served += 1
-        return [{column: _to_neptune(value) for column, value in row.items()} for row in rows]
+        ids: dict[str, str] = {}
+        for row in rows:
+            _collect_ids(list(row.values()), ids)
+        return [{column: _to_neptune(value, ids) for column, value in row.items()} for row in rows]
 
     def __enter__(self) -> NeptuneStandin:
         return self.start()
@@ -244,20 +247,40 @@ def _graph_error(exc: GraphQueryError) -> _RequestError:
     return _RequestError(code, status, str(exc))
 
 
-def _to_neptune(value: Any) -> Any:
-    """Nodes and relationships as Neptune's openCypher JSON shows them; other values unchanged."""
+def _collect_ids(value: Any, ids: dict[str, str]) -> None:
+    """The `~id` of every node in an answer, by ladybug's internal id (for the ends of its relationships)."""
+    if isinstance(value, dict) and "_LABEL" in value and "_ID" in value and "_SRC" not in value:
+        if value.get("~id") is not None:
+            ids[_entity_id(value["_ID"])] = str(value["~id"])
+    elif isinstance(value, list):
+        for item in value:
+            _collect_ids(item, ids)
+    elif isinstance(value, dict):
+        _collect_ids(list(value.values()), ids)
+
+
+def _to_neptune(value: Any, ids: dict[str, str]) -> Any:
+    """Nodes and relationships as Neptune's openCypher JSON shows them; other values unchanged.
+
+    A node's `~id` is its own (the primary key); a relationship has no id of its own
+    here, so it gets ladybug's internal one, and its ends the `~id` of nodes that are
+    in the same answer.
+    """
     if isinstance(value, dict) and "_LABEL" in value and "_ID" in value:
-        properties = {k: _to_neptune(v) for k, v in value.items() if not k.startswith("_") and v is not None}
+        properties = {k: _to_neptune(v, ids) for k, v in value.items()
+                      if not k.startswith(("_", "~")) and v is not None}
+        internal = _entity_id(value["_ID"])
         if "_SRC" in value:
-            return {"~id": _entity_id(value["_ID"]), "~entityType": "relationship",
-                    "~start": _entity_id(value["_SRC"]), "~end": _entity_id(value["_DST"]),
+            start, end = _entity_id(value["_SRC"]), _entity_id(value["_DST"])
+            return {"~id": internal, "~entityType": "relationship",
+                    "~start": ids.get(start, start), "~end": ids.get(end, end),
                     "~type": value["_LABEL"], "~properties": properties}
-        return {"~id": _entity_id(value["_ID"]), "~entityType": "node",
+        return {"~id": ids.get(internal, internal), "~entityType": "node",
                 "~labels": [value["_LABEL"]], "~properties": properties}
     if isinstance(value, list):
-        return [_to_neptune(v) for v in value]
+        return [_to_neptune(v, ids) for v in value]
     if isinstance(value, dict):
-        return {k: _to_neptune(v) for k, v in value.items()}
+        return {k: _to_neptune(v, ids) for k, v in value.items()}
     return value
 
 

@@ -18,16 +18,22 @@ from typing import Any
 
 import boto3
 
+from ..deploy.images import BUILD_CONTEXT, twin_digest_parameters
 from . import moto_fixes
 from .alarms import SqsAlarmEvaluator
 from .batch_runtime import LocalBatchRuntime
 from .event_sources import EventSourcePoller
+from .execution_store import ExecutionStore
 from .faults import FaultPlan
 from .lambda_runtime import LocalLambdaRuntime
 from .provisioning import Provisioned, Provisioner
 from .queue_store import QueueStore
+from .readiness import ReadinessGate
+from .s3_store import S3Store
 from .schedules import ScheduleRunner
+from .table_store import TableStore
 from .template import load_yaml, translate
+from .twin_state import TwinState
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -58,6 +64,21 @@ def _shared_session() -> boto3.Session:
                          aws_secret_access_key="testing", region_name=REGION)
 
 
+def _stop_execution(sfn: Any, execution_arn: str, tries: int = 20) -> None:
+    """StopExecution, again while moto answers 500 for an execution whose interpreter has not started yet."""
+    from botocore.exceptions import ClientError
+
+    for attempt in range(tries):
+        try:
+            sfn.stop_execution(executionArn=execution_arn, error="Twin.Stopped",
+                               cause="the offline twin was stopped while the run was going")
+            return
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 500 or attempt == tries - 1:
+                raise
+            time.sleep(0.1)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -72,6 +93,7 @@ class TwinConfig:
     stack_name: str = "threadline"
     parameters: dict[str, Any] = field(default_factory=dict)
     slack_webhook_url: str = ""  # empty: the local Slack stand-in, which writes each message to the outbox
+    warm_job_processes: bool = True  # fork job processes from a warm interpreter (False: start each cold)
 
 
 class Twin:
@@ -88,6 +110,7 @@ class Twin:
         self._server: Any = None
         self._neptune: Any = None
         self._slack: Any = None
+        self._openlineage: Any = None
         self.session = _shared_session()
         self._clients: dict[str, Any] = {}
         self.lambda_runtime: LocalLambdaRuntime | None = None
@@ -97,14 +120,21 @@ class Twin:
         self.schedules: ScheduleRunner | None = None
         self.queue_store: QueueStore | None = None
         self.restored_messages = 0
+        self.gate: ReadinessGate | None = None
+        self.state: TwinState | None = None
+        self.executions: ExecutionStore | None = None
+        self.s3_store = S3Store(self.workdir, ACCOUNT_ID)
+        self.restored: dict[str, int] = {}  # what the workdir gave back at start: objects, items, messages
+        self.state_problems: list[str] = []  # state files that could not be restored, and why
 
     # -- life cycle --------------------------------------------------------------
 
     def start(self, skip_fixes: tuple[str, ...] = ()) -> Twin:
         from moto.server import ThreadedMotoServer
 
-        from .graph_store import GraphStore
+        from .graph_store import GraphStore, graph_path
         from .neptune_standin import NeptuneStandin
+        from .openlineage_receiver import OpenLineageReceiver
         from .slack_standin import SlackStandin
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per API call
@@ -115,10 +145,14 @@ class Twin:
         os.environ["MOTO_PORT"] = str(self.port)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
+        self.gate = ReadinessGate(self._server._server.app)
+        self._server._server.app = self.gate  # nothing but the twin's own calls until `gate.open()`
+        self.session.events.register("request-created", self.gate.sign)
         self._configure_moto({"stepfunctions": {"execute_state_machine": True}})
-        self._graph = GraphStore(self.workdir / "lineage.lbdb")
+        self._graph = GraphStore(graph_path(self.workdir))
         self._neptune = NeptuneStandin(self._graph).start()
         self._slack = SlackStandin(self.outbox).start()
+        self._openlineage = OpenLineageReceiver(self.workdir / "openlineage").start()
         executor_env = {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_ENDPOINT_URL_NEPTUNEDATA": self._neptune.url,
@@ -131,6 +165,7 @@ class Twin:
                                                  region=REGION)
         self.batch_runtime = LocalBatchRuntime(self.config.root, executor_env,
                                                self.workdir / "logs" / "batch", self.faults)
+        self.batch_runtime.start(warm=self.config.warm_job_processes)  # the zygote imports while we provision
         self.lambda_runtime.enable_async(self._send_to_queue)
         self.batch_runtime.state_events = moto_fixes.put_batch_job_state_event
         moto_fixes.apply(self.lambda_runtime, self.batch_runtime, skip=skip_fixes)
@@ -138,13 +173,26 @@ class Twin:
         self.queue_store = QueueStore(self.workdir / "state" / "sqs.json", ACCOUNT_ID, REGION)
         self.restored_messages = self.queue_store.restore()
         self.queue_store.start()
+        self._restore_state()
         self.event_sources = EventSourcePoller(self.session, self.endpoint_url, REGION).start()
         self.alarms = SqsAlarmEvaluator(self.session, self.endpoint_url, REGION).start()
         self.schedules = ScheduleRunner(self.session, self.endpoint_url, REGION).start()
+        self.gate.open()  # everything is wired: an upload from now on starts a run
         return self
+
+    def _restore_state(self) -> None:
+        """Put back what the workdir kept (S3 objects, DynamoDB items) and start keeping it."""
+        self.executions = ExecutionStore(self.workdir, self.client("stepfunctions"), self.state_machine_arn)
+        tables = TableStore(self.workdir / "state" / "dynamodb.json", self.client("dynamodb"))
+        self.restored = {"objects": self.s3_store.restore(self.state_problems),
+                         "items": tables.restore(self.state_problems), "messages": self.restored_messages}
+        self.state = TwinState([self.s3_store, tables, self.executions]).start()
 
     def stop(self) -> None:
         self.close_running_runs()
+        if self.state is not None:
+            self.state.stop()  # the last save, with the runs just closed
+            self.state = None
         if self.queue_store is not None:
             self.queue_store.stop()
             self.queue_store = None
@@ -159,6 +207,8 @@ class Twin:
             self.event_sources = None
         if self.lambda_runtime is not None:
             self.lambda_runtime.close()
+        if self.batch_runtime is not None:
+            self.batch_runtime.close()
         if self._neptune is not None:
             self._neptune.stop()
             self._neptune = None
@@ -166,6 +216,9 @@ class Twin:
         if self._slack is not None:
             self._slack.stop()
             self._slack = None
+        if self._openlineage is not None:
+            self._openlineage.stop()
+            self._openlineage = None
         if self._server is not None:
             self._reset_moto()  # moto's backends are per process: a later twin here starts empty
             self._server.stop()
@@ -194,8 +247,7 @@ class Twin:
             for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn,
                                                                       statusFilter="RUNNING"):
                 for execution in page["executions"]:
-                    sfn.stop_execution(executionArn=execution["executionArn"], error="Twin.Stopped",
-                                       cause="the offline twin was stopped while the run was going")
+                    _stop_execution(sfn, execution["executionArn"])
                     stopped.append(execution["name"])
         except Exception:  # a twin that cannot answer any more cannot close its runs either
             logging.getLogger("threadline.twin").exception("could not stop the running executions")
@@ -248,6 +300,9 @@ class Twin:
         template, artifacts = translate(load_yaml(self.config.root / "template.yaml"), self.config.root)
         parameters = {**self._network_parameters(),
                       "SlackWebhookUrl": self.config.slack_webhook_url or self._slack.url,
+                      "OpenLineageUrl": self._openlineage.url,
+                      # Job definitions name their images by digest, as `threadline deploy` pins them.
+                      **twin_digest_parameters(self.config.root / BUILD_CONTEXT),
                       **self.config.parameters}
         provisioner = Provisioner(self.session, self.endpoint_url, self.config.root, self.config.stack_name,
                                   self.lambda_runtime, self.batch_runtime,
@@ -272,6 +327,15 @@ class Twin:
             self._clients[service] = self.session.client(service, endpoint_url=self.endpoint_url)
         return self._clients[service]
 
+    def save_state(self) -> None:
+        """Write the workdir's state now (S3 objects, DynamoDB items, executions), e.g. before printing paths."""
+        if self.state is not None:
+            self.state.save()
+
+    def local_path(self, uri: str) -> Path | None:
+        """The workdir file that holds `s3://bucket/key` (saved by `save_state`), or None for other URIs."""
+        return self.s3_store.local_path(uri)
+
     def physical_id(self, logical_id: str) -> Any:
         return self.provisioned.physical_ids[logical_id]
 
@@ -288,3 +352,8 @@ class Twin:
     def slack(self) -> Any:
         """The local Slack webhook (`fail_next()` makes it answer errors for tests)."""
         return self._slack
+
+    @property
+    def openlineage(self) -> Any:
+        """The local OpenLineage endpoint standing in for Marquez (`events()` reads what it took)."""
+        return self._openlineage

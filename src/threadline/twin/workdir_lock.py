@@ -1,6 +1,6 @@
 """One twin per workdir: a lock file taken before the twin opens its lineage graph.
 
-The twin's embedded graph database (`<workdir>/lineage.lbdb`) admits one
+The twin's embedded graph database (`<workdir>/lineage-v2.lbdb`) admits one
 read-write process. A second `threadline run`, `demo` or `up` on the same
 workdir would otherwise fail deep inside the database with a lock error; the
 lock file lets it say at once which process holds the workdir.

@@ -1,7 +1,7 @@
 """Lineage events turned into batched graph writes (query text + rows), without touching a database.
 
-The model follows OpenLineage run events: a Pipeline (job namespace) has Runs;
-a Run has StepAttempts (one per Batch attempt, failed ones included); attempts
+The model follows OpenLineage run events: a Run (of a pipeline, the job namespace)
+has StepAttempts (one per Batch attempt, failed ones included); attempts
 CONSUMED and PRODUCED Datasets and are chained by RETRY_OF (Batch's own retry),
 FALLBACK_OF (the state machine's On-Demand / second-GPU-queue fallback) and
 FOLLOWED_BY (the next step). Every attempt carries its cache key (`cache.py`); a
@@ -33,6 +33,8 @@ from .batch import (
 )
 from .cache import StepIdentity, source_version, step_key
 from .events import JobStateChanged, RunFinished, RunStarted
+from .ids import attempt_node, dataset_node, run_node
+from .times import stored_time
 
 MAX_TEXT_CHARS = 65_536
 REUSED = "REUSED"
@@ -56,6 +58,7 @@ WRITE_ORDER: tuple[str, ...] = (
     queries.LINK_RUN_CONSUMED,
     queries.MERGE_JOB_ATTEMPTS,  # before run_finished's own write, which then has the last word
     queries.MERGE_STEP_ATTEMPTS,
+    queries.LINK_ATTEMPT_PART_OF,
     queries.SET_ATTEMPT_EXIT_CODES,
     queries.LINK_ATTEMPT_CONSUMED,
     queries.LINK_ATTEMPT_PRODUCED,
@@ -125,10 +128,9 @@ def combine(plans: Iterable[GraphWrites]) -> GraphWrites:
 def plan_run_started(event: RunStarted, pipeline: str) -> GraphWrites:
     plan = GraphWrites()
     plan.add(queries.MERGE_RUN_STARTED, [{
-        "pipeline": pipeline,
-        "run_id": event.run_id,
+        **_run_keys(pipeline, event.run_id),
         "execution_arn": event.execution_arn,
-        "started_at": event.at,
+        "started_at": stored_time(event.at),
     }])
     _add_source(plan, event.run_id, event.source)
     return plan
@@ -139,11 +141,10 @@ def plan_run_finished(event: RunFinished, pipeline: str, facts: Iterable[ObjectF
     error = event.error or {}
     plan = GraphWrites()
     plan.add(queries.MERGE_RUN_FINISHED, [{
-        "pipeline": pipeline,
-        "run_id": event.run_id,
+        **_run_keys(pipeline, event.run_id),
         "status": event.status,
         "execution_arn": event.execution_arn,
-        "ended_at": event.at,
+        "ended_at": stored_time(event.at),
         "error": _text(error.get("Error")),
         "cause": _text(error.get("Cause")),
     }])
@@ -159,7 +160,8 @@ def plan_run_finished(event: RunFinished, pipeline: str, facts: Iterable[ObjectF
     _add_datasets(plan, attempts, source, facts_by_uri)
     _add_attempt_links(plan, attempts)
     plan.add(queries.LINK_REUSED, [
-        {"src": a.attempt_id, "dst": event.reused[a.step]["attempt_id"]} for a in attempts if a.status == REUSED
+        {"src": attempt_node(a.attempt_id), "dst": attempt_node(event.reused[a.step]["attempt_id"])}
+        for a in attempts if a.status == REUSED
     ])
     return plan
 
@@ -175,7 +177,7 @@ def plan_job_state_changed(event: JobStateChanged, pipeline: str) -> GraphWrites
     written by `run_finished`.
     """
     plan = GraphWrites()
-    plan.add(queries.MERGE_RUN_SEEN, [{"pipeline": pipeline, "run_id": event.run_id}])
+    plan.add(queries.MERGE_RUN_SEEN, [_run_keys(pipeline, event.run_id)])
     try:
         attempts = attempt_records(event.job_key, event.job, first_seq=provisional_seq(event.job_key))
     except ValueError as exc:
@@ -196,9 +198,13 @@ def provisional_seq(job_key: str) -> int:
 
 def _add_attempt_nodes(plan: GraphWrites, query: str, run_id: str, attempts: list[AttemptRecord],
                        keys: dict[str, str | None]) -> None:
-    plan.add(query, [_attempt_row(run_id, a, keys.get(a.attempt_id)) for a in attempts])
+    plan.add(query, [_attempt_row(a, keys.get(a.attempt_id)) for a in attempts])
+    plan.add(queries.LINK_ATTEMPT_PART_OF, [
+        {"attempt_node": attempt_node(a.attempt_id), "run_node": run_node(run_id)} for a in attempts
+    ])
     plan.add(queries.SET_ATTEMPT_EXIT_CODES, [
-        {"attempt_id": a.attempt_id, "exit_code": a.exit_code} for a in attempts if a.exit_code is not None
+        {"attempt_node": attempt_node(a.attempt_id), "exit_code": a.exit_code}
+        for a in attempts if a.exit_code is not None
     ])
 
 
@@ -264,9 +270,14 @@ def _cache_keys(event: RunFinished, attempts: list[AttemptRecord]) -> dict[str, 
     return keys
 
 
-def _attempt_row(run_id: str, a: AttemptRecord, cache_key: str | None) -> dict[str, Any]:
+def _run_keys(pipeline: str, run_id: str) -> dict[str, Any]:
+    """What every write of a Run needs: its id, its natural key and its pipeline."""
+    return {"run_node": run_node(run_id), "run_id": run_id, "pipeline": pipeline}
+
+
+def _attempt_row(a: AttemptRecord, cache_key: str | None) -> dict[str, Any]:
     return {
-        "run_id": run_id,
+        "attempt_node": attempt_node(a.attempt_id),
         "attempt_id": a.attempt_id,
         "step": a.step,
         "job_key": a.job_key,
@@ -283,8 +294,8 @@ def _attempt_row(run_id: str, a: AttemptRecord, cache_key: str | None) -> dict[s
         "image": a.image,
         "parameters_json": a.parameters_json,
         "log_stream": a.log_stream,
-        "started_at": a.started_at,
-        "ended_at": a.ended_at,
+        "started_at": stored_time(a.started_at),
+        "ended_at": stored_time(a.ended_at),
         "cache_key": cache_key,
     }
 
@@ -308,8 +319,12 @@ class _Dataset:
     def kind(self) -> str:
         return "prefix" if self.uri.endswith("/") else "object"
 
+    @property
+    def node(self) -> str:
+        return dataset_node(self.dataset_id)
+
     def row(self) -> dict[str, Any]:
-        return {"dataset_id": self.dataset_id, "uri": self.uri, "kind": self.kind,
+        return {"dataset_node": self.node, "dataset_id": self.dataset_id, "uri": self.uri, "kind": self.kind,
                 "version": self.version, "etag": self.etag}
 
 
@@ -340,20 +355,20 @@ def _add_source(plan: GraphWrites, run_id: str, source: dict[str, Any],
     if dataset is None:
         return None
     _merge_datasets(plan, [dataset])
-    plan.add(queries.LINK_RUN_CONSUMED, [{"run_id": run_id, "dataset_id": dataset.dataset_id}])
+    plan.add(queries.LINK_RUN_CONSUMED, [{"run_node": run_node(run_id), "dataset_node": dataset.node}])
     return dataset
 
 
 def _merge_datasets(plan: GraphWrites, datasets: list[_Dataset]) -> None:
     plan.add(queries.MERGE_DATASETS, [d.row() for d in datasets])
     plan.add(queries.SET_DATASET_SIZES, [
-        {"dataset_id": d.dataset_id, "size": d.size} for d in datasets if d.size is not None
+        {"dataset_node": d.node, "size": d.size} for d in datasets if d.size is not None
     ])
     plan.add(queries.SET_DATASET_ROW_COUNTS, [
-        {"dataset_id": d.dataset_id, "row_count": d.row_count} for d in datasets if d.row_count is not None
+        {"dataset_node": d.node, "row_count": d.row_count} for d in datasets if d.row_count is not None
     ])
     plan.add(queries.SET_DATASET_SCHEMAS, [
-        {"dataset_id": d.dataset_id, "schema": d.schema, "schema_hash": d.schema_hash}
+        {"dataset_node": d.node, "schema": d.schema, "schema_hash": d.schema_hash}
         for d in datasets if d.schema_hash is not None
     ])
 
@@ -389,19 +404,20 @@ def _add_datasets(plan: GraphWrites, attempts: list[AttemptRecord], source: _Dat
                     dataset = _fact_dataset(facts[uri])
                 else:
                     dataset = _Dataset(uri=uri)
-                datasets[dataset.dataset_id] = dataset
-                links.append({"attempt_id": a.attempt_id, "dataset_id": dataset.dataset_id})
-    produced_prefixes = [datasets[link["dataset_id"]].uri for link in produced
-                         if datasets[link["dataset_id"]].kind == "prefix"]
+                datasets[dataset.node] = dataset
+                links.append({"attempt_node": attempt_node(a.attempt_id), "dataset_node": dataset.node})
+    produced_prefixes = [datasets[link["dataset_node"]].uri for link in produced
+                         if datasets[link["dataset_node"]].kind == "prefix"]
     for fact in facts.values():
-        if fact.uri not in datasets and any(fact.uri.startswith(prefix) for prefix in produced_prefixes):
-            datasets[fact.uri] = _fact_dataset(fact)
+        dataset = _fact_dataset(fact)
+        if dataset.node not in datasets and any(fact.uri.startswith(prefix) for prefix in produced_prefixes):
+            datasets[dataset.node] = dataset
     _merge_datasets(plan, list(datasets.values()))
     plan.add(queries.LINK_ATTEMPT_CONSUMED, consumed)
     plan.add(queries.LINK_ATTEMPT_PRODUCED, produced)
     prefixes = [d for d in datasets.values() if d.kind == "prefix"]
     plan.add(queries.LINK_DATASET_PART_OF, [
-        {"src": inner.dataset_id, "dst": outer.dataset_id}
+        {"src": inner.node, "dst": outer.node}
         for inner in datasets.values()
         for outer in prefixes
         if inner.uri != outer.uri and inner.uri.startswith(outer.uri)
@@ -415,7 +431,7 @@ def _add_attempt_links(plan: GraphWrites, attempts: list[AttemptRecord]) -> None
     # A reused stand-in has no Batch history of its own: no retries or fallbacks to link.
 
     retries = [
-        {"src": later.attempt_id, "dst": earlier.attempt_id}
+        _attempt_link(later, earlier)
         for job in by_job.values()
         for earlier, later in pairwise(job)
     ]
@@ -428,16 +444,20 @@ def _add_attempt_links(plan: GraphWrites, attempts: list[AttemptRecord]) -> None
         primaries = [job for job in jobs if not job[0].fallback]
         for job in jobs:
             if job[0].fallback and primaries:
-                fallbacks.append({"src": job[0].attempt_id, "dst": primaries[-1][-1].attempt_id})
+                fallbacks.append(_attempt_link(job[0], primaries[-1][-1]))
 
     steps = list(by_step.values())
     followed = [
-        {"src": before[-1][-1].attempt_id, "dst": after[0][0].attempt_id}
+        _attempt_link(before[-1][-1], after[0][0])
         for before, after in pairwise(steps)
     ]
     plan.add(queries.LINK_RETRY_OF, retries)
     plan.add(queries.LINK_FALLBACK_OF, fallbacks)
     plan.add(queries.LINK_FOLLOWED_BY, followed)
+
+
+def _attempt_link(src: AttemptRecord, dst: AttemptRecord) -> dict[str, Any]:
+    return {"src": attempt_node(src.attempt_id), "dst": attempt_node(dst.attempt_id)}
 
 
 def _text(value: Any) -> str | None:

@@ -19,8 +19,11 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Self
 
+from ..run_input import utc_timestamp
 from . import queries
+from .ids import attempt_node, dataset_node, run_node
 from .neptune import CypherRunner
+from .times import stored_time
 
 MAX_LEVELS = 12
 _SINCE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -32,6 +35,12 @@ Direction = Literal["upstream", "downstream"]
 # In a lineage tree's dicts: the key of a dataset's steps, and of a step's datasets.
 _TREE_KEYS: dict[Direction, tuple[str, str]] = {"upstream": ("produced_by", "consumed"),
                                                  "downstream": ("consumed_by", "produced")}
+# Per direction: a level's query, and the query for the datasets whose steps count as the dataset's own,
+# asked for datasets of this kind (objects lie in prefixes; prefixes hold objects).
+_LEVEL_QUERIES: dict[Direction, tuple[str, str, str]] = {
+    "upstream": (queries.PRODUCERS_OF, queries.PREFIXES_OF, "object"),
+    "downstream": (queries.CONSUMERS_OF, queries.OBJECTS_IN, "prefix"),
+}
 
 
 # --- the answers -----------------------------------------------------------------------
@@ -348,22 +357,22 @@ class Failures(_Model):
 
 def run_summary(runner: CypherRunner, run_id: str) -> RunSummary | None:
     """The run and its step attempts in pipeline order (None when the run is unknown)."""
-    rows = runner.run(queries.RUN, {"run_id": run_id})
+    rows = runner.run(queries.RUN, {"run_node": run_node(run_id)})
     if not rows:
         return None
-    attempts = runner.run(queries.RUN_ATTEMPTS, {"run_id": run_id})
+    attempts = runner.run(queries.RUN_ATTEMPTS, {"run_node": run_node(run_id)})
     return RunSummary(Run.from_row(rows[0]), tuple(Attempt.from_row(row) for row in attempts))
 
 
 def attempt_links(runner: CypherRunner, run_id: str) -> list[AttemptLink]:
     """RETRY_OF / FALLBACK_OF / FOLLOWED_BY edges between the run's attempts."""
-    links = [AttemptLink.from_row(row) for row in runner.run(queries.RUN_ATTEMPT_LINKS, {"run_id": run_id})]
+    links = [AttemptLink.from_row(row) for row in runner.run(queries.RUN_ATTEMPT_LINKS, {"run_node": run_node(run_id)})]
     return sorted(links, key=lambda link: (link.rel, link.src, link.dst))
 
 
 def run_datasets(runner: CypherRunner, run_id: str) -> list[DatasetLink]:
     """What the run and its attempts consumed and produced (and what the prefixes they produced hold)."""
-    links = [DatasetLink.from_row(row) for row in runner.run(queries.RUN_DATASETS, {"run_id": run_id})]
+    links = [DatasetLink.from_row(row) for row in runner.run(queries.RUN_DATASETS, {"run_node": run_node(run_id)})]
     return sorted(links, key=lambda link: (link.node, link.rel, link.dataset_id))
 
 
@@ -383,7 +392,8 @@ def run_report(runner: CypherRunner, run_id: str) -> RunReport | None:
 
 def attempt_history(runner: CypherRunner, attempt_id: str) -> list[EarlierAttempt]:
     """The attempts an attempt retried or fell back from, earliest first."""
-    return [EarlierAttempt.from_row(row) for row in runner.run(queries.ATTEMPT_HISTORY, {"attempt_id": attempt_id})]
+    rows = runner.run(queries.ATTEMPT_HISTORY, {"attempt_node": attempt_node(attempt_id)})
+    return [EarlierAttempt.from_row(row) for row in rows]
 
 
 def runs_for_input(runner: CypherRunner, uri: str) -> list[InputRun]:
@@ -397,37 +407,46 @@ def resolve(runner: CypherRunner, uri: str) -> list[Dataset]:
     """The datasets a URI names: the exact version (`...?versionId=`), every version of the
     object, or else the deepest recorded prefix that holds it."""
     # Prefixes and unversioned objects: a key lookup.
-    by_id = _datasets(runner.run(queries.DATASET_BY_ID, {"dataset_id": uri}))
+    by_id = _datasets(runner.run(queries.DATASET_BY_ID, {"dataset_node": dataset_node(uri)}))
     if by_id or "?versionId=" in uri:
         return by_id
     exact = _datasets(runner.run(queries.DATASETS_BY_URI, {"uri": uri}))
     if exact:
         return sorted(exact, key=lambda d: d.dataset_id)
-    holders = _datasets(runner.run(queries.PREFIXES_HOLDING_URI, {"uri": uri}))
+    parents = [dataset_node(prefix) for prefix in _parent_prefixes(uri)]
+    holders = _datasets(runner.run(queries.PREFIXES_HOLDING_URI, {"nodes": parents})) if parents else []
     if not holders:
         return []
     deepest = max(len(d.uri) for d in holders)
     return [d for d in holders if len(d.uri) == deepest]
 
 
+def _parent_prefixes(uri: str) -> list[str]:
+    """Every prefix that could hold `uri`: `s3://b/a/x.csv` -> `s3://b/`, `s3://b/a/`."""
+    scheme, _, path = uri.partition("://")
+    parts = path.split("/")[:-1] if path else []
+    return [f"{scheme}://{'/'.join(parts[:n])}/" for n in range(1, len(parts) + 1)] if scheme and parts else []
+
+
 def upstream(runner: CypherRunner, uri: str, max_levels: int = MAX_LEVELS) -> Lineage:
     """The tree of steps and datasets behind `uri`: who produced it, with which image and
     parameters, from which inputs, back to the incoming file."""
-    return _walk(runner, uri, queries.PRODUCERS_OF, "upstream", max_levels)
+    return _walk(runner, uri, "upstream", max_levels)
 
 
 def downstream(runner: CypherRunner, uri: str, max_levels: int = MAX_LEVELS) -> Lineage:
     """The tree of steps and datasets after `uri`: every attempt that read it (failed ones
     too) and what they wrote, onward; plus every run that took it as input."""
-    tree = _walk(runner, uri, queries.CONSUMERS_OF, "downstream", max_levels)
+    tree = _walk(runner, uri, "downstream", max_levels)
     runs = [ConsumingRun.from_row(row) for d in tree.roots
-            for row in runner.run(queries.RUNS_CONSUMING, {"id": d.dataset_id})]
+            for row in runner.run(queries.RUNS_CONSUMING, {"dataset_node": dataset_node(d.dataset_id)})]
     unique = {r.run_id: r for r in runs}.values()
     return replace(tree, runs=tuple(sorted(unique, key=lambda r: (r.started_at or "", r.run_id))))
 
 
-def _walk(runner: CypherRunner, uri: str, level_query: str, direction: Direction, max_levels: int) -> Lineage:
+def _walk(runner: CypherRunner, uri: str, direction: Direction, max_levels: int) -> Lineage:
     roots = resolve(runner, uri)
+    level_query, related_query, related_kind = _LEVEL_QUERIES[direction]
     found: dict[str, Dataset] = {d.dataset_id: d for d in roots}
     edges: dict[str, dict[str, LineageAttempt]] = {}  # dataset id -> attempt id -> attempt
     reached: dict[str, list[str]] = {}  # attempt id -> dataset ids on its far side
@@ -436,7 +455,8 @@ def _walk(runner: CypherRunner, uri: str, level_query: str, direction: Direction
     levels = 0
     while frontier and levels < max_levels:
         levels += 1
-        rows = [(via, row) for via in frontier for row in runner.run(level_query, {"id": via})]
+        rows = [(via, row) for via in frontier
+                for row in _level(runner, level_query, related_query if found[via].kind == related_kind else None, via)]
         next_frontier: list[str] = []
         for via, row in rows:
             attempt = LineageAttempt.from_row(row)
@@ -470,23 +490,27 @@ def _walk(runner: CypherRunner, uri: str, level_query: str, direction: Direction
                    tuple(sorted(attempts.values(), key=lambda a: (a.started_at or "", a.attempt_id))))
 
 
+def _level(runner: CypherRunner, level_query: str, related_query: str | None, dataset_id: str) -> list[dict[str, Any]]:
+    """One level from a dataset: its own producers (or readers), and those of the prefixes it lies in
+    (upstream, for an object) or of the objects in it (downstream, for a prefix)."""
+    related = runner.run(related_query, {"dataset_node": dataset_node(dataset_id)}) if related_query else []
+    ids = [dataset_id] + [row["dataset_id"] for row in related]
+    return [row for each in ids for row in runner.run(level_query, {"dataset_node": dataset_node(each)})]
+
+
 # --- failures ------------------------------------------------------------------------
 
 def parse_since(text: str, now: datetime | None = None) -> str:
-    """`7d`, `24h`, `30m`, `2w` before now, or an ISO date/time, as an ISO-8601 UTC string."""
-    now = now or datetime.now(UTC)
+    """`7d`, `24h`, `30m`, `2w` before now, or an ISO date/time, in the format the graph stores times
+    (`times.py`), so that the text comparison in the failure queries orders by time."""
     match = _SINCE.match(text)
     if match:
-        moment = now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    else:
-        try:
-            moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ValueError(f"--since {text!r}: expected e.g. 7d, 24h, 30m or an ISO date") from exc
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+        moment = (now or datetime.now(UTC)) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return utc_timestamp(moment)
+    since = stored_time(text)
+    if since is None:
+        raise ValueError(f"--since {text!r}: expected e.g. 7d, 24h, 30m or an ISO date")
+    return since
 
 
 def failures(runner: CypherRunner, since: str) -> Failures:
