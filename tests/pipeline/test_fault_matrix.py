@@ -123,7 +123,9 @@ def test_fault_ends_as_the_matrix_says(twin: Twin, case: FaultCase) -> None:
         assert result.record is not None and result.record["status"] == case.record, result.record
         assert result.record.get("closed_by") == case.closed_by
         assert not result.record.get("pending"), "the finaliser still owes a notice"
-        assert [m["kind"] for m in slack_messages(twin, result.run_id)] == list(case.slack)
+        # Each notice is its own async invocation: a retried one may land after a later notice, in
+        # Slack as here, so the matrix names which notices arrive, each once, not their order.
+        assert sorted(m["kind"] for m in slack_messages(twin, result.run_id)) == sorted(case.slack)
         assert twin.event_sources is not None
         until(lambda: lineage_status(twin, result.run_id) == case.lineage, 60,
               f"lineage run status {case.lineage} (now {lineage_status(twin, result.run_id)})")
