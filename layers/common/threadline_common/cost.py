@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import pipeline
-from .lineage.batch import AttemptRecord, attempt_records, job_description, job_key_order
+from .lineage.batch import AttemptRecord, attempt_records, job_description, job_field, job_key_order
 
 PRICES_DIR = Path(__file__).parent / "data" / "prices"
 DEFAULT_REGION = "us-east-1"
@@ -142,16 +142,17 @@ def load_table(region: str) -> PriceTable:
 
 def request_of(description: dict[str, Any]) -> Request | None:
     """A job description's per-node request: its container's resourceRequirements (or vcpus/memory)."""
-    container = _get(description, "Container")
-    if not isinstance(container, dict) or not (_get(container, "ResourceRequirements") or _get(container, "Vcpus")):
-        ranges = _get(_get(description, "NodeProperties") or {}, "NodeRangeProperties") or []
-        container = next((_get(r, "Container") for r in ranges if isinstance(r, dict)), None)
+    container = job_field(description, "Container")
+    if not isinstance(container, dict) \
+            or not (job_field(container, "ResourceRequirements") or job_field(container, "Vcpus")):
+        ranges = job_field(job_field(description, "NodeProperties") or {}, "NodeRangeProperties") or []
+        container = next((job_field(r, "Container") for r in ranges if isinstance(r, dict)), None)
     if not isinstance(container, dict):
         return None
-    values = {str(_get(item, "Type")).upper(): _get(item, "Value")
-              for item in _get(container, "ResourceRequirements") or [] if isinstance(item, dict)}
-    vcpus = _number(values.get("VCPU", _get(container, "Vcpus")))
-    memory = _number(values.get("MEMORY", _get(container, "Memory")))
+    values = {str(job_field(item, "Type")).upper(): job_field(item, "Value")
+              for item in job_field(container, "ResourceRequirements") or [] if isinstance(item, dict)}
+    vcpus = _number(values.get("VCPU", job_field(container, "Vcpus")))
+    memory = _number(values.get("MEMORY", job_field(container, "Memory")))
     if vcpus is None or memory is None:
         return None
     return Request(vcpus=vcpus, memory_mib=int(memory), gpus=int(_number(values.get("GPU")) or 0))
@@ -218,7 +219,7 @@ def run_cost(jobs: dict[str, Any], failures: dict[str, Any], region: str | None 
 def region_of(description: dict[str, Any]) -> str | None:
     """The region in the job's queue or job ARN (`arn:aws:batch:<region>:...`)."""
     for name in ("JobQueue", "JobArn"):
-        parts = str(_get(description, name) or "").split(":")
+        parts = str(job_field(description, name) or "").split(":")
         if len(parts) > 3 and parts[0] == "arn" and parts[3]:
             return parts[3]
     return None
@@ -249,10 +250,3 @@ def _number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
 
-
-def _get(mapping: Any, name: str) -> Any:
-    if not isinstance(mapping, dict):
-        return None
-    if name in mapping:
-        return mapping[name]
-    return mapping.get(name[:1].lower() + name[1:])

@@ -102,7 +102,7 @@ def job_description(value: Any) -> dict[str, Any] | None:
     jobs = value.get("Jobs") or value.get("jobs")
     if isinstance(jobs, list) and jobs and isinstance(jobs[0], dict):
         return jobs[0]
-    if _get(value, "JobId"):
+    if job_field(value, "JobId"):
         return value
     if isinstance(value.get("Cause"), str):
         return job_description(value["Cause"])
@@ -190,31 +190,31 @@ def attempt_records(job_key: str, description: dict[str, Any], first_seq: int) -
     attempt has none.
     """
     step, fallback = split_job_key(job_key)
-    job_id = _get(description, "JobId")
+    job_id = job_field(description, "JobId")
     if not isinstance(job_id, str) or not job_id:
         raise ValueError(f"job {job_key!r} has no JobId")
-    attempts = [a for a in (_get(description, "Attempts") or []) if isinstance(a, dict)] or [{}]
-    container = _get(description, "Container") or {}
-    node_properties = _get(description, "NodeProperties") or {}
-    queue = _get(description, "JobQueue")
+    attempts = [a for a in (job_field(description, "Attempts") or []) if isinstance(a, dict)] or [{}]
+    container = job_field(description, "Container") or {}
+    node_properties = job_field(description, "NodeProperties") or {}
+    queue = job_field(description, "JobQueue")
     multinode = bool(node_properties)
-    node_count = _int(_get(node_properties, "NumNodes")) or 1
-    raw_parameters = _get(description, "Parameters")
+    node_count = _int(job_field(node_properties, "NumNodes")) or 1
+    raw_parameters = job_field(description, "Parameters")
     parameters = {str(k): str(v) for k, v in raw_parameters.items()} if isinstance(raw_parameters, dict) else {}
-    final_status = str(_get(description, "Status") or "UNKNOWN")
+    final_status = str(job_field(description, "Status") or "UNKNOWN")
     records = []
     for index, attempt in enumerate(attempts):
         last = index == len(attempts) - 1
-        attempt_container = _get(attempt, "Container") or {}
-        exit_code = _int(_get(attempt_container, "ExitCode"))
-        reason = _get(attempt, "StatusReason") or _get(attempt_container, "Reason")
-        started_at = _get(attempt, "StartedAt")
-        ended_at = _get(attempt, "StoppedAt")
+        attempt_container = job_field(attempt, "Container") or {}
+        exit_code = _int(job_field(attempt_container, "ExitCode"))
+        reason = job_field(attempt, "StatusReason") or job_field(attempt_container, "Reason")
+        started_at = job_field(attempt, "StartedAt")
+        ended_at = job_field(attempt, "StoppedAt")
         if last:
-            exit_code = exit_code if exit_code is not None else _int(_get(container, "ExitCode"))
-            reason = _get(description, "StatusReason") or reason or _get(container, "Reason")
-            started_at = started_at if started_at is not None else _get(description, "StartedAt")
-            ended_at = ended_at if ended_at is not None else _get(description, "StoppedAt")
+            exit_code = exit_code if exit_code is not None else _int(job_field(container, "ExitCode"))
+            reason = job_field(description, "StatusReason") or reason or job_field(container, "Reason")
+            started_at = started_at if started_at is not None else job_field(description, "StartedAt")
+            ended_at = ended_at if ended_at is not None else job_field(description, "StoppedAt")
         records.append(
             AttemptRecord(
                 attempt_id=f"{job_id}#{index + 1}",
@@ -223,10 +223,10 @@ def attempt_records(job_key: str, description: dict[str, Any], first_seq: int) -
                 fallback=fallback,
                 seq=first_seq + index,
                 job_id=job_id,
-                job_name=_get(description, "JobName"),
+                job_name=job_field(description, "JobName"),
                 queue=queue,
                 capacity=derive_capacity(queue, fallback=fallback, multinode=multinode),
-                job_definition=_get(description, "JobDefinition"),
+                job_definition=job_field(description, "JobDefinition"),
                 attempt=index + 1,
                 status=final_status if last else "FAILED",
                 status_reason=reason,
@@ -234,7 +234,7 @@ def attempt_records(job_key: str, description: dict[str, Any], first_seq: int) -
                 node_count=node_count,
                 image=_image(container, node_properties),
                 parameters=parameters,
-                log_stream=_get(attempt_container, "LogStreamName") or _get(container, "LogStreamName"),
+                log_stream=job_field(attempt_container, "LogStreamName") or job_field(container, "LogStreamName"),
                 started_at=epoch_ms_to_iso(started_at),
                 ended_at=epoch_ms_to_iso(ended_at),
             )
@@ -252,17 +252,17 @@ def dataset_parameters(step: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def _image(container: dict[str, Any], node_properties: dict[str, Any]) -> str | None:
-    image = _get(container, "Image")
+    image = job_field(container, "Image")
     if image:
         return image
-    for node_range in _get(node_properties, "NodeRangeProperties") or []:
-        image = _get(_get(node_range, "Container") or {}, "Image")
+    for node_range in job_field(node_properties, "NodeRangeProperties") or []:
+        image = job_field(job_field(node_range, "Container") or {}, "Image")
         if image:
             return image
     return None
 
 
-def _get(mapping: Any, name: str) -> Any:
+def job_field(mapping: Any, name: str) -> Any:
     """`mapping[name]` in PascalCase, else in camelCase, else None."""
     if not isinstance(mapping, dict):
         return None
