@@ -107,9 +107,13 @@ def wait_showing(twin: Twin, arn: str, watching: Watch, show: bool = True) -> Ru
     reader = ProgressReader(twin.client("stepfunctions"), twin.client("batch"))
 
     def tick(status: str, state: str | None, elapsed: float) -> None:
-        watching.state, watching.elapsed = state, elapsed
+        watching.state, watching.elapsed = state or watching.state, elapsed
         if show:
-            view.show(reader.read(arn), elapsed)
+            snapshot = reader.read(arn)
+            # The view may show a state entered since `state` was read: a Ctrl-C after it names that one.
+            entered = [visit.name for visit in snapshot.states if visit.exited is None]
+            watching.state = entered[-1] if entered else watching.state
+            view.show(snapshot, elapsed)
 
     view: LiveView | PlainLines
     if show and console.is_terminal:
