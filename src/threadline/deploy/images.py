@@ -37,10 +37,13 @@ class JobImage:
         """The template's `${AWS::StackName}/<job>` repository name."""
         return f"{stack_name}/{self.job}"
 
+    def source_hash(self, context: Path) -> str:
+        """sha256 (hex) of what the image is built from: jobkit, the job's folder and the build arguments."""
+        return content_hash(context, [SHARED_FOLDER, self.job], self.build_args)
+
     def tag(self, context: Path) -> str:
         """`src-<content hash>` (`-gpu` for the GPU variant): equal tag, equal image."""
-        digest = content_hash(context, [SHARED_FOLDER, self.job], self.build_args)[:HASH_CHARS]
-        return f"src-{digest}{'-gpu' if self.gpu else ''}"
+        return f"src-{self.source_hash(context)[:HASH_CHARS]}{'-gpu' if self.gpu else ''}"
 
 
 JOB_IMAGES = (
@@ -58,5 +61,5 @@ def twin_digest_parameters(context: Path) -> dict[str, str]:
     changes, so resume cache keys (which only trust digests) behave as in a stack
     that `threadline deploy` pinned.
     """
-    return {image.digest_parameter: "sha256:" + content_hash(context, [SHARED_FOLDER, image.job], image.build_args)
+    return {image.digest_parameter: "sha256:" + image.source_hash(context)
             for image in JOB_IMAGES if image.digest_parameter}

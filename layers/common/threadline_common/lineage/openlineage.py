@@ -220,16 +220,16 @@ def _dataset(link: DatasetLink) -> dict[str, Any]:
 
 
 def _input(link: DatasetLink) -> dict[str, Any]:
-    dataset = _dataset(link)
-    if link.size is not None or link.row_count is not None:
-        dataset["inputFacets"] = {"inputStatistics": facet("inputStatistics", rowCount=link.row_count,
-                                                           size=link.size)}
-    return dataset
+    return _with_statistics(_dataset(link), link, "input")
 
 
 def _output(link: DatasetLink) -> dict[str, Any]:
-    dataset = _dataset(link)
+    return _with_statistics(_dataset(link), link, "output")
+
+
+def _with_statistics(dataset: dict[str, Any], link: DatasetLink, side: str) -> dict[str, Any]:
+    """The `inputStatistics` / `outputStatistics` facet, where the link knows a size or a row count."""
     if link.size is not None or link.row_count is not None:
-        dataset["outputFacets"] = {"outputStatistics": facet("outputStatistics", rowCount=link.row_count,
-                                                             size=link.size)}
+        name = f"{side}Statistics"
+        dataset[f"{side}Facets"] = {name: facet(name, rowCount=link.row_count, size=link.size)}
     return dataset
