@@ -13,8 +13,10 @@
    write latency of single events and of 10-event batches (what one SQS
    delivery costs) through the production client (boto3 `neptunedata`).
 3. Times the queries users run, through the same endpoint: upstream of a
-   report, downstream of an input file, a run's report, failures of the last
-   7 days, and the resume lookup by cache key.
+   report, downstream of an input file (and, on its own, the lookup of the
+   file's versions by URI it starts with), a run's report, failures of the
+   last 7 days, and the resume lookup by cache key. Batched writes also
+   report their round trips per batch.
 
 Every latency is given twice: end to end through the endpoint, and the part of
 it spent inside the embedded graph (`GraphStore.run`), which tells the stand-in's
@@ -50,7 +52,7 @@ from threadline_common.lineage import (
     upstream,
 )
 from threadline_common.lineage.graph import ObjectFacts
-from threadline_common.lineage.reader import parse_since
+from threadline_common.lineage.reader import parse_since, resolve
 
 from threadline.twin.graph_store import GraphStore, graph_path
 from threadline.twin.neptune_standin import NeptuneStandin
@@ -226,10 +228,12 @@ class GraphClock:
 
     def __init__(self, store: GraphStore) -> None:
         self.seconds = 0.0
+        self.queries = 0
         run = store.run
 
         def timed_run(query: str, parameters: Any = None) -> list[dict[str, Any]]:
             started = time.perf_counter()
+            self.queries += 1
             try:
                 return run(query, parameters)
             finally:
@@ -296,6 +300,7 @@ def main() -> None:
     single_inside: dict[str, list[float]] = {"run_started": [], "run_finished": []}
     batched: list[float] = []
     batched_inside: list[float] = []
+    batch_queries: list[int] = []  # round trips per batch
     extra = RunFactory(args.seed + 1, max(1, args.samples // 2), now)
     pending: list[tuple[Any, Any]] = []
     for index in range(args.samples):
@@ -308,20 +313,24 @@ def main() -> None:
             single_inside[kind].append(inside)
         pending += [(parse_lineage_event(started), ()), (parse_lineage_event(finished), facts)]
         if len(pending) >= 10:
+            sent_before = clock.queries
             elapsed, inside, _ = clock.timed(lambda: record_events(graph, pending, "threadline"))  # noqa: B023
             batched.append(elapsed / len(pending))
             batched_inside.append(inside / len(pending))
+            batch_queries.append(clock.queries - sent_before)
             pending = []
     results["write_latency"] = {kind: percentiles(samples, single_inside[kind]) for kind, samples in single.items()}
     if batched:
-        results["write_latency"]["per_event_in_batches_of_10"] = percentiles(batched, batched_inside)
+        results["write_latency"]["per_event_in_batches_of_10"] = {
+            **percentiles(batched, batched_inside), "round_trips_per_batch": round(statistics.fmean(batch_queries), 1)}
 
     # 3. The queries users run, through the endpoint.
     rng = random.Random(args.seed + 2)
     succeeded = [r for r in runs
                  if r["outcome"] in ("ok", "spot_fallback", "capacity_fallback", "postprocess_spot_once")]
-    timings: dict[str, list[float]] = {"upstream_of_report": [], "downstream_of_input": [], "run_report": [],
-                                       "failures_7d": [], "resume_lookup_by_cache_key": []}
+    timings: dict[str, list[float]] = {"upstream_of_report": [], "downstream_of_input": [],
+                                       "input_versions_by_uri": [], "run_report": [], "failures_7d": [],
+                                       "resume_lookup_by_cache_key": []}
     inside_graph: dict[str, list[float]] = {key: [] for key in timings}
     sizes: dict[str, list[int]] = {key: [] for key in timings}
     since = parse_since("7d", now)
@@ -333,6 +342,7 @@ def main() -> None:
         for name, call, size in (
             ("upstream_of_report", lambda: upstream(graph, report_uri), lambda v: len(v.attempts)),  # noqa: B023
             ("downstream_of_input", lambda: downstream(graph, run["source"]), lambda v: len(v.attempts)),  # noqa: B023
+            ("input_versions_by_uri", lambda: resolve(graph, run["source"]), len),  # noqa: B023 (downstream's start)
             ("run_report", lambda: run_report(graph, rng.choice(runs)["run_id"]), lambda v: len(v.attempts)),
             ("failures_7d", lambda: failures(graph, since), lambda v: len(v.runs)),
             ("resume_lookup_by_cache_key",

@@ -6,13 +6,15 @@ from the call to SUCCEEDED, so that a busy machine moves both alike.
 
 - start: a fresh interpreter starting the twin (`Twin.start()` returned), as
   `threadline up` does before it can take an upload, median of --starts.
-- overhead: one upload of the sample CSV to its run's terminal status, minus the
-  jobs' own compute (the run record's `durations_s`, whose steps run one after
-  another), median of --runs, with job processes forked warm (the default) and
-  started cold, in one twin each.
+- overhead: one upload of the sample CSV to its run's terminal status (the
+  execution's stopDate), minus the jobs' own compute (the run record's
+  `durations_s`, whose steps run one after another), median of --runs, with job
+  processes forked warm (the default) and started cold, in one twin each; also
+  upload to `collect` done (notices, lineage and outputs settled).
 - suite: `pytest -n 2` of the whole suite (--suite; minutes).
 
-Output: the table, and bench/out/twin.json.
+Output: the table, and bench/out/twin.json (the medians, the load average at
+the start, and every sample).
 """
 
 from __future__ import annotations
@@ -94,8 +96,13 @@ def twin_starts(samples: int) -> list[float]:
 
 
 def run_overheads(samples: int, warm: bool) -> list[dict[str, float]]:
-    """Upload-to-terminal seconds of the sample and the jobs' own compute, per run, in one twin."""
-    from threadline.twin.runs import run_file
+    """Per run of the sample, in one twin: upload to terminal status, the jobs' own compute, and collected.
+
+    The terminal moment is the execution's own stopDate (the twin's clock is this
+    process's), so that the bench's poll interval is not counted; `collected_s`
+    also counts `collect` (the notices, lineage queue and outputs settling).
+    """
+    from threadline.twin.runs import collect, find_execution, upload, wait
     from threadline.twin.server import Twin, TwinConfig
 
     runs = []
@@ -103,14 +110,18 @@ def run_overheads(samples: int, warm: bool) -> list[dict[str, float]]:
         twin = Twin(TwinConfig(workdir=Path(workdir), warm_job_processes=warm)).start()
         try:
             for index in range(samples + 1):  # the first run warms the functions and is left out
-                began = time.perf_counter()
-                result = run_file(twin, SAMPLE, f"incoming/bench-{index}.csv", timeout=120)
-                total = time.perf_counter() - began
-                if result.status != "SUCCEEDED":
+                uploaded = upload(twin, SAMPLE, f"incoming/bench-{index}.csv")
+                arn = find_execution(twin, uploaded["bucket"], uploaded["key"], uploaded["version_id"],
+                                     since=uploaded["uploaded_at"])
+                result = collect(twin, wait(twin, arn, timeout=120))
+                collected = time.time() - uploaded["uploaded_at"]
+                if result.status != "SUCCEEDED" or result.stopped is None:
                     raise SystemExit(f"run {result.run_id} ended {result.status}: {result.error} {result.cause}")
+                total = result.stopped.timestamp() - uploaded["uploaded_at"]
                 compute = sum(float(v) for v in ((result.record or {}).get("durations_s") or {}).values())
                 if index:
-                    runs.append({"total_s": total, "compute_s": compute, "overhead_s": total - compute})
+                    runs.append({"total_s": total, "compute_s": compute, "overhead_s": total - compute,
+                                 "collected_s": collected})
         finally:
             twin.stop()
     return runs
@@ -128,27 +139,35 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=5)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--baseline-samples", type=int, default=20)
+    parser.add_argument("--cold", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time runs with job processes started cold (default: yes)")
     parser.add_argument("--suite", action="store_true", help="also time the whole test suite (minutes)")
     args = parser.parse_args()
 
-    baseline = statistics.median(baseline_start_execution(args.baseline_samples))
-    figures: dict[str, Any] = {"baseline_start_execution_s": baseline, "cpus": os.cpu_count()}
+    baselines = baseline_start_execution(args.baseline_samples)
+    baseline = statistics.median(baselines)
+    figures: dict[str, Any] = {"baseline_start_execution_s": baseline, "cpus": os.cpu_count(),
+                               "load_average": os.getloadavg()[0]}
     starts = twin_starts(args.starts)
     figures["twin_start_s"] = statistics.median(starts)
-    for mode, warm in (("warm", True), ("cold", False)):
+    figures["samples"] = {"baseline_s": baselines, "twin_start_s": starts}
+    modes = (("warm", True), ("cold", False)) if args.cold else (("warm", True),)
+    for mode, warm in modes:
         runs = run_overheads(args.runs, warm)
         figures[f"run_{mode}"] = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        figures["samples"][f"run_{mode}"] = runs
     if args.suite:
         figures["suite_s"] = suite_seconds()
 
     print(f"baseline: moto StartExecution of one Pass state, {baseline * 1000:.1f} ms (median)")
     print(f"{'figure':<34}{'seconds':>10}{'x baseline':>12}")
     rows = [("twin start (fresh interpreter)", figures["twin_start_s"])]
-    for mode in ("warm", "cold"):
+    for mode, _ in modes:
         run = figures[f"run_{mode}"]
         rows += [(f"run upload->end, {mode} jobs", run["total_s"]),
                  (f"  jobs' own compute, {mode}", run["compute_s"]),
-                 (f"  overhead, {mode}", run["overhead_s"])]
+                 (f"  overhead, {mode}", run["overhead_s"]),
+                 (f"  upload->collected, {mode}", run["collected_s"])]
     if "suite_s" in figures:
         rows.append(("test suite, pytest -n 2", figures["suite_s"]))
     for name, seconds in rows:

@@ -84,6 +84,8 @@ def job_state_datums(event: dict[str, Any]) -> list[dict[str, Any]]:
     detail = event.get("detail")
     if not isinstance(detail, dict):
         raise BadEventError("the event has no detail object")
+    if isinstance(detail.get("nodeDetails"), dict):
+        return []  # a node `<jobId>#<N>` of a multi-node job: its job's own events count it once
     status = _text(detail, "status")
     queue = queue_name(_text(detail, "jobQueue"))
     datums: list[dict[str, Any]] = []

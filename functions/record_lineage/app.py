@@ -26,7 +26,8 @@ records that event and raises LineageGraphError when the graph cannot be reached
 from __future__ import annotations
 
 import os
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from threadline_common import aws
@@ -48,6 +49,9 @@ from threadline_common.lineage.graph import ObjectFacts
 from threadline_common.lineage.neptune import CypherRunner
 from threadline_common.observability import lambda_handler
 
+if TYPE_CHECKING:
+    from threadline_common.cost import SpotPrices
+
 logger = Logger()
 
 DEFAULT_PIPELINE_NAME = "threadline"
@@ -64,8 +68,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def _handle_batch(records: list[dict[str, Any]], pipeline: str, context: Any) -> dict[str, Any]:
     runner = NeptuneCypher.from_environment()
     outcome = consume(records, runner, pipeline, facts_for=_facts)
+    _record_costs(outcome.written, runner)  # first: the OpenLineage run event carries the cost from the graph
     _send_openlineage(runner, outcome.written, pipeline, context)
-    _record_costs(outcome.written)
     for message_id, reason in outcome.skipped.items():
         logger.error("Skipped a malformed lineage event", extra={"message_id": message_id, "reason": reason})
     for message_id, reason in outcome.ignored.items():
@@ -93,8 +97,8 @@ def _handle_one(event: dict[str, Any], pipeline: str, context: Any) -> dict[str,
     facts = _facts(lineage_event) if isinstance(lineage_event, RunFinished) else []
     runner = NeptuneCypher.from_environment()
     result = record_event(runner, lineage_event, pipeline, facts)
+    _record_costs([lineage_event], runner)
     _send_openlineage(runner, [lineage_event], pipeline, context)
-    _record_costs([lineage_event])
     if result.skipped_jobs:
         logger.warning("Some job entries had no readable job description", extra={"skipped_jobs": result.skipped_jobs})
     kind = _kind(lineage_event)
@@ -138,27 +142,62 @@ def _send_openlineage(runner: CypherRunner, recorded: list[LineageEvent], pipeli
     log("Sent OpenLineage events", extra={"sent": result.sent, "failed": result.failed[:5]})
 
 
-def _record_costs(recorded: list[LineageEvent]) -> None:
-    """After the graph write: each finished run's cost into its run record (RUN_TABLE), best effort.
+def _record_costs(recorded: list[LineageEvent], runner: CypherRunner) -> None:
+    """After the graph write: each finished run's cost into its run record (RUN_TABLE), the graph and,
+    for a run that succeeded, its report; best effort.
 
     This function is the one place that sees all of a run's attempts (threadline_common.run_cost_record).
     A failure is logged and never fails the graph write.
     """
     table = os.environ.get("RUN_TABLE")
     finished = [event for event in recorded if isinstance(event, RunFinished)]
-    if not table or not finished:
+    if not finished:
         return
-    from threadline_common.run_cost_record import write_cost
+    from threadline_common.run_cost_record import record_run_cost
 
-    dynamodb = aws.client("dynamodb")
+    dynamodb, s3, spot = aws.client("dynamodb"), aws.client("s3"), _spot_prices()
     for event in finished:
         try:
-            cost = write_cost(dynamodb, table, event)
+            done = record_run_cost(event, spot=spot, dynamodb=dynamodb, table=table, runner=runner, s3=s3)
         except Exception as exc:  # the lineage stands, whatever went wrong here
-            logger.warning("Run cost not written to the run record", extra={"run_id": event.run_id, "error": str(exc)})
+            logger.warning("Run cost not priced", extra={"run_id": event.run_id, "error": str(exc)})
             continue
-        logger.info("Recorded run cost", extra={"run_id": event.run_id, "total_usd": cost["total"],
-                                                "unpriced": len(cost["unpriced"])})
+        if done.problems:
+            logger.warning("Run cost not written everywhere", extra={"run_id": event.run_id, "problems": done.problems})
+        logger.info("Recorded run cost", extra={
+            "run_id": event.run_id, "total_usd": done.record["total"], "unpriced": len(done.record["unpriced"]),
+            "written": done.written, "report": done.report})
+    if table:
+        _record_rightsizing(dynamodb, table, finished)
+
+
+def _record_rightsizing(dynamodb: Any, table: str, finished: list[RunFinished]) -> None:
+    """Each finished run's right-sizing hints from its jobs' usage records (INTERMEDIATE_BUCKET), best effort."""
+    bucket = os.environ.get("INTERMEDIATE_BUCKET")
+    if not bucket:
+        return
+    from threadline_common.run_rightsizing_record import write_rightsizing
+
+    s3 = aws.client("s3")
+    for event in finished:
+        try:
+            sizing = write_rightsizing(dynamodb, s3, table, bucket, event)
+        except Exception as exc:  # the lineage stands, whatever went wrong here
+            logger.warning("Right-sizing hints not written to the run record",
+                           extra={"run_id": event.run_id, "error": str(exc)})
+            continue
+        logger.info("Recorded right-sizing hints", extra={"run_id": event.run_id, "steps": sorted(sizing["steps"]),
+                                                          "unreadable": sizing["unreadable"]})
+
+
+@cache
+def _spot_prices() -> SpotPrices | None:
+    """EC2's Spot price history where the template allows it (SPOT_PRICE_LOOKUP; off in the twin), one per container."""
+    if os.environ.get("SPOT_PRICE_LOOKUP", "").lower() != "true":
+        return None
+    from threadline_common.spot_prices import SpotPriceHistory
+
+    return SpotPriceHistory(lambda region: aws.client("ec2", region_name=region))
 
 
 def _facts(event: RunFinished) -> list[ObjectFacts]:

@@ -7,6 +7,10 @@
 Node index and count come from AWS_BATCH_JOB_NODE_INDEX / AWS_BATCH_JOB_NUM_NODES
 (0 and 1 when absent). The node writes `node-NNNN.parquet` under the output
 prefix, even when its share is empty, so post-processing can count nodes.
+
+With THREADLINE_SHARED_DIR set (the progress sidecar's folder), the node also
+writes its progress and checkpoints there, and first looks for a checkpoint
+the sidecar shipped in an earlier attempt, to continue after its last block.
 """
 
 from __future__ import annotations
@@ -22,21 +26,26 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobkit import cli
+from jobkit import cli, usage
 from jobkit.aws import S3
 from jobkit.errors import JobError, UsageError
 from jobkit.partials import PartialInfo, partial_name, write_partial
 
-from .backend import select_backend
+from . import checkpoint
+from .backend import Backend, select_backend
+from .checkpoint import Checkpoint, Plan
 from .model import (
     BLOCK_SCENARIOS,
     REQUIRED_COLUMNS,
     Portfolio,
     PortfolioError,
     ScenarioSchedule,
+    block_pnls,
     node_blocks,
-    simulate,
+    scenario_indices,
 )
+from .recorder import Recorder
+from .shared import checkpoint_uri, shared_dir
 
 log = logging.getLogger("analysis")
 
@@ -72,8 +81,24 @@ def load_portfolio(path: Path) -> Portfolio:
         raise JobError(f"cannot simulate the clean positions: {exc}") from exc
 
 
+def simulate_node(portfolio: Portfolio, schedule: ScenarioSchedule, blocks: range, backend: Backend,
+                  recorder: Recorder | None = None, start: Checkpoint | None = None) -> np.ndarray:
+    """The node's P&L in block order, continuing after `start`'s blocks when given."""
+    parts = [start.pnl] if start else []
+    done = start.blocks_done if start else 0
+    if recorder:
+        recorder.progress(done)
+    for pnl in block_pnls(portfolio, schedule, blocks[done:], backend):
+        parts.append(pnl)
+        done += 1
+        if recorder:
+            recorder.block_done(done, parts)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float64)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    usage.report_to(args.output_prefix.bucket, args.run_id)
     node_index, num_nodes = node_position()
     backend = select_backend()
     plan = ScenarioSchedule(scenarios=args.scenarios, horizon_days=args.horizon_days, seed=args.seed)
@@ -83,12 +108,24 @@ def main(argv: Sequence[str] | None = None) -> None:
              backend.name, backend.reason)
     s3 = S3()
     target = args.output_prefix.join(partial_name(node_index))
+    folder = shared_dir()
     with tempfile.TemporaryDirectory(prefix="analysis-") as tmp:
         local = Path(tmp) / "clean.parquet"
+        source = s3.head(args.input) if folder else None
         s3.download(args.input, local)
         portfolio = load_portfolio(local)
+        recorder, start = None, None
+        if folder and source:
+            identity = Plan(scenarios=plan.scenarios, horizon_days=plan.horizon_days, seed=plan.seed,
+                            num_nodes=num_nodes, node_index=node_index, block_size=BLOCK_SCENARIOS,
+                            backend=backend.name, input_uri=str(args.input),
+                            input_version_id=source.version_id, input_etag=source.etag)
+            start = checkpoint.find(s3, checkpoint_uri(args.output_prefix, node_index), identity, plan, blocks)
+            recorder = Recorder.for_attempt(folder, args.run_id, identity, plan, blocks,
+                                            resumed_blocks=start.blocks_done if start else 0)
         started = time.perf_counter()
-        scenario, pnl = simulate(portfolio, plan, blocks, backend)
+        pnl = simulate_node(portfolio, plan, blocks, backend, recorder, start)
+        scenario = scenario_indices(plan, blocks)
         elapsed = time.perf_counter() - started
         exposure = portfolio.exposure
         info = PartialInfo(
@@ -102,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         out = Path(tmp) / partial_name(node_index)
         write_partial(out, scenario, pnl, info)
         s3.upload(out, target, "application/vnd.apache.parquet")
-    rate = len(scenario) * len(portfolio) / elapsed if elapsed > 0 else 0.0
-    log.info("wrote %s: %d scenarios x %d positions in %.2f s (%.3g scenario-positions/s)",
-             target, len(scenario), len(portfolio), elapsed, rate)
+    computed = len(scenario) - (len(start.pnl) if start else 0)
+    rate = computed * len(portfolio) / elapsed if elapsed > 0 else 0.0
+    resumed = f" ({len(start.pnl)} from a checkpoint)" if start else ""
+    log.info("wrote %s: %d scenarios%s x %d positions in %.2f s (%.3g scenario-positions/s)",
+             target, len(scenario), resumed, len(portfolio), elapsed, rate)

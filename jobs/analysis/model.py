@@ -17,6 +17,7 @@ block's P&L is the same whichever node computes it.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,14 +140,24 @@ def simulate_block(portfolio: Portfolio, plan: ScenarioSchedule, block: int, bac
     return pnl
 
 
+def block_pnls(portfolio: Portfolio, plan: ScenarioSchedule, blocks: range,
+               backend: Backend) -> Iterator[np.ndarray]:
+    """Each block's P&L in turn, as NumPy arrays; the caller may stop or checkpoint between blocks."""
+    for block in blocks:
+        yield backend.to_numpy(simulate_block(portfolio, plan, block, backend))
+
+
+def scenario_indices(plan: ScenarioSchedule, blocks: range) -> np.ndarray:
+    """The global scenario indices of a run of blocks, in order."""
+    if not blocks:
+        return np.zeros(0, dtype=np.int64)
+    return np.arange(plan.block_scenarios(blocks.start).start,
+                     plan.block_scenarios(blocks.stop - 1).stop, dtype=np.int64)
+
+
 def simulate(portfolio: Portfolio, plan: ScenarioSchedule, blocks: range,
              backend: Backend) -> tuple[np.ndarray, np.ndarray]:
     """Scenario indices and portfolio P&L for the given blocks, as NumPy arrays."""
-    scenario_parts, pnl_parts = [], []
-    for block in blocks:
-        scenario_parts.append(np.arange(plan.block_scenarios(block).start,
-                                        plan.block_scenarios(block).stop, dtype=np.int64))
-        pnl_parts.append(backend.to_numpy(simulate_block(portfolio, plan, block, backend)))
-    if not pnl_parts:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-    return np.concatenate(scenario_parts), np.concatenate(pnl_parts)
+    pnl_parts = list(block_pnls(portfolio, plan, blocks, backend))
+    pnl = np.concatenate(pnl_parts) if pnl_parts else np.zeros(0, dtype=np.float64)
+    return scenario_indices(plan, blocks), pnl

@@ -12,6 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
+from . import usage
 from .errors import JobError
 from .exitcodes import EX_FAILURE, EX_OK
 
@@ -45,15 +46,24 @@ def configure_logging(job: str) -> None:
 
 
 def run(job: str, main: Main, argv: Sequence[str] | None = None) -> int:
-    """Call `main(argv)` and turn its outcome into an exit code."""
+    """Call `main(argv)`, record what it used (jobkit.usage), and turn its outcome into an exit code."""
     configure_logging(job)
+    usage.forget_destination()
+    meter = usage.Meter.start()
+    code, failure = _outcome(job, main, argv)
+    usage.write_usage(job, code, meter)
+    if failure is not None:
+        report_failure(failure)  # last, so it stays the last line on stderr
+    return code
+
+
+def _outcome(job: str, main: Main, argv: Sequence[str] | None) -> tuple[int, str | None]:
+    """(exit code, the failure line's message or None)."""
     try:
         main(argv)
     except JobError as exc:
-        report_failure(exc.message)
-        return exc.exit_code
+        return exc.exit_code, exc.message
     except Exception as exc:  # the last resort: never end on a bare traceback
         traceback.print_exc(file=sys.stderr)
-        report_failure(f"{job} failed unexpectedly: {type(exc).__name__}: {exc}")
-        return EX_FAILURE
-    return EX_OK
+        return EX_FAILURE, f"{job} failed unexpectedly: {type(exc).__name__}: {exc}"
+    return EX_OK, None

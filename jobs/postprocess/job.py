@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jobkit import cli
+from jobkit import cli, usage
 from jobkit.aws import S3, client
 from jobkit.errors import JobError
 from jobkit.s3uri import S3Uri
@@ -95,6 +95,7 @@ def build_report(args: argparse.Namespace, merged: Merged, figures: RiskFigures,
 def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     args = parse_args(argv)
+    usage.report_to(args.partials_prefix.bucket, args.run_id)
     table = cli.env_required("RUN_TABLE")
     s3 = S3()
     accepted, rejected, preprocess_s = accepted_rejected(s3.get_json(args.validation_uri), args.validation_uri)

@@ -2,6 +2,9 @@
 
 Shows the risk figures and a histogram of portfolio P&L with the VaR 95 %,
 VaR 99 % and ES 97.5 % marks drawn on it. Every text from the run is escaped.
+The run's compute cost is not known until the run ends, after this job: the page
+holds a placeholder section (`COST_PLACEHOLDER`) that the lineage function
+replaces with the cost table when the run succeeds (threadline_common.cost_section).
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ from .risk import RiskFigures
 WIDTH, HEIGHT = 760, 340
 LEFT, RIGHT, TOP, BOTTOM = 70, 20, 40, 50
 BINS = 60
+
+# Replaced as a whole, from `<section id="run-cost">` to its `</section>`, by the lineage function.
+COST_PLACEHOLDER = """<section id="run-cost">
+<h2>Compute cost</h2>
+<p class="sub">The run's compute cost is added here when the run ends.</p>
+</section>"""
 
 _MARKS = (
     ("var_95", "VaR 95%", "#d98c00", ""),
@@ -155,6 +164,7 @@ def render(report: dict[str, Any], figures: RiskFigures, pnl: np.ndarray) -> str
 <table>
 {run_rows}
 </table>
+{COST_PLACEHOLDER}
 <footer>VaR at level a: the loss exceeded in only a share 1 &minus; a of scenarios (the
 k-th worst P&amp;L, k = &lceil;n(1 &minus; a)&rceil;). Expected shortfall 97.5%: the mean loss of
 the worst 2.5% of scenarios. Losses are shown as positive numbers.</footer>

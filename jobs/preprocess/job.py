@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from jobkit import cli
+from jobkit import cli, usage
 from jobkit.aws import S3, ObjectInfo
 from jobkit.errors import DataError
 from jobkit.s3uri import S3Uri
@@ -57,6 +57,7 @@ def _local_name(source: S3Uri) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    usage.report_to(args.output_prefix.bucket, args.run_id)
     started_at = _now()
     s3 = S3()
     source: S3Uri = args.input

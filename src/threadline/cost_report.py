@@ -84,7 +84,7 @@ def table_records(dynamodb: Any, table: str) -> list[dict[str, Any]]:
     deserializer = TypeDeserializer()
     records: list[dict[str, Any]] = []
     for page in dynamodb.get_paginator("scan").paginate(
-            TableName=table, ProjectionExpression="run_id, started_at, #cost",
+            TableName=table, ProjectionExpression="run_id, started_at, #cost, rightsizing",
             ExpressionAttributeNames={"#cost": "cost"}):
         records.extend({k: deserializer.deserialize(v) for k, v in item.items()} for item in page["Items"])
     return records

@@ -197,6 +197,15 @@ def test_a_malformed_event_is_logged_and_skipped(app, cloudwatch, batch, event, 
     assert cloudwatch.list_metrics(Namespace=NAMESPACE)["Metrics"] == []
 
 
+def test_the_nodes_of_a_multi_node_job_publish_nothing(app, cloudwatch, batch, lambda_context):
+    """Batch sends each node `<jobId>#<N>` its own events; the job's own count it once."""
+    for status in ("STARTING", "FAILED"):
+        event = job_event(status, jobId="4c7599ae-0a82-49aa-ba5a-4727fcce14a8#1",
+                          nodeDetails={"nodeIndex": 1, "isMainNode": False})
+        assert app.handler(event, lambda_context)["metrics"] == []
+    assert cloudwatch.list_metrics(Namespace=NAMESPACE)["Metrics"] == []
+
+
 def test_other_statuses_publish_nothing(app, cloudwatch, batch, lambda_context):
     for status in ("PENDING", "RUNNABLE", "RUNNING", "SUCCEEDED"):
         assert app.handler(job_event(status), lambda_context)["metrics"] == []

@@ -14,7 +14,8 @@ import pytest
 
 from analysis import backend as backend_module
 from analysis.backend import numpy_backend, select_backend
-from analysis.job import main
+from analysis.checkpoint import Checkpoint, Plan
+from analysis.job import main, simulate_node
 from analysis.model import (
     BLOCK_SCENARIOS,
     POSITION_CHUNK,
@@ -22,6 +23,7 @@ from analysis.model import (
     PortfolioError,
     ScenarioSchedule,
     node_blocks,
+    scenario_indices,
     simulate,
 )
 from jobkit.errors import UsageError
@@ -129,6 +131,25 @@ def test_merged_result_is_bit_identical_for_any_node_count(nodes):
     merged = np.concatenate([p[1] for p in parts])
     assert np.array_equal(scenario, np.arange(plan.scenarios))
     assert merged.tobytes() == single.tobytes()
+
+
+# simulate_node does not check the plan: the job does, before it continues (test_analysis_sidecar.py).
+CHECKPOINT_PLAN = Plan(scenarios=1, horizon_days=10.0, seed=3, num_nodes=1, node_index=0, block_size=BLOCK_SCENARIOS,
+                       backend="numpy", input_uri="s3://b/clean.parquet", input_version_id=None, input_etag="e")
+
+
+@pytest.mark.parametrize("nodes", [1, 3])
+def test_continuing_after_any_block_is_bit_identical(nodes):
+    portfolio = Portfolio.from_table(portfolio_table(40))
+    plan = ScenarioSchedule(scenarios=4 * BLOCK_SCENARIOS + 9, horizon_days=10, seed=3)
+    for node in range(nodes):
+        blocks = node_blocks(plan.blocks, node, nodes)
+        scenario, whole = simulate(portfolio, plan, blocks, NUMPY)
+        assert np.array_equal(scenario_indices(plan, blocks), scenario)
+        for done in range(1, len(blocks) + 1):
+            first = simulate(portfolio, plan, blocks[:done], NUMPY)[1]
+            start = Checkpoint(CHECKPOINT_PLAN, "r", done, first)
+            assert simulate_node(portfolio, plan, blocks, NUMPY, start=start).tobytes() == whole.tobytes()
 
 
 def test_seed_changes_the_result():

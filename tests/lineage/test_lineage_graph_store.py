@@ -49,13 +49,19 @@ def test_query_errors_carry_their_kind(graph: GraphStore, query: str, kind: str)
     assert raised.value.kind == kind
 
 
-def test_integer_field_that_is_null_in_every_row_is_refused(graph: GraphStore) -> None:
-    """Why queries.SET_ATTEMPT_EXIT_CODES and SET_DATASET_SIZES send only rows that know the number."""
-    write = "UNWIND $rows AS row MERGE (a:StepAttempt {`~id`: row.id}) SET a.exit_code = row.exit_code"
+def test_integer_field_that_is_null_in_every_row_is_stored_as_null(graph: GraphStore) -> None:
+    """ladybug types such a field STRING and refuses it for INT64; the stand-in sends a literal NULL, as
+    Neptune would store it, so a write may keep what it does not know (`coalesce`)."""
+    write = ("UNWIND $rows AS row\nMERGE (a:StepAttempt {`~id`: row.id})\n"
+             "SET a.exit_code = coalesce(row.exit_code, a.exit_code)")
 
     graph.run(write, {"rows": [{"id": "a#1", "exit_code": None}, {"id": "a#2", "exit_code": 1}]})
+    graph.run(write, {"rows": [{"id": "a#2", "exit_code": None}, {"id": "a#3", "exit_code": None}]})
+
+    codes = graph.run("MATCH (a:StepAttempt) RETURN a.`~id` AS id, a.exit_code AS code ORDER BY id")
+    assert codes == [{"id": "a#1", "code": None}, {"id": "a#2", "code": 1}, {"id": "a#3", "code": None}]
     with pytest.raises(GraphQueryError, match="STRING but expected INT64"):
-        graph.run(write, {"rows": [{"id": "a#3", "exit_code": None}]})
+        graph.run("MATCH (a:StepAttempt {`~id`: 'a#1'}) SET a.exit_code = $code", {"code": "one"})
 
 
 def test_variable_length_paths_are_capped_at_30(graph: GraphStore) -> None:

@@ -169,10 +169,11 @@ def test_the_provisional_order_follows_the_pipeline() -> None:
     ({"status": "RUNNING"}, "only a job's end"),
     ({"status": "RUNNABLE"}, "only a job's end"),
     ({"jobName": f"backfill-{RUN_ID}"}, "none of threadline's steps"),
-    # The nodes of the multi-node GPU analysis send events of their own; the parent job is recorded.
-    ({"jobId": "0d3e2f77-1b9c-4c0f-8e1f-2a3b4c5d6e7f#1", "jobName": f"analysis-{RUN_ID}",
-      "nodeDetails": {"nodeIndex": 1, "isMainNode": False}}, "node or child of another job"),
-    ({"jobId": "5f0c:3", "arrayProperties": {"index": 3}}, "node or child of another job"),
+    # An array job's children: Step Functions reports the parent, which is recorded.
+    ({"jobId": "5f0c:3", "arrayProperties": {"index": 3}}, "child of an array job"),
+    # A node of the multi-node analysis that has not ended (it is recorded as it ends).
+    ({"jobId": "0d3e2f77-1b9c-4c0f-8e1f-2a3b4c5d6e7f#1", "jobName": f"analysis-{RUN_ID}", "status": "RUNNING",
+      "nodeDetails": {"nodeIndex": 1, "isMainNode": False}}, "only a job's end"),
 ])
 def test_events_with_nothing_to_record_are_not_recorded(sample_event, change: dict[str, Any], why: str) -> None:
     event = sample_event("batch_job_state_change.json")
@@ -185,6 +186,26 @@ def test_events_with_nothing_to_record_are_not_recorded(sample_event, change: di
 def test_another_batch_event_type_is_not_recorded(sample_event) -> None:
     event = sample_event("batch_job_state_change.json") | {"detail-type": "Batch Job Queue Blocked"}
     with pytest.raises(NotRecorded):
+        parse_lineage_event(event)
+
+
+def test_a_node_of_the_multi_node_analysis_parses_with_its_node(sample_event) -> None:
+    """Batch sends each node `<JobId>#<N>` its own event, with `nodeDetails`; the node is read from it."""
+    event = sample_event("batch_job_state_change.json")
+    event["detail"] |= {"jobId": f"{SPOT_JOB}#1", "jobName": f"analysis-{RUN_ID}", "status": "SUCCEEDED",
+                        "jobQueue": f"{QUEUE}GpuJobQueue-8KqWe3RtY6uI",
+                        "nodeDetails": {"nodeIndex": 1, "isMainNode": False}}
+
+    parsed = parse_lineage_event(event)
+
+    assert isinstance(parsed, JobStateChanged)
+    assert (parsed.job_key, parsed.node_index, parsed.job_id) == ("analysis", 1, f"{SPOT_JOB}#1")
+    without_details = copy.deepcopy(event)
+    del without_details["detail"]["nodeDetails"]
+    assert parse_lineage_event(without_details).node_index == 1  # `#<N>` says it too
+    event["detail"]["jobId"] = f"{SPOT_JOB}#main"
+    event["detail"]["nodeDetails"] = {"isMainNode": True}
+    with pytest.raises(LineageEventError, match="names no node index"):
         parse_lineage_event(event)
 
 

@@ -82,7 +82,9 @@ def test_epoch_conversion() -> None:
     assert epoch_ms_to_iso(None) is None
 
 
-def test_writes_never_send_a_null_number_and_never_an_empty_batch(sample_event: Any) -> None:
+def test_writes_never_erase_a_known_number_and_never_send_an_empty_batch(sample_event: Any) -> None:
+    """A number a row may not know (exit code, size, row count) is written through coalesce, so it keeps
+    what an earlier write stored; numbers every row knows are never null."""
     event = sample_event("lineage_run_finished.json")
     event["failures"]["analysis"] = {"Job": {"JobId": "cancelled", "Status": "FAILED", "Attempts": []}}
     plan = plan_run_finished(parse_lineage_event(event), "threadline")
@@ -90,11 +92,13 @@ def test_writes_never_send_a_null_number_and_never_an_empty_batch(sample_event: 
     assert plan.writes and all(write.rows for write in plan.writes)
     for write in plan.writes:
         for row in write.rows:
-            assert all(value is not None for key, value in row.items() if key in ("exit_code", "size", "seq",
-                                                                                    "attempt", "node_count"))
+            assert all(value is not None for key, value in row.items() if key in ("seq", "attempt", "node_count"))
             assert all(isinstance(value, (str, int, type(None))) for value in row.values())  # no maps, no lists
+        for field in ("exit_code", "size", "row_count"):
+            assert write.query.count(f"row.{field}") == write.query.count(f"coalesce(row.{field}, ")
     attempt_rows = next(w.rows for w in plan.writes if w.query == queries.MERGE_STEP_ATTEMPTS)
-    assert all("exit_code" not in row for row in attempt_rows)
+    codes = [row["exit_code"] for row in attempt_rows]
+    assert None in codes and any(code is not None for code in codes)
 
 
 @pytest.mark.parametrize("name", sorted(QUERY_TEXTS))

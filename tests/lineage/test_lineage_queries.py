@@ -84,7 +84,8 @@ def test_run_report_lists_attempts_in_order_with_fallbacks_and_reasons(runner, r
     assert report.attempts[0].retried and report.attempts[3].fallback_of == report.attempts[2].attempt_id
     assert report.attempts[0].status_reason.startswith("Host EC2")
     printed = report.to_dict()
-    assert list(printed) == ["run", "attempts", "links", "datasets"]
+    assert list(printed) == ["run", "attempts", "links", "datasets", "containers"]
+    assert printed["containers"] == []  # plain single-container attempts only
     assert list(printed["attempts"][0])[-3:] == ["parameters", "retried", "fallback_of"]
     assert "run_id" not in printed["attempts"][0] and "parameters_json" not in printed["attempts"][0]
     assert run_report(runner, "no-such-run") is None

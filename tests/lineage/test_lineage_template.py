@@ -72,7 +72,7 @@ def test_the_lineage_function_is_granted_exactly_what_it_uses(resources) -> None
         "neptune-db:connect", "neptune-db:ReadDataViaQuery", "neptune-db:WriteDataViaQuery",
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
         "s3:ListBucket", "s3:GetObject", "kms:Decrypt", "secretsmanager:GetSecretValue",
-        "dynamodb:UpdateItem",
+        "dynamodb:UpdateItem", "s3:PutObject", "kms:GenerateDataKey", "ec2:DescribeSpotPriceHistory",
     }
     # A finished run's cost goes into its run record: that table only.
     assert grants["dynamodb:UpdateItem"] == [{"Fn::GetAtt": ["RunTable", "Arn"]}]
@@ -82,7 +82,13 @@ def test_the_lineage_function_is_granted_exactly_what_it_uses(resources) -> None
     assert resources["RecordLineageFunction"]["Properties"]["Policies"][0]["Fn::If"][0] == "SendOpenLineage"
     for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
         assert grants[action] == [{"Fn::GetAtt": ["LineageQueue", "Arn"]}]
-    assert grants["s3:GetObject"] == [{"Fn::Sub": "${IntermediateBucket.Arn}/runs/*/preprocess/validation.json"}]
+    report = {"Fn::Sub": "${ResultsBucket.Arn}/*/report.html"}
+    assert sorted(str(r) for r in grants["s3:GetObject"]) == sorted(str(r) for r in (
+        {"Fn::Sub": "${IntermediateBucket.Arn}/runs/*/preprocess/validation.json"},
+        {"Fn::Sub": "${IntermediateBucket.Arn}/runs/*/usage/*"}, report))
+    # The cost goes into a succeeded run's report: the results bucket's report.html objects only.
+    assert grants["s3:PutObject"] == [report]
+    assert grants["kms:GenerateDataKey"] == [{"Fn::GetAtt": ["DataKey", "Arn"]}]
     assert sorted(str(r) for r in grants["s3:ListBucket"]) == sorted(
         str({"Fn::GetAtt": [b, "Arn"]}) for b in ("IntermediateBucket", "ResultsBucket"))
 

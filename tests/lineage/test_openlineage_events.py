@@ -236,7 +236,7 @@ def test_a_reused_step_completes_and_links_to_the_attempt_it_took(graph, sample)
 def test_the_pinned_and_custom_schemas_are_valid_json_schemas() -> None:
     for schema in schemas().values():
         Draft202012Validator.check_schema(schema)
-    assert len(schemas()) == 1 + 7 + 3  # the spec, the facets threadline uses, its own three
+    assert len(schemas()) == 1 + 7 + 5  # the spec, the facets threadline uses, its own five
 
 
 def test_the_schema_fields_lineage_names_are_the_jobs_schema() -> None:

@@ -45,6 +45,9 @@ def test_spot_reclaimed_job_and_on_demand_fallback_are_recorded(
     assert summary.run.to_dict() | {"cause": None} == {
         "run_id": run_id, "pipeline": "threadline", "execution_arn": started["execution_arn"],
         "status": "SUCCEEDED", "started_at": started["at"], "ended_at": finished["at"], "error": None, "cause": None,
+        # Priced after the graph write: the sample's CPU jobs name no request, so only the analysis
+        # (two whole g6.2xlarge nodes for 132 s) is priced, and the Spot savings are unknown.
+        "cost_usd": pytest.approx(0.9776 * 132 / 3600 * 2, abs=1e-6), "spot_savings_usd": None, "cost_unpriced": 5,
     }
     attempts = summary.attempts
     assert [(a.step, a.job_key, a.attempt, a.status, a.capacity) for a in attempts] == [

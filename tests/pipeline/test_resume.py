@@ -57,10 +57,17 @@ def rebuilt(image: str) -> str:
     return f"{repository}@sha256:{hashlib.sha256(digest.encode()).hexdigest()}"
 
 
+def node_containers(node_range: dict[str, Any]) -> list[dict[str, Any]]:
+    """A node range's containers: its one `container`, or every container of its task (`ecsProperties`)."""
+    if "ecsProperties" in node_range:
+        return [c for task in node_range["ecsProperties"]["taskProperties"] for c in task["containers"]]
+    return [node_range["container"]]
+
+
 def definition_image(twin: Any, job_definition: str) -> str:
     [definition] = twin.client("batch").describe_job_definitions(jobDefinitions=[job_definition])["jobDefinitions"]
     nodes = definition.get("nodeProperties")
-    container = nodes["nodeRangeProperties"][0]["container"] if nodes else definition["containerProperties"]
+    container = node_containers(nodes["nodeRangeProperties"][0])[0] if nodes else definition["containerProperties"]
     return str(container["image"])
 
 
@@ -71,7 +78,8 @@ def new_analysis_image(twin: Any) -> tuple[str, str]:
     [definition] = batch.describe_job_definitions(jobDefinitions=[old])["jobDefinitions"]
     nodes = definition["nodeProperties"]
     for node_range in nodes["nodeRangeProperties"]:
-        node_range["container"]["image"] = rebuilt(node_range["container"]["image"])
+        for container in node_containers(node_range):
+            container["image"] = rebuilt(container["image"])
     new = batch.register_job_definition(
         jobDefinitionName=definition["jobDefinitionName"], type="multinode", nodeProperties=nodes,
         retryStrategy=definition.get("retryStrategy", {}), timeout=definition.get("timeout", {}),

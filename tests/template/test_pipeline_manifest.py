@@ -57,11 +57,22 @@ def _parameter_names(parameters: dict[str, Any]) -> set[str]:
 
 
 def _commands(definition: dict[str, Any]) -> list[list[Any]]:
-    """The Command of a container job definition, or of every node range of a multi-node one."""
+    """The Command of a container job definition, or of every node range of a multi-node one.
+
+    A node range of several containers (`EcsProperties`) gives its essential container's command: the
+    step's own work, which the state machine's parameters feed.
+    """
     properties = definition["Properties"]
     if "ContainerProperties" in properties:
         return [properties["ContainerProperties"]["Command"]]
-    return [node["Container"]["Command"] for node in properties["NodeProperties"]["NodeRangeProperties"]]
+    commands = []
+    for node in properties["NodeProperties"]["NodeRangeProperties"]:
+        if "EcsProperties" in node:
+            containers = node["EcsProperties"]["TaskProperties"][0]["Containers"]
+            commands.extend(c["Command"] for c in containers if c.get("Essential", True))
+        else:
+            commands.append(node["Container"]["Command"])
+    return commands
 
 
 def _ref_parameters(command: list[Any]) -> set[str]:

@@ -38,14 +38,38 @@ def test_table_names_its_sources_and_dates():
         assert raw["spot"]["note"]
 
 
-def test_every_job_definition_request_fits_an_allowed_instance(resources: dict[str, Any]):
-    """Each job's request, on each capacity its jobs run on, has an instance in the table to be priced by."""
+def test_every_job_definition_request_fits_an_allowed_instance(template: dict[str, Any], resources: dict[str, Any]):
+    """Each job's request, on each capacity its jobs run on, has an instance in the table to be priced by.
+
+    Read by the pricing code's own reader (a multi-container node asks for the sum of its containers),
+    with each parameter at its default.
+    """
     for step, job in pipeline.jobs():
-        properties = resources[step.job_definition]["Properties"]
-        container = properties.get("ContainerProperties") or properties["NodeProperties"]["NodeRangeProperties"][0][
-            "Container"]
-        values = {item["Type"]: item["Value"] for item in container["ResourceRequirements"]}
-        gpus = values.get("GPU", 0)
-        request = cost.Request(vcpus=float(values["VCPU"]), memory_mib=int(values["MEMORY"]),
-                               gpus=1 if isinstance(gpus, dict) else int(gpus))  # GPU: the parameter's default, 1
+        properties = _with_defaults(resources[step.job_definition]["Properties"], template["Parameters"])
+        description = {"Container": properties.get("ContainerProperties"),
+                       "NodeProperties": properties.get("NodeProperties")}
+        request = cost.request_of(description)
+        assert request is not None, job.key
         assert cost.cheapest_fit(cost.load_table("us-east-1"), job.capacity, request) is not None, job.key
+
+
+def test_the_analysis_node_request_is_the_sum_of_its_containers(template: dict[str, Any], resources: dict[str, Any]):
+    properties = _with_defaults(resources["AnalysisJobDefinition"]["Properties"], template["Parameters"])
+    description = {"NodeProperties": properties["NodeProperties"]}
+    containers = cost.container_requests(description)
+
+    assert containers, "the analysis node range has containers with resourceRequirements"
+    assert cost.request_of(description) == cost.Request(
+        vcpus=sum(r.vcpus for r in containers.values()), memory_mib=sum(r.memory_mib for r in containers.values()),
+        gpus=sum(r.gpus for r in containers.values()))
+
+
+def _with_defaults(node: Any, parameters: dict[str, Any]) -> Any:
+    """`node` with each `{"Ref": <parameter>}` replaced by the parameter's default."""
+    if isinstance(node, dict):
+        if set(node) == {"Ref"} and node["Ref"] in parameters:
+            return parameters[node["Ref"]].get("Default")
+        return {key: _with_defaults(value, parameters) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_with_defaults(value, parameters) for value in node]
+    return node

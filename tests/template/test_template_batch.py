@@ -45,13 +45,33 @@ JOBS = {
 GPU_QUEUES = ["GpuJobQueue", "GpuFallbackJobQueue"]
 
 
-def _container(job_definition: dict[str, Any]) -> dict[str, Any]:
+def _node(job_definition: dict[str, Any]) -> dict[str, Any]:
+    """What every node runs: the one node range of a multi-node job, else the job's own properties."""
     props = job_definition["Properties"]
     if props["Type"] == "multinode":
         ranges = props["NodeProperties"]["NodeRangeProperties"]
         assert len(ranges) == 1, "one node range covers every node"
-        return ranges[0]["Container"]
-    return props["ContainerProperties"]
+        return ranges[0]
+    return props
+
+
+def _task(job_definition: dict[str, Any]) -> dict[str, Any] | None:
+    """The multi-container task (`EcsProperties`) of a job definition, if it has one."""
+    ecs = _node(job_definition).get("EcsProperties")
+    if ecs is None:
+        return None
+    assert len(ecs["TaskProperties"]) == 1, "Batch runs one task per node"
+    return ecs["TaskProperties"][0]
+
+
+def _container(job_definition: dict[str, Any]) -> dict[str, Any]:
+    """The job's main container: its only one, or the essential one of its task."""
+    task = _task(job_definition)
+    if task is not None:
+        (main,) = [c for c in task["Containers"] if c.get("Essential", True)]
+        return main
+    node = _node(job_definition)
+    return node.get("Container") or node["ContainerProperties"]
 
 
 def _role_statements(resources: dict[str, Any], role: str) -> list[dict[str, Any]]:
@@ -139,14 +159,16 @@ def test_job_container_wiring(resources: dict[str, Any], name: str) -> None:
         {"Fn::Sub": f"{registry}/${{{repository}}}@${{{digest}}}"},
         {"Fn::Sub": f"{registry}/${{{repository}}}:${{ImageTag}}"},
     ]}
-    assert container["JobRoleArn"] == {"Fn::GetAtt": [role, "Arn"]}
-    assert container["ExecutionRoleArn"] == {"Fn::GetAtt": ["BatchExecutionRole", "Arn"]}
+    task = _task(resources[name])
+    roles = task if task is not None else container  # a task's containers share its roles and volumes
+    assert roles.get("TaskRoleArn", roles.get("JobRoleArn")) == {"Fn::GetAtt": [role, "Arn"]}
+    assert roles["ExecutionRoleArn"] == {"Fn::GetAtt": ["BatchExecutionRole", "Arn"]}
     logs = container["LogConfiguration"]
     assert logs["LogDriver"] == "awslogs"
     assert logs["Options"]["awslogs-group"] == {"Ref": "BatchLogGroup"}
     assert logs["Options"]["awslogs-stream-prefix"] == job
     mounts = {m["SourceVolume"] for m in container.get("MountPoints", [])}
-    assert mounts and mounts <= {v["Name"] for v in container.get("Volumes", [])}
+    assert mounts and mounts <= {v["Name"] for v in roles.get("Volumes", [])}
 
 
 def test_postprocess_gets_the_run_table(resources: dict[str, Any]) -> None:
@@ -165,6 +187,29 @@ def test_analysis_is_multinode_on_gpus(resources: dict[str, Any]) -> None:
     assert {"Type": "GPU", "Value": {"Ref": "AnalysisGpusPerNode"}} in requirements
 
 
+def test_each_analysis_node_runs_the_analysis_with_a_progress_sidecar(resources: dict[str, Any]) -> None:
+    """Each node is a task of two containers that share a folder; the sidecar never fails the job."""
+    task = _task(resources["AnalysisJobDefinition"])
+    assert task is not None
+    assert {v["Name"] for v in task["Volumes"]} == {"scratch", "shared"}
+    main, sidecar = task["Containers"]
+    shared = {"Name": "THREADLINE_SHARED_DIR", "Value": "/threadline/shared"}
+    assert (main["Name"], main["Essential"]) == ("analysis", True)
+    assert shared in main["Environment"]
+    assert {(m["SourceVolume"], m["ContainerPath"]) for m in main["MountPoints"]} == {
+        ("scratch", "/tmp"), ("shared", "/threadline/shared")}
+    assert (sidecar["Name"], sidecar["Essential"]) == ("progress", False)
+    assert sidecar["DependsOn"] == [{"ContainerName": "analysis", "Condition": "START"}]
+    assert sidecar["Image"] == main["Image"]  # one image, pinned by one digest
+    assert sidecar["Command"] == ["python", "-m", "analysis.sidecar", "--run-id", "Ref::run_id",
+                                  "--output-prefix", "Ref::partials_prefix"]
+    assert {r["Type"]: r["Value"] for r in sidecar["ResourceRequirements"]} == {"VCPU": "1", "MEMORY": "512"}
+    assert shared in sidecar["Environment"]
+    assert [(m["SourceVolume"], m["ContainerPath"]) for m in sidecar["MountPoints"]] == [
+        ("shared", "/threadline/shared")]
+    assert sidecar["LogConfiguration"]["Options"]["awslogs-stream-prefix"] == "analysis-progress"
+
+
 def test_job_roles_are_least_privilege(resources: dict[str, Any]) -> None:
     def under(bucket: str, suffix: str) -> dict[str, str]:
         return {"Fn::Sub": f"${{{bucket}.Arn}}/{suffix}"}
@@ -174,13 +219,19 @@ def test_job_roles_are_least_privilege(resources: dict[str, Any]) -> None:
     pre = _role_statements(resources, "PreprocessJobRole")
     assert _grants(pre, "s3:GetObject") == [under("IncomingBucket", "${IncomingPrefix}*")]
     assert sorted(map(str, _grants(pre, "s3:PutObject"))) == sorted(
-        map(str, [under("IntermediateBucket", "runs/*/preprocess/*"), under("QuarantineBucket", "*")])
+        map(str, [under("IntermediateBucket", "runs/*/preprocess/*"), under("QuarantineBucket", "*"),
+                  under("IntermediateBucket", "runs/*/usage/preprocess/*")])
     )
     assert not _grants(pre, "dynamodb:UpdateItem")
 
     analysis = _role_statements(resources, "AnalysisJobRole")
-    assert _grants(analysis, "s3:GetObject") == [under("IntermediateBucket", "runs/*/preprocess/clean.parquet")]
-    assert _grants(analysis, "s3:PutObject") == [under("IntermediateBucket", "runs/*/analysis/*")]
+    # A retried node continues from its own step's checkpoint, shipped by the progress sidecar.
+    assert sorted(map(str, _grants(analysis, "s3:GetObject"))) == sorted(map(str, [
+        under("IntermediateBucket", "runs/*/preprocess/clean.parquet"),
+        under("IntermediateBucket", "runs/*/analysis/checkpoints/*"),
+    ]))
+    assert _grants(analysis, "s3:PutObject") == [under("IntermediateBucket", "runs/*/analysis/*"),
+                                                 under("IntermediateBucket", "runs/*/usage/analysis/*")]
     assert not _grants(analysis, "s3:ListBucket")
 
     post = _role_statements(resources, "PostprocessJobRole")
@@ -190,7 +241,8 @@ def test_job_roles_are_least_privilege(resources: dict[str, Any]) -> None:
     ]))
     (listing,) = [s for s in post if s["Action"] == "s3:ListBucket"]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": "runs/*/analysis/*"}}
-    assert _grants(post, "s3:PutObject") == [under("ResultsBucket", "runs/*")]
+    assert _grants(post, "s3:PutObject") == [under("ResultsBucket", "runs/*"),
+                                             under("IntermediateBucket", "runs/*/usage/postprocess/*")]
     assert _grants(post, "dynamodb:UpdateItem") == [{"Fn::GetAtt": ["RunTable", "Arn"]}]
 
 
@@ -200,10 +252,15 @@ def test_no_job_can_overwrite_another_steps_outputs(resources: dict[str, Any]) -
         return [target["Fn::Sub"] for target in _grants(_role_statements(resources, role), "s3:PutObject")]
 
     intermediate = "${IntermediateBucket.Arn}/"
-    preprocess_writes = [w for w in writes("PreprocessJobRole") if w.startswith(intermediate)]
+    usage = intermediate + "runs/*/usage/"  # each step's usage records, in a folder of its own
+    for role, step in (("PreprocessJobRole", "preprocess"), ("AnalysisJobRole", "analysis"),
+                       ("PostprocessJobRole", "postprocess")):
+        assert [w for w in writes(role) if w.startswith(usage)] == [f"{usage}{step}/*"]
+    preprocess_writes = [w for w in writes("PreprocessJobRole")
+                         if w.startswith(intermediate) and not w.startswith(usage)]
     assert preprocess_writes == [intermediate + "runs/*/preprocess/*"]
-    assert writes("AnalysisJobRole") == [intermediate + "runs/*/analysis/*"]
-    assert not any(w.startswith(intermediate) for w in writes("PostprocessJobRole"))
+    assert [w for w in writes("AnalysisJobRole") if not w.startswith(usage)] == [intermediate + "runs/*/analysis/*"]
+    assert not any(w.startswith(intermediate) and not w.startswith(usage) for w in writes("PostprocessJobRole"))
 
 
 def test_spot_queue_falls_back_to_on_demand(resources: dict[str, Any]) -> None:

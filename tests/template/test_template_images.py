@@ -15,11 +15,22 @@ JOB_DEFINITIONS = {"PreprocessJobDefinition": "PreprocessImageDigest",
 DIGEST = "sha256:" + "ab" * 32
 
 
-def _image(resource: dict[str, Any]) -> Any:
+def _images(resource: dict[str, Any]) -> list[Any]:
+    """The image of every container the job definition runs (each container of a multi-container task)."""
     props = resource["Properties"]
     if "ContainerProperties" in props:
-        return props["ContainerProperties"]["Image"]
-    return props["NodeProperties"]["NodeRangeProperties"][0]["Container"]["Image"]
+        return [props["ContainerProperties"]["Image"]]
+    images = []
+    for node in props["NodeProperties"]["NodeRangeProperties"]:
+        if "EcsProperties" in node:
+            images.extend(c["Image"] for task in node["EcsProperties"]["TaskProperties"] for c in task["Containers"])
+        else:
+            images.append(node["Container"]["Image"])
+    return images
+
+
+def _image(resource: dict[str, Any]) -> Any:
+    return _images(resource)[0]
 
 
 def _resolver(template: dict[str, Any], **parameters: str) -> Resolver:
@@ -48,6 +59,15 @@ def test_prod_job_definitions_name_their_images_by_digest(template: dict[str, An
     for name, image in _resolved_images(template, resolver).items():
         registry = r"123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com"
         assert re.fullmatch(rf"{registry}/threadline-prod/[a-z]+@sha256:[0-9a-f]{{64}}", image), f"{name}: {image}"
+
+
+def test_every_container_of_a_job_is_pinned_by_the_same_digest(template: dict[str, Any]) -> None:
+    digests = {parameter: DIGEST for parameter in JOB_DEFINITIONS.values()}
+    resolver = _resolver(template, Environment="prod", ImageTag="latest", **digests)
+    for name in JOB_DEFINITIONS:
+        images = {resolver.resolve(image) for image in _images(template["Resources"][name])}
+        assert len(images) == 1 and DIGEST in images.pop(), name
+    assert len(_images(template["Resources"]["AnalysisJobDefinition"])) == 2  # the analysis and its sidecar
 
 
 @pytest.mark.parametrize("missing", sorted(JOB_DEFINITIONS.values()))

@@ -27,7 +27,7 @@ FUNCTIONS = {
                                                   "TEAMS", "DEFAULT_TEAM"}),
     "RecordLineageFunction": ("functions/record_lineage/", {"NEPTUNE_ENDPOINT", "NEPTUNE_PORT", "PIPELINE_NAME",
                                                             "OPENLINEAGE_URL", "OPENLINEAGE_API_KEY_SECRET_ARN",
-                                                            "RUN_TABLE"}),
+                                                            "RUN_TABLE", "INTERMEDIATE_BUCKET", "SPOT_PRICE_LOOKUP"}),
     "NotifySlackFunction": ("functions/notify_slack/", {"SLACK_WEBHOOK_SECRET_ARN", "PIPELINE_NAME"}),
     "FinaliseRunFunction": ("functions/finalise_run/", {"RUN_TABLE", "LINEAGE_QUEUE_URL", "NOTIFY_SLACK_FUNCTION"}),
     "BatchMetricsFunction": ("functions/batch_metrics/", {"JOB_QUEUES"}),

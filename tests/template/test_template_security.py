@@ -147,8 +147,11 @@ def test_every_compute_environment_uses_the_launch_template(resources: dict[str,
 @pytest.mark.parametrize("name", JOB_DEFINITIONS)
 def test_jobs_get_their_region_without_the_metadata_service(resources: dict[str, Any], name: str) -> None:
     props = resources[name]["Properties"]
-    containers = ([props["ContainerProperties"]] if "ContainerProperties" in props
-                  else [r["Container"] for r in props["NodeProperties"]["NodeRangeProperties"]])
+    containers = [props["ContainerProperties"]] if "ContainerProperties" in props else []
+    for node in props.get("NodeProperties", {}).get("NodeRangeProperties", []):
+        tasks = (node["EcsProperties"]["TaskProperties"] if "EcsProperties" in node
+                 else [{"Containers": [node["Container"]]}])
+        containers.extend(container for task in tasks for container in task["Containers"])
     for container in containers:
         assert {"Name": "AWS_DEFAULT_REGION", "Value": {"Ref": "AWS::Region"}} in container["Environment"]
 

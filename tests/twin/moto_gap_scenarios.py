@@ -653,6 +653,31 @@ def batch_share_identifier(scene: Scene) -> dict:
             "status": job["status"], "task_status": execution["status"], "task_share": task_job.get("shareIdentifier")}
 
 
+def batch_ecs_properties(scene: Scene) -> dict:
+    """A multi-container `container` job definition (`ecsProperties`): registered, described, run."""
+    batch = scene.client("batch")
+    queue = scene.job_queue()
+    folder = scene.tmp / "tasked"
+    folder.mkdir()
+    scene.batch.definition_dirs["tasked"] = folder
+    containers = [{"name": "main", "image": "local", "essential": True, "command": ["python", "-c", "pass"],
+                   "dependsOn": [{"containerName": "side", "condition": "COMPLETE"}]},
+                  {"name": "side", "image": "local", "essential": False,
+                   "command": ["python", "-c", "raise SystemExit(3)"]}]
+    try:
+        arn = batch.register_job_definition(jobDefinitionName="tasked", type="container",
+                                            ecsProperties={"taskProperties": [{"containers": containers}]},
+                                            )["jobDefinitionArn"]
+    except batch.exceptions.ClientException as exc:
+        return {"refused": exc.response["Error"]["Message"]}
+    [definition] = batch.describe_job_definitions(jobDefinitions=[arn])["jobDefinitions"]
+    job = scene.wait_job(batch.submit_job(jobName="tasked", jobQueue=queue, jobDefinition=arn)["jobId"])
+    ran = job.get("ecsProperties", {}).get("taskProperties", [{}])[0].get("containers", [])
+    described = definition["ecsProperties"]["taskProperties"][0]["containers"]
+    return {"refused": None, "described": [c["name"] for c in described],
+            "status": job["status"], "exit_codes": {c["name"]: c.get("exitCode") for c in ran}}
+
+
 SCENARIOS = {name: globals()[name] for name in moto_fixes.FIXES if name in globals()}
 
 

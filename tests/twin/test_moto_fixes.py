@@ -262,3 +262,10 @@ def test_batch_share_identifier_regression():
     assert (fixed["share"], fixed["priority"], fixed["status"]) == ("risk", 7, "SUCCEEDED")
     assert broken["task_share"] is None  # the interpreter dropped the Task's ShareIdentifier
     assert (fixed["task_status"], fixed["task_share"]) == ("SUCCEEDED", "research")
+
+
+def test_batch_ecs_properties_regression():
+    broken, fixed = scenario("batch_ecs_properties", False), scenario("batch_ecs_properties", True)
+    assert broken == {"refused": "containerProperties or eksProperties must be provided"}
+    assert fixed == {"refused": None, "described": ["main", "side"], "status": "SUCCEEDED",
+                     "exit_codes": {"main": 0, "side": 3}}

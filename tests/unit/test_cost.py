@@ -109,3 +109,105 @@ def test_an_attempt_that_never_started_costs_nothing_and_a_missing_request_is_un
 def test_region_without_a_table_is_unpriced():
     run = cost.run_cost(_with_requests(EVENT)["jobs"], {}, region="xx-nowhere-1")
     assert run.priced == [] and all("no price table" in a.problem for a in run.attempts if a.problem)
+
+
+def _multi_container_job(camel: bool) -> dict:
+    """A multi-node job with a multi-container node range, as DescribeJobs (camelCase) or Step Functions
+    (PascalCase) reports it: `nodeProperties.nodeRangeProperties[].ecsProperties.taskProperties[].containers[]`."""
+    def name(text: str) -> str:
+        return text[:1].lower() + text[1:] if camel else text
+
+    def requirement(kind: str, value: str) -> dict:
+        return {name("Type"): kind, name("Value"): value}
+
+    containers = [
+        {name("Name"): "analysis", name("Essential"): True,
+         name("ResourceRequirements"): [requirement("VCPU", "4"), requirement("MEMORY", "12288"),
+                                        requirement("GPU", "1")]},
+        {name("Name"): "progress", name("Essential"): False,
+         name("ResourceRequirements"): [requirement("VCPU", "1"), requirement("MEMORY", "1024")]},
+    ]
+    return {
+        name("JobId"): "a1", name("JobQueue"): "arn:aws:batch:us-east-1:123456789012:job-queue/GpuJobQueue",
+        name("NodeProperties"): {name("NumNodes"): 2, name("MainNode"): 0, name("NodeRangeProperties"): [
+            {name("TargetNodes"): "0:", name("EcsProperties"): {name("TaskProperties"): [
+                {name("Containers"): containers}]}}]},
+    }
+
+
+@pytest.mark.parametrize("camel", [True, False], ids=["DescribeJobs", "StepFunctions"])
+def test_a_multi_container_node_asks_for_the_sum_of_its_containers(camel: bool):
+    job = _multi_container_job(camel)
+
+    assert cost.container_requests(job) == {"analysis": cost.Request(4.0, 12288, 1),
+                                            "progress": cost.Request(1.0, 1024, 0)}
+    assert cost.request_of(job) == cost.Request(5.0, 13312, 1)
+    # 5 vCPUs do not fit a g6.xlarge (4): the node is a whole g6.2xlarge.
+    instance, share = cost.cheapest_fit(TABLE, "GPU", cost.request_of(job))
+    assert (instance.name, share) == ("g6.2xlarge", 1.0)
+
+
+def test_a_top_level_multi_container_job_and_one_without_requests():
+    job = _multi_container_job(camel=True)
+    single_node = {"ecsProperties": job["nodeProperties"]["nodeRangeProperties"][0]["ecsProperties"]}
+    assert cost.request_of(single_node) == cost.Request(5.0, 13312, 1)
+    assert cost.request_of({"ecsProperties": {"taskProperties": [{"containers": [{"name": "x"}]}]}}) is None
+
+
+class _FixedSpot:
+    """A Spot price source that knows one instance type's price and counts its questions."""
+
+    def __init__(self, known: dict[str, float]) -> None:
+        self.known = known
+        self.asked: list[tuple[str, str, str, str]] = []
+
+    def hourly(self, instance_type: str, region: str, start: str, end: str) -> float | None:
+        self.asked.append((instance_type, region, start, end))
+        return self.known.get(instance_type)
+
+
+def test_a_spot_source_prices_spot_attempts_the_table_has_no_figure_for():
+    event = _with_requests(EVENT)
+    spot = _FixedSpot({"m6a.large": 0.04})
+    run = cost.run_cost(event["jobs"], event["failures"], spot=spot)
+
+    by_attempt = {(a.job_key, a.attempt): a for a in run.attempts}
+    reclaimed = by_attempt[("preprocess", 1)]
+    assert reclaimed.usd == pytest.approx(0.04 * 20 / 3600) and not reclaimed.spot_at_on_demand
+    assert reclaimed.on_demand_usd == pytest.approx(0.0864 * 20 / 3600)
+    # Only Spot attempts are asked about, over their own window, in the table's region.
+    assert {asked[0] for asked in spot.asked} == {"m6a.large"}
+    assert all(asked[1] == "us-east-1" and asked[2] < asked[3] for asked in spot.asked)
+    assert by_attempt[("preprocess_on_demand", 1)].usd == pytest.approx(0.096 * 31 / 3600)
+
+    # Every Spot attempt now has a figure: the savings are known, in total and per step.
+    spot_seconds = 60 + 18  # the three reclaimed preprocess attempts and postprocess
+    assert run.spot_savings_usd == pytest.approx((0.0864 - 0.04) * spot_seconds / 3600)
+    steps = run.savings_by_step()
+    assert steps["preprocess"] == pytest.approx((0.0864 - 0.04) * 60 / 3600)
+    assert steps["analysis"] == 0.0  # GPU On-Demand: nothing saved, nothing unknown
+    record = run.to_record()
+    assert record["spot_savings"] == pytest.approx(sum(record["spot_savings_by_step"].values()), abs=1e-6)
+
+
+def test_a_spot_figure_above_on_demand_is_capped_and_an_unknown_one_stays_unknown():
+    event = _with_requests(EVENT)
+    capped = cost.run_cost(event["jobs"], event["failures"], spot=_FixedSpot({"m6a.large": 9.0}))
+    assert all(a.usd == pytest.approx(a.on_demand_usd) for a in capped.attempts if a.capacity == "SPOT")
+
+    unknown = cost.run_cost(event["jobs"], event["failures"], spot=_FixedSpot({}))
+    assert unknown.spot_savings_usd is None
+    steps = unknown.savings_by_step()
+    assert steps["preprocess"] is None and steps["postprocess"] is None and steps["analysis"] == 0.0
+    assert unknown.to_record()["spot_savings_by_step"]["preprocess"] is None
+
+
+def test_the_record_lists_each_attempt_with_its_capacity_instance_and_cost():
+    run = cost.run_cost(**{k: v for k, v in _with_requests(EVENT).items() if k in ("jobs", "failures")})
+    entries = run.to_record()["by_attempt"]
+
+    assert [e["job"] for e in entries] == [f"{a.job_key}#{a.attempt}" for a in run.attempts]
+    analysis = next(e for e in entries if e["step"] == "analysis")
+    assert (analysis["capacity"], analysis["instance"], analysis["nodes"]) == ("GPU", "g6.2xlarge", 2)
+    assert sum(e["usd"] for e in entries) == pytest.approx(run.total_usd, abs=1e-5)
+    assert all(a.attempt_id and a.attempt_id.endswith(f"#{a.attempt}") for a in run.attempts)

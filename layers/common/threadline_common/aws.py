@@ -12,10 +12,11 @@ from typing import Any
 
 
 @cache
-def client(service_name: str, endpoint_url: str | None = None) -> Any:
-    """A boto3 client; with `endpoint_url=None` boto3 applies AWS_ENDPOINT_URL[_<SERVICE>] itself."""
+def client(service_name: str, endpoint_url: str | None = None, region_name: str | None = None) -> Any:
+    """A boto3 client; with `endpoint_url=None` boto3 applies AWS_ENDPOINT_URL[_<SERVICE>] itself, and with
+    `region_name=None` the environment's region."""
     import boto3
     from botocore.config import Config
 
     config = Config(retries={"mode": "standard"}, user_agent_extra="threadline")
-    return boto3.client(service_name, endpoint_url=endpoint_url, config=config)
+    return boto3.client(service_name, endpoint_url=endpoint_url, region_name=region_name, config=config)

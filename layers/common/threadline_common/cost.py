@@ -6,10 +6,13 @@ cheapest instance its compute environments allow that fits the request: a
 job asking for 2 vCPUs and 7.5 GiB on an On-Demand queue pays for all of an
 m7i.large-class machine (or its cheapest allowed peer) for as long as it ran,
 times its node count. The share is the largest of its vCPU, memory and GPU
-fractions. Spot attempts use the table's Spot figure where one is pinned, and
-its On-Demand price (the most Spot can cost) where none is, leaving their
-savings unknown. The same code prices a run in the lineage function (the run
-record), the Slack function (the success message) and the CLI.
+fractions; a multi-container node asks for the sum of its containers. Spot
+attempts use the table's Spot figure where one is pinned, else a `SpotPrices`
+source where the caller has one (a deployed lineage function: EC2's Spot price
+history, `spot_prices.py`), else their On-Demand price (the most Spot can
+cost), leaving their savings unknown. The same code prices a run in the lineage
+function (the run record, the report, the graph), the Slack function (the
+success message) and the CLI.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import pipeline
 from .lineage.batch import AttemptRecord, attempt_records, job_description, job_field, job_key_order
@@ -61,6 +64,14 @@ class Request:
     gpus: int = 0
 
 
+class SpotPrices(Protocol):
+    """Where a Spot figure the table does not pin can come from."""
+
+    def hourly(self, instance_type: str, region: str, start: str, end: str) -> float | None:
+        """The instance type's Spot price per hour over [start, end] (ISO-8601), or None when unknown."""
+        ...
+
+
 @dataclass(frozen=True)
 class AttemptCost:
     step: str
@@ -75,7 +86,18 @@ class AttemptCost:
     on_demand_usd: float | None
     problem: str | None = None
     spot_at_on_demand: bool = False
-    """A Spot attempt priced at the On-Demand ceiling: the table pins no Spot figure for its instance."""
+    """A Spot attempt priced at the On-Demand ceiling: no Spot figure for its instance was at hand."""
+    attempt_id: str | None = None
+
+    @property
+    def savings_known(self) -> bool:
+        """Whether what it saved against On-Demand is known: not a Spot attempt left at the ceiling or unpriced."""
+        return not (self.spot_at_on_demand or (self.usd is None and self.capacity == pipeline.SPOT))
+
+    @property
+    def savings_usd(self) -> float:
+        """On-Demand minus actual (0 for an unpriced attempt); meaningful where `savings_known`."""
+        return (self.on_demand_usd or 0.0) - (self.usd or 0.0) if self.usd is not None else 0.0
 
 
 @dataclass
@@ -99,9 +121,20 @@ class RunCost:
     @property
     def spot_savings_usd(self) -> float | None:
         """On-Demand minus actual, or None when a Spot attempt had no Spot figure or was not priced at all."""
-        if any(a.spot_at_on_demand or (a.usd is None and a.capacity == pipeline.SPOT) for a in self.attempts):
+        if not all(a.savings_known for a in self.attempts):
             return None
         return self.on_demand_usd - self.total_usd
+
+    def savings_by_step(self) -> dict[str, float | None]:
+        """Spot savings per step, in first-seen order: None for a step with an attempt whose savings are unknown."""
+        steps: dict[str, float | None] = {}
+        for attempt in self.attempts:
+            so_far = steps.get(attempt.step, 0.0)
+            if so_far is None or not attempt.savings_known:
+                steps[attempt.step] = None
+            else:
+                steps[attempt.step] = so_far + attempt.savings_usd
+        return steps
 
     def by(self, key: str) -> dict[str, float]:
         """Cost summed by an AttemptCost field (`step`, `capacity`), in first-seen order."""
@@ -122,9 +155,19 @@ class RunCost:
             "spot_savings": None if savings is None else round(savings, 6),
             "by_step": {k: round(v, 6) for k, v in self.by("step").items()},
             "by_capacity": {k: round(v, 6) for k, v in self.by("capacity").items()},
+            "spot_savings_by_step": {k: None if v is None else round(v, 6) for k, v in self.savings_by_step().items()},
+            "by_attempt": [_attempt_entry(a) for a in self.attempts],
             "attempts": len(self.attempts),
             "unpriced": [f"{a.job_key}#{a.attempt}: {a.problem}" for a in self.attempts if a.usd is None],
         }
+
+
+def _attempt_entry(attempt: AttemptCost) -> dict[str, Any]:
+    """One attempt in the record: what the report's table shows (USD, or None when unpriced)."""
+    return {"job": f"{attempt.job_key}#{attempt.attempt}", "step": attempt.step, "capacity": attempt.capacity,
+            "instance": attempt.instance, "nodes": attempt.nodes, "seconds": round(attempt.seconds, 3),
+            "usd": None if attempt.usd is None else round(attempt.usd, 6),
+            "spot_at_on_demand": attempt.spot_at_on_demand}
 
 
 @cache
@@ -141,12 +184,49 @@ def load_table(region: str) -> PriceTable:
 
 
 def request_of(description: dict[str, Any]) -> Request | None:
-    """A job description's per-node request: its container's resourceRequirements (or vcpus/memory)."""
-    container = job_field(description, "Container")
-    if not isinstance(container, dict) \
-            or not (job_field(container, "ResourceRequirements") or job_field(container, "Vcpus")):
-        ranges = job_field(job_field(description, "NodeProperties") or {}, "NodeRangeProperties") or []
-        container = next((job_field(r, "Container") for r in ranges if isinstance(r, dict)), None)
+    """A job description's per-node request: its container's, or the sum of its multi-container task's.
+
+    Reads `container`, `ecsProperties.taskProperties[].containers[]` and the same two
+    under the first node range of `nodeProperties.nodeRangeProperties[]` that has one,
+    in PascalCase (Step Functions) or camelCase (DescribeJobs). None when none is readable.
+    """
+    requests = container_requests(description)
+    if not requests:
+        return None
+    return Request(vcpus=sum(r.vcpus for r in requests.values()),
+                   memory_mib=sum(r.memory_mib for r in requests.values()),
+                   gpus=sum(r.gpus for r in requests.values()))
+
+
+def container_requests(description: dict[str, Any]) -> dict[str, Request]:
+    """Each container's request on one node, by container name (`main` for a single-container job)."""
+    found = _node_requests(description)
+    if found:
+        return found
+    ranges = job_field(job_field(description, "NodeProperties") or {}, "NodeRangeProperties") or []
+    for node_range in ranges:
+        found = _node_requests(node_range)
+        if found:
+            return found
+    return {}
+
+
+def _node_requests(properties: Any) -> dict[str, Request]:
+    """The requests of a job's (or node range's) `container` or its `ecsProperties` task's containers."""
+    single = _container_request(job_field(properties, "Container"))
+    if single is not None:
+        return {"main": single}
+    requests: dict[str, Request] = {}
+    for task in job_field(job_field(properties, "EcsProperties") or {}, "TaskProperties") or []:
+        for index, container in enumerate(job_field(task, "Containers") or []):
+            request = _container_request(container)
+            if request is not None:
+                requests[str(job_field(container, "Name") or f"container-{index}")] = request
+    return requests
+
+
+def _container_request(container: Any) -> Request | None:
+    """One container's resourceRequirements (or its legacy vcpus/memory); None without both."""
     if not isinstance(container, dict):
         return None
     values = {str(job_field(item, "Type")).upper(): job_field(item, "Value")
@@ -171,12 +251,13 @@ def cheapest_fit(table: PriceTable, capacity: str, request: Request) -> tuple[In
     return best, min(1.0, max(shares))
 
 
-def price_attempt(record: AttemptRecord, request: Request | None, table: PriceTable | None) -> AttemptCost:
+def price_attempt(record: AttemptRecord, request: Request | None, table: PriceTable | None,
+                  spot: SpotPrices | None = None) -> AttemptCost:
     """One attempt's cost: hourly price x share x nodes x hours from start to stop."""
     seconds = _seconds(record.started_at, record.ended_at)
     unpriced = AttemptCost(step=record.step, job_key=record.job_key, attempt=record.attempt, capacity=record.capacity,
                            seconds=seconds or 0.0, nodes=record.node_count, instance=None, share=0.0, usd=None,
-                           on_demand_usd=None)
+                           on_demand_usd=None, attempt_id=record.attempt_id)
     if seconds is None:
         return replace(unpriced, usd=0.0, on_demand_usd=0.0)  # it never ran: nothing to pay
     if table is None:
@@ -188,13 +269,23 @@ def price_attempt(record: AttemptRecord, request: Request | None, table: PriceTa
         return replace(unpriced, problem="no allowed instance in the price table fits the request")
     instance, share = fit
     hours = seconds / 3600 * share * record.node_count
-    return replace(unpriced, instance=instance.name, share=share, usd=_hourly(instance, record.capacity) * hours,
-                   on_demand_usd=instance.on_demand * hours,
-                   spot_at_on_demand=record.capacity == pipeline.SPOT and instance.spot is None)
+    hourly = _hourly(instance, record.capacity)
+    at_ceiling = record.capacity == pipeline.SPOT and instance.spot is None
+    if at_ceiling and spot is not None and record.started_at and record.ended_at:
+        looked_up = spot.hourly(instance.name, table.region, record.started_at, record.ended_at)
+        if looked_up is not None:
+            hourly, at_ceiling = min(looked_up, instance.on_demand), False
+    return replace(unpriced, instance=instance.name, share=share, usd=hourly * hours,
+                   on_demand_usd=instance.on_demand * hours, spot_at_on_demand=at_ceiling)
 
 
-def run_cost(jobs: dict[str, Any], failures: dict[str, Any], region: str | None = None) -> RunCost:
-    """Every attempt of every job in a run's `jobs` and `failures` (the state machine's), priced."""
+def run_cost(jobs: dict[str, Any], failures: dict[str, Any], region: str | None = None,
+             spot: SpotPrices | None = None) -> RunCost:
+    """Every attempt of every job in a run's `jobs` and `failures` (the state machine's), priced.
+
+    `spot` answers for Spot attempts whose instance has no pinned Spot figure (None: they stay
+    at the On-Demand ceiling with their savings unknown).
+    """
     entries = {**failures, **jobs}
     described = [(key, d) for key in sorted(entries, key=job_key_order)
                  if (d := job_description(entries[key])) is not None]
@@ -212,7 +303,7 @@ def run_cost(jobs: dict[str, Any], failures: dict[str, Any], region: str | None 
             continue
         seq += len(records)
         request = request_of(description)
-        result.attempts.extend(price_attempt(record, request, table) for record in records)
+        result.attempts.extend(price_attempt(record, request, table, spot) for record in records)
     return result
 
 

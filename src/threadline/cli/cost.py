@@ -11,13 +11,14 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from ..cost_report import CostSummary, saved_records, summarise, table_records
+from ..rightsizing_report import summarise_rightsizing
 from .console import console
 
 BAR_WIDTH = 30
@@ -46,10 +47,13 @@ def cost(since: SinceOption = "7d", workdir: WorkdirOption = Path(".threadline")
     else:
         records = saved_records(workdir)
     summary = summarise(records, moment)
+    sizing = summarise_rightsizing(records, moment)
     if as_json:
-        sys.stdout.write(json.dumps(summary.to_dict(), indent=2) + "\n")
+        sys.stdout.write(json.dumps({**summary.to_dict(), "rightsizing": sizing}, indent=2) + "\n")
         return
     show(console, summary)
+    if sizing:
+        console.print(rightsizing_table(sizing))
 
 
 def show(out: Console, summary: CostSummary) -> None:
@@ -83,6 +87,26 @@ def bar_chart(title: str, totals: dict[str, float]) -> Table:
         length = round(BAR_WIDTH * value / largest) if largest > 0 else 0
         chart.add_row(name, f"{value:.6f}", "█" * length)
     return chart
+
+
+def rightsizing_table(sizing: dict[str, dict[str, Any]]) -> Table:
+    """Per step: the request, the window's peak memory and median CPU use, and the suggested request."""
+    table = Table(title="Right-sizing", title_justify="left", show_edge=False, box=None, pad_edge=False)
+    for column in ("step", "runs", "request", "peak MiB", "median vCPUs", "suggest", "why"):
+        table.add_column(column, no_wrap=column != "why")
+    for step, entry in sizing.items():
+        request = entry["request"] or {}
+        asked = f"{request['vcpus']:g} vCPU, {request['memory_mib']} MiB" if request else "-"
+        changes = [f"{entry['suggested_vcpus']} vCPU" if entry["suggested_vcpus"] else "",
+                   f"{entry['suggested_memory_mib']} MiB" if entry["suggested_memory_mib"] else ""]
+        table.add_row(step, str(entry["runs"]), asked, _figure(entry["peak_memory_mib"], ".0f"),
+                      _figure(entry["median_cpu_vcpus"], ".2f"), ", ".join(c for c in changes if c) or "keep",
+                      "; ".join(entry["notes"]))
+    return table
+
+
+def _figure(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def usd(value: float) -> str:

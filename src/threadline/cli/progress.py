@@ -1,4 +1,5 @@
-"""A run shown while it runs: states entered and left, Batch jobs with queue, capacity, attempts and nodes.
+"""A run shown while it runs: states entered and left, Batch jobs with queue, capacity, attempts, nodes
+and, while the analysis runs, the blocks its nodes have done.
 
 On a terminal it is a live view (redrawn in place, gone once the run's report
 prints); otherwise one plain line per change, so logs and CI show the same
@@ -49,7 +50,7 @@ class PlainLines:
     def __init__(self) -> None:
         self._entered = 0
         self._exited: set[int] = set()
-        self._jobs: dict[str, tuple[str, int]] = {}
+        self._jobs: dict[str, tuple[str, int, str]] = {}
 
     def show(self, snapshot: Snapshot, elapsed: float) -> None:
         for index, visit in enumerate(snapshot.states):
@@ -65,7 +66,7 @@ class PlainLines:
                               highlight=False)
         self._entered = len(snapshot.states)
         for job in snapshot.jobs:
-            seen = (job.status, job.attempts)
+            seen = (job.status, job.attempts, job.progress)
             if self._jobs.get(job.job_id) != seen:
                 self._jobs[job.job_id] = seen
                 console.print(f"  {elapsed:6.2f}s  batch {escape(job_line(job))}", highlight=False)
@@ -76,7 +77,8 @@ def job_line(job: JobView) -> str:
     nodes = f", {job.nodes} nodes" if job.nodes > 1 else ""
     attempt = f", attempt {job.attempts}" if job.attempts else ""
     reason = f": {job.reason}" if job.reason and job.status == "FAILED" else ""
-    return f"{job.name} {job.status} on {job.queue or '?'}{capacity}{attempt}{nodes}{reason}"
+    progress = f", {job.progress}" if job.progress else ""
+    return f"{job.name} {job.status} on {job.queue or '?'}{capacity}{attempt}{nodes}{progress}{reason}"
 
 
 def _view(run_id: str, snapshot: Snapshot, elapsed: float) -> Group:
@@ -94,11 +96,11 @@ def _view(run_id: str, snapshot: Snapshot, elapsed: float) -> Group:
     parts: list[Text | Table] = [header, states]
     if snapshot.jobs:
         jobs = Table(box=None, show_header=True, header_style="dim", pad_edge=False, title_justify="left")
-        for column in ("batch job", "status", "queue", "capacity", "attempt", "nodes"):
+        for column in ("batch job", "status", "queue", "capacity", "attempt", "nodes", "progress"):
             jobs.add_column(column)
         for job in snapshot.jobs:
             status = _MARK.get(job.status, f"[yellow]{job.status}[/]")
             jobs.add_row(escape(job.name), status, escape(job.queue), job.capacity, str(job.attempts or ""),
-                         str(job.nodes))
+                         str(job.nodes), escape(job.progress))
         parts.append(jobs)
     return Group(*parts)

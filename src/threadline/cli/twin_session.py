@@ -104,7 +104,7 @@ def wait_showing(twin: Twin, arn: str, watching: Watch, show: bool = True) -> Ru
     watching.run_id = arn.rsplit(":", 1)[-1]
     watching.what = f"run {watching.run_id}"
     watching.state = None
-    reader = ProgressReader(twin.client("stepfunctions"), twin.client("batch"))
+    reader = ProgressReader(twin.client("stepfunctions"), twin.client("batch"), twin.client("s3"))
 
     def tick(status: str, state: str | None, elapsed: float) -> None:
         watching.state, watching.elapsed = state or watching.state, elapsed

@@ -72,6 +72,15 @@ def run_report(console: Console, report: RunReport) -> None:
                       _exit_code(a.exit_code), _attempt_note(a), short((a.image or "").rsplit("/", 1)[-1], 30),
                       (a.cache_key or "")[:10])
     console.print(table)
+    if report.containers:
+        containers = Table(title="containers of multi-container attempts")
+        for column in ("attempt", "node", "container", "essential", "exit", "reason"):
+            containers.add_column(column)
+        for c in report.containers:
+            essential = "?" if c.essential is None else "yes" if c.essential else "no"
+            containers.add_row(c.attempt_id, str(c.node_index), c.name, essential, _exit_code(c.exit_code),
+                               short(c.reason, 60))
+        console.print(containers)
     written = [d for d in report.datasets if d.rel in ("PRODUCED", "CONTAINS")]
     read = [d for d in report.datasets if d.rel == "CONSUMED"]
     console.print(f"read {len({d.dataset_id for d in read})} datasets, "

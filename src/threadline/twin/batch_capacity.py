@@ -76,7 +76,7 @@ def _capacity(vcpus: int, instance_types: list[str]) -> Resources:
 
 
 def job_needs(job: Any) -> Resources:
-    """What one attempt of a moto Batch job needs: its container's, or the sum of its nodes' (multi-node)."""
+    """What one attempt of a moto Batch job needs: its container's or task's, or the sum of its nodes' (multi-node)."""
     definition = job.job_definition
     node_properties = getattr(definition, "node_properties", None)
     if getattr(definition, "type", "container") == "multinode" and node_properties:
@@ -86,8 +86,13 @@ def job_needs(job: Any) -> Resources:
             start, sep, end = str(node_range["targetNodes"]).partition(":")
             first = int(start or 0)
             last = (int(end) if end else count - 1) if sep else first
-            total = total + container_needs(node_range.get("container", {})) * (last - first + 1)
+            node = (task_needs(node_range["ecsProperties"]) if node_range.get("ecsProperties")
+                    else container_needs(node_range.get("container", {})))
+            total = total + node * (last - first + 1)
         return total
+    ecs_properties = getattr(definition, "ecs_properties", None)
+    if ecs_properties:
+        return task_needs(ecs_properties)
     container = dict(getattr(definition, "container_properties", None) or {})
     overrides = getattr(job, "container_overrides", None) or {}
     if overrides.get("resourceRequirements"):
@@ -95,6 +100,15 @@ def job_needs(job: Any) -> Resources:
         by_type.update({item["type"]: item for item in overrides["resourceRequirements"]})
         container["resourceRequirements"] = list(by_type.values())
     return container_needs(container)
+
+
+def task_needs(ecs_properties: dict[str, Any]) -> Resources:
+    """A multi-container task (`ecsProperties`) needs the sum of its containers' requests."""
+    total = Resources()
+    for task in ecs_properties.get("taskProperties", []):
+        for container in task.get("containers", []):
+            total = total + container_needs(container)
+    return total
 
 
 def container_needs(container: dict[str, Any]) -> Resources:

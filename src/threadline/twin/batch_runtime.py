@@ -4,21 +4,36 @@ A job runs its job definition's command unchanged (with `Ref::` parameters
 filled in and `python` resolved to this interpreter) in the folder named by the
 job definition's `Metadata.DockerContext`, one process per node, with the
 `AWS_BATCH_*` variables that Batch sets (forked from a warm interpreter that has
-the jobs' libraries imported: `job_launcher.py`). Attempts follow the job definition's
+the jobs' libraries imported: `job_launcher.py`). A node whose job definition
+gives `ecsProperties` runs as a task of several containers, each its own
+process (`batch_containers.py`); a `container` node is a task of one container
+named `default`, as on Batch. Attempts follow the job definition's
 `retryStrategy.evaluateOnExit`, the attempt timeout kills the process, and a job
 stuck RUNNABLE is cancelled by its queue's `jobStateTimeLimitActions`. Each
 attempt waits RUNNABLE for room in its queue's compute environments, in the
 queue's FIFO or fair-share order (`batch_scheduler.py`).
+
+A multi-container job's attempts carry Batch's `taskProperties` (its one task,
+`{"taskArn", "containers": [{"name", "exitCode", "reason", "logStreamName",
+"networkInterfaces"}]}`). A multi-node job is shown as Batch shows it
+(`batch_node_jobs.py`): the parent's attempts carry the deciding node's exit
+code and reason and no tasks, and each node is a child job `<jobId>#<N>` with
+its own status, events and attempts (its task, or its `container`). The
+attempt's `container.exitCode` and reason (and so the job's, and
+`evaluateOnExit`) follow the first node's failing essential container.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import re
+import signal
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,16 +41,25 @@ from pathlib import Path
 from typing import Any
 
 from .batch_capacity import DEFAULT_SCALE, job_needs
+from .batch_containers import (
+    KILL_AFTER_S,
+    ContainerResult,
+    ContainerSpec,
+    ContainerTask,
+    batch_exit_code as batch_exit_code,
+    ecs_containers,
+    task_volumes,
+)
+from .batch_node_jobs import NodeJob
 from .batch_scheduler import BatchScheduler, Ticket
 from .faults import Fault, FaultPlan
-from .job_launcher import JobLauncher, JobProcess
+from .job_launcher import JobLauncher
 
 SPOT_REASON = "Host EC2 (instance {instance}) terminated."
 EXITED_REASON = "Essential container in task exited"
 TIMEOUT_REASON = "Job attempt duration exceeded timeout"
 CAPACITY_REASON = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
 MAX_RESOURCE_REASON = "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE"  # no environment could ever run it
-KILL_AFTER_S = 0.05  # a `kill` fault's process is killed this long after it starts
 _PARAMETER = re.compile(r"Ref::([A-Za-z0-9_]+)")
 _PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
 
@@ -76,7 +100,8 @@ class LocalBatchRuntime:
     slots: int = max(2, (os.cpu_count() or 2) * 2)  # attempts running at once on this machine
     capacity_scale: float = DEFAULT_SCALE  # a compute environment holds maxvCpus x this (batch_capacity.py)
     scheduler: BatchScheduler = field(init=False)
-    # Called on every status change with the moto job: the twin sends "Batch Job State Change" events.
+    # Called on every status change of a moto job, or of a node of one (`NodeJob`): the twin sends
+    # "Batch Job State Change" events.
     state_events: Callable[[Any], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # Node processes fork from a warm interpreter that has the jobs' libraries imported (job_launcher.py).
@@ -138,8 +163,9 @@ class LocalBatchRuntime:
             if not self.scheduler.wait(ticket, lambda: bool(job.stop)):
                 self._finish(job, record, False, job.job_stopped_reason or "Terminated", None)
                 return
+            container_faults = functools.partial(self.faults.find, names, queue_names, attempt, run_id)
             try:
-                outcome = self._attempt(job, record, attempt, fault, ticket)
+                outcome = self._attempt(job, record, attempt, fault, ticket, container_faults)
             finally:
                 self.scheduler.release(ticket)
             if outcome.succeeded:
@@ -166,13 +192,15 @@ class LocalBatchRuntime:
             time.sleep(0.01)
         self._finish(job, record, False, job.job_stopped_reason or "Terminated", None)
 
-    def _attempt(self, job: Any, record: JobRecord, attempt: int, fault: Fault | None, ticket: Ticket) -> _Outcome:
+    def _attempt(self, job: Any, record: JobRecord, attempt: int, fault: Fault | None, ticket: Ticket,
+                 container_faults: Callable[[str], Fault | None]) -> _Outcome:
         job.job_started_at = datetime.now()
         self._set_status(job, record, "STARTING")
         self._set_status(job, record, "RUNNING")
         started = time.time()
         if record.started_at is None:
             record.started_at = started
+        nodes = self._start_nodes(job, started)
         log_stream = f"{job.job_definition.name}/default/{job.job_id}"
         job.log_stream_name = log_stream
         if fault is not None and fault.kind == "spot":
@@ -183,7 +211,8 @@ class LocalBatchRuntime:
             outcome = self._hang(job)
         else:
             outcome = self._run_processes(job, attempt, ticket.environment,
-                                          kill_after=KILL_AFTER_S if fault and fault.kind == "kill" else None)
+                                          kill_after=KILL_AFTER_S if fault and fault.kind == "kill" else None,
+                                          container_faults=container_faults)
         stopped = time.time()
         entry: dict[str, Any] = {
             "container": {"logStreamName": log_stream, "taskArn": job.job_definition.arn,
@@ -196,9 +225,55 @@ class LocalBatchRuntime:
             entry["container"]["exitCode"] = outcome.exit_code
         if outcome.container_reason:
             entry["container"]["reason"] = outcome.container_reason
+        if nodes:
+            self._end_nodes(nodes, outcome, entry)
+        elif outcome.nodes and outcome.nodes[0].task is not None:
+            entry["taskProperties"] = [outcome.nodes[0].task]
         job.attempts.append(entry)
         record.attempts.append({**entry, "attempt": attempt, "fault": fault.kind if fault else None})
         return outcome
+
+    def _start_nodes(self, job: Any, started: float) -> list[NodeJob]:
+        """A multi-node job's child jobs, STARTING then RUNNING, the main node first (none for other jobs)."""
+        if job.job_definition.type != "multinode":
+            return []
+        nodes: list[NodeJob] | None = getattr(job, "twin_nodes", None)
+        if not nodes:
+            main = _main_node(job)
+            ranges = self._node_ecs_properties(job)
+            nodes = [NodeJob(job, index, index == main, ecs) for index, ecs in enumerate(ranges)]
+            job.twin_nodes = nodes
+        for node in sorted(nodes, key=lambda n: not n.main):
+            node.started_at, node.stopped_at, node.status_reason = int(started * 1000), None, None
+            for status in ("STARTING", "RUNNING"):
+                node.status = status
+                self._node_event(node)
+        return nodes
+
+    def _end_nodes(self, nodes: list[NodeJob], outcome: _Outcome, parent_entry: dict[str, Any]) -> None:
+        """Each node's attempt (its own task or container) and its end: SUCCEEDED or FAILED by its own exit."""
+        reason = parent_entry["statusReason"]
+        for node in nodes:
+            result = outcome.nodes[node.index] if outcome.nodes else _NodeResult(None, outcome.exit_code, None)
+            entry: dict[str, Any] = {"startedAt": parent_entry["startedAt"], "stoppedAt": parent_entry["stoppedAt"],
+                                     "statusReason": reason}
+            if result.task is not None:
+                entry["taskProperties"] = [result.task]
+            elif node.ecs_properties is None:
+                stream = f"{node.parent.job_definition.name}/default/{node.job_id}"
+                entry["container"] = {"logStreamName": stream, "networkInterfaces": []}
+                if result.exit_code is not None:
+                    entry["container"]["exitCode"] = result.exit_code
+                if result.reason:
+                    entry["container"]["reason"] = result.reason
+            node.attempts.append(entry)
+            node.stopped_at, node.status_reason = entry["stoppedAt"], reason
+            node.status = "SUCCEEDED" if result.exit_code == 0 else "FAILED"
+            self._node_event(node)
+
+    def _node_event(self, node: NodeJob) -> None:
+        if self.state_events is not None:
+            self.state_events(node)
 
     def _hang(self, job: Any) -> _Outcome:
         """A `hang` fault: the attempt runs until its time limit or a TerminateJob ends it."""
@@ -210,77 +285,117 @@ class LocalBatchRuntime:
             time.sleep(0.01)
         return _Outcome(False, 143, job.job_stopped_reason or "Terminated", None)
 
-    def _run_processes(self, job: Any, attempt: int, environment: str | None,
-                       kill_after: float | None = None) -> _Outcome:
-        nodes = self._node_commands(job)
+    def _run_processes(self, job: Any, attempt: int, environment: str | None, kill_after: float | None = None,
+                       container_faults: Callable[[str], Fault | None] | None = None) -> _Outcome:
+        nodes = self._nodes(job)
         env_base = self._environment(job, attempt, environment)
         timeout = _attempt_timeout(job)
-        cwd = self._context_dir(job)
         log_dir = self.log_dir / job.job_definition.name / job.job_id
         log_dir.mkdir(parents=True, exist_ok=True)
-        processes: list[tuple[int, JobProcess]] = []
-        for index, (command, node_env) in enumerate(nodes):
-            env = {**env_base, **node_env}
-            if len(nodes) > 1:
-                env.update({
-                    "AWS_BATCH_JOB_NODE_INDEX": str(index),
-                    "AWS_BATCH_JOB_NUM_NODES": str(len(nodes)),
-                    "AWS_BATCH_JOB_MAIN_NODE_INDEX": str(_main_node(job)),
-                    "AWS_BATCH_JOB_ID": f"{job.job_id}#{index}",
-                })
-                if index != _main_node(job):
-                    env["AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS"] = "127.0.0.1"
-            suffix = f"-node-{index}" if len(nodes) > 1 else ""
-            log_path = log_dir / f"attempt-{attempt}{suffix}.log"
-            processes.append((index, self.launcher.start(command, cwd, env, log_path)))
+        tasks = [self._task(job, attempt, index, node, len(nodes), env_base, log_dir, container_faults)
+                 for index, node in enumerate(nodes)]
         deadline = time.monotonic() + timeout if timeout else None
         kill_at = time.monotonic() + kill_after if kill_after is not None else None
-        while any(p.poll() is None for _, p in processes):
+        while not all([task.step() for task in tasks]):  # every task moves on each round
             if kill_at is not None and time.monotonic() > kill_at:
                 kill_at = None
-                for _, process in processes:  # a `kill` fault: SIGKILL, as the OOM killer sends
-                    if process.poll() is None:
-                        process.kill()
+                for task in tasks:  # a `kill` fault: SIGKILL, as the OOM killer sends
+                    task.signal_all(signal.SIGKILL)
             if job.stop:
-                _kill_all(processes)
-                return _Outcome(False, 143, job.job_stopped_reason or "Terminated", None)
+                _kill_all(tasks)
+                return _Outcome(False, 143, job.job_stopped_reason or "Terminated", None,
+                                self._node_results(job, nodes, tasks))
             if deadline is not None and time.monotonic() > deadline:
-                _kill_all(processes)
-                return _Outcome(False, 137, TIMEOUT_REASON, None)
+                _kill_all(tasks)
+                return _Outcome(False, 137, TIMEOUT_REASON, None, self._node_results(job, nodes, tasks))
             time.sleep(0.01)
-        codes = [(index, process.wait()) for index, process in processes]
-        failed = [(index, batch_exit_code(code)) for index, code in codes if code != 0]
-        if not failed:
-            return _Outcome(True, 0, EXITED_REASON, None)
-        index, code = failed[0]
-        reason = f"node {index} exited with code {code}" if len(nodes) > 1 else None
-        return _Outcome(False, code, EXITED_REASON, reason)
+        return self._outcome(job, nodes, tasks)
+
+    def _task(self, job: Any, attempt: int, index: int, node: _Node, count: int, env_base: dict[str, str],
+              log_dir: Path, container_faults: Callable[[str], Fault | None] | None) -> ContainerTask:
+        """The task that runs node `index`, with the node's `AWS_BATCH_*` variables and log files."""
+        env = dict(env_base)
+        if count > 1:
+            env.update({
+                "AWS_BATCH_JOB_NODE_INDEX": str(index),
+                "AWS_BATCH_JOB_NUM_NODES": str(count),
+                "AWS_BATCH_JOB_MAIN_NODE_INDEX": str(_main_node(job)),
+                "AWS_BATCH_JOB_ID": f"{job.job_id}#{index}",
+            })
+            if index != _main_node(job):
+                env["AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS"] = "127.0.0.1"
+        prefix = f"attempt-{attempt}" + (f"-node-{index}" if count > 1 else "")
+
+        def log_path(name: str) -> Path:
+            return log_dir / (f"{prefix}-{name}.log" if node.ecs else f"{prefix}.log")
+
+        return ContainerTask(node.containers, self.launcher, self._context_dir(job), env, log_path,
+                             log_dir / "volumes" / prefix, node.volumes, self.time_limit_scale,
+                             container_faults if node.ecs and container_faults else _no_fault)
+
+    def _outcome(self, job: Any, nodes: list[_Node], tasks: list[ContainerTask]) -> _Outcome:
+        """The attempt's result: the first node whose essential container failed decides it."""
+        results = self._node_results(job, nodes, tasks)
+        for index, (node, task) in enumerate(zip(nodes, tasks, strict=True)):
+            failed = _failed_essential(task)
+            if failed is None:
+                continue
+            if not node.ecs:
+                reason = f"node {index} exited with code {failed.exit_code}" if len(nodes) > 1 else None
+            elif len(nodes) > 1:
+                reason = f"node {index}: container {failed.name} " + (failed.reason or
+                                                                      f"exited with code {failed.exit_code}")
+            else:
+                reason = failed.reason
+            return _Outcome(False, failed.exit_code, EXITED_REASON, reason, results)
+        return _Outcome(True, 0, EXITED_REASON, None, results)
+
+    def _node_results(self, job: Any, nodes: list[_Node], tasks: list[ContainerTask]) -> list[_NodeResult]:
+        """How each node ended: its task's Batch record (`taskProperties` entry) and its deciding exit."""
+        _, _, _, region, account, *_ = (job.job_definition.arn.split(":") + [""] * 6)
+        results = []
+        for index, (node, task) in enumerate(zip(nodes, tasks, strict=True)):
+            suffix = f"#{index}" if len(nodes) > 1 else ""
+
+            def stream(spec: ContainerSpec, suffix: str = suffix) -> str:
+                return f"{spec.log_stream_prefix or job.job_definition.name}/{spec.name}/{job.job_id}{suffix}"
+
+            record = None
+            if node.ecs:
+                record = {"taskArn": f"arn:aws:ecs:{region}:{account}:task/{job.job_queue.name}/{uuid.uuid4().hex}",
+                          "containers": [result.describe() for result in task.results(stream)]}
+            failed = _failed_essential(task)
+            exit_code = failed.exit_code if failed is not None else _essential_exit(task)
+            results.append(_NodeResult(record, exit_code, failed.reason if failed is not None else None))
+        return results
 
     # -- what a job runs -------------------------------------------------------
 
-    def _node_commands(self, job: Any) -> list[tuple[list[str], dict[str, str]]]:
+    def _nodes(self, job: Any) -> list[_Node]:
         definition = job.job_definition
         parameters = {**(definition.parameters or {}), **(job.parameters or {})}
+
+        def fill(command: list[str]) -> list[str]:
+            return self._command(command, parameters)
+
         if definition.type == "multinode":
-            props = definition.node_properties
-            count = int(props["numNodes"])
-            nodes: list[tuple[list[str], dict[str, str]] | None] = [None] * count
-            for node_range in props["nodeRangeProperties"]:
-                start, sep, end = node_range["targetNodes"].partition(":")
-                first = int(start or 0)
-                last = (int(end) if end else count - 1) if sep else first
-                container = node_range.get("container", {})
-                for index in range(first, last + 1):
-                    nodes[index] = (self._command(container.get("command", []), parameters),
-                                    _env_list(container.get("environment", [])))
-            missing = [i for i, node in enumerate(nodes) if node is None]
-            if missing:
-                raise RuntimeError(f"nodes {missing} are not covered by any nodeRangeProperties")
-            return [node for node in nodes if node is not None]
+            return [_ecs_node(node_range["ecsProperties"], fill) if node_range.get("ecsProperties")
+                    else _single_node(fill(node_range.get("container", {}).get("command", [])),
+                                      _env_list(node_range.get("container", {}).get("environment", [])))
+                    for node_range in _node_ranges(definition.node_properties)]
+        ecs = getattr(definition, "ecs_properties", None)
+        if ecs:
+            return [_ecs_node(ecs, fill)]
         command = job.container_overrides.get("command") or definition.container_properties.get("command", [])
         env = _env_list(definition.container_properties.get("environment", []))
         env.update(_env_list(job.container_overrides.get("environment", [])))
-        return [(self._command(command, parameters), env)]
+        return [_single_node(fill(command), env)]
+
+    @staticmethod
+    def _node_ecs_properties(job: Any) -> list[dict[str, Any] | None]:
+        """Each node's task of several containers (`ecsProperties`), or None for a `container` node."""
+        return [node_range.get("ecsProperties") or None
+                for node_range in _node_ranges(job.job_definition.node_properties)]
 
     @staticmethod
     def _command(command: list[str], parameters: dict[str, str]) -> list[str]:
@@ -337,15 +452,50 @@ class _Outcome:
     exit_code: int | None
     status_reason: str | None
     container_reason: str | None
+    nodes: list[_NodeResult] | None = None  # each node's end, when its processes ran
 
 
-def batch_exit_code(returncode: int) -> int:
-    """The exit code AWS Batch reports for a process's `returncode`.
+@dataclass(frozen=True)
+class _NodeResult:
+    """How one node's task ended: its `taskProperties` entry (a multi-container node) and its exit."""
 
-    Python gives a process killed by signal N the returncode -N; a container's
-    exit code, as Batch reports it, is 128 + N (137 for SIGKILL, 143 for SIGTERM).
-    """
-    return 128 - returncode if returncode < 0 else returncode
+    task: dict[str, Any] | None
+    exit_code: int | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class _Node:
+    """What one node runs: one container (`container`), or a task of several (`ecsProperties`)."""
+
+    containers: list[ContainerSpec]
+    volumes: list[str]
+    ecs: bool
+
+
+def _single_node(command: list[str], environment: dict[str, str]) -> _Node:
+    """A `container` node: on Batch too it is a task of one essential container named `default`."""
+    return _Node([ContainerSpec("default", command, environment)], [], ecs=False)
+
+
+def _ecs_node(ecs_properties: dict[str, Any], fill: Callable[[list[str]], list[str]]) -> _Node:
+    tasks = ecs_properties.get("taskProperties", [])
+    if len(tasks) != 1:
+        raise RuntimeError(f"ecsProperties must hold exactly one taskProperties entry, not {len(tasks)}")
+    return _Node(ecs_containers(tasks[0], fill), task_volumes(tasks[0]), ecs=True)
+
+
+def _failed_essential(task: ContainerTask) -> ContainerResult | None:
+    return next((r for r in task.results(lambda spec: "") if r.essential and r.failed), None)
+
+
+def _essential_exit(task: ContainerTask) -> int | None:
+    """The exit code of a task whose essential containers did not fail: theirs (0), or None if none exited."""
+    return next((r.exit_code for r in task.results(lambda spec: "") if r.essential), None)
+
+
+def _no_fault(container: str) -> Fault | None:
+    return None
 
 
 def _evaluate_on_exit(rules: list[dict[str, Any]], outcome: _Outcome) -> str:
@@ -370,6 +520,22 @@ def _attempt_timeout(job: Any) -> float | None:
     return float(seconds) if seconds else None
 
 
+def _node_ranges(node_properties: dict[str, Any]) -> list[dict[str, Any]]:
+    """The node range that covers each node, in node order (a later range overrides an earlier one)."""
+    count = int(node_properties["numNodes"])
+    ranges: list[dict[str, Any] | None] = [None] * count
+    for node_range in node_properties["nodeRangeProperties"]:
+        start, sep, end = node_range["targetNodes"].partition(":")
+        first = int(start or 0)
+        last = (int(end) if end else count - 1) if sep else first
+        for index in range(first, last + 1):
+            ranges[index] = node_range
+    missing = [i for i, node_range in enumerate(ranges) if node_range is None]
+    if missing:
+        raise RuntimeError(f"nodes {missing} are not covered by any nodeRangeProperties")
+    return [node_range for node_range in ranges if node_range is not None]
+
+
 def _main_node(job: Any) -> int:
     return int(job.job_definition.node_properties.get("mainNode", 0))
 
@@ -378,9 +544,6 @@ def _env_list(items: list[dict[str, str]]) -> dict[str, str]:
     return {item["name"]: str(item["value"]) for item in items}
 
 
-def _kill_all(processes: list[tuple[int, JobProcess]]) -> None:
-    for _, process in processes:
-        if process.poll() is None:
-            process.kill()
-    for _, process in processes:
-        process.wait()
+def _kill_all(tasks: list[ContainerTask]) -> None:
+    for task in tasks:
+        task.kill()

@@ -15,10 +15,18 @@ MERGE that every node write of `threadline_common.lineage.queries` is,
     ON CREATE SET ...        (optional)
     ON MATCH SET ...         (optional)
     SET ...                  (optional)
+    WITH v, row              (optional, with the relationship writes from v after it)
+    ...
 
 runs as what it means: a primary-key lookup of which keys exist, a CREATE of the
-others with the ON CREATE and SET items, and a MATCH of the rest with the
-ON MATCH and SET items. Each is one set-based query on the primary-key index.
+others with the ON CREATE and SET items, a MATCH of the rest with the ON MATCH
+and SET items, then what follows `WITH v, row` from every row's node, found by
+its key. Each is one set-based query on the primary-key index.
+
+JSON nulls carry no type, and ladybug types a row field that is null in every
+row of a query as STRING, which it then refuses to store in a number property.
+Neptune, schemaless, stores such a null as it is; so each query is sent with a
+literal `NULL` in place of a field that no row of it has a value for.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ UNWIND_ROWS = re.compile(r"^\s*UNWIND \$rows AS row\s*\n")
 _KEY_FIELD = re.compile(r"\{`~id`: row\.(\w+)\}")
 _NODE_MERGE = re.compile(r"^MERGE \((\w+):(\w+) \{`~id`: row\.(\w+)\}\)$")
 _CLAUSES = ("ON CREATE SET ", "ON MATCH SET ", "SET ")
+_ROW_FIELD = re.compile(r"\brow\.(\w+)\b")
 
 Execute = Callable[[str, Mapping[str, Any]], list[dict[str, Any]]]
 
@@ -46,6 +55,7 @@ class NodeMerge:
     on_create: tuple[str, ...]
     on_match: tuple[str, ...]
     always: tuple[str, ...]
+    then: tuple[str, ...] = ()  # the lines after `WITH var, row`
 
     def existing(self) -> str:
         return f"UNWIND $keys AS k MATCH ({self.var}:{self.label} {{`~id`: k}}) RETURN k"
@@ -56,6 +66,10 @@ class NodeMerge:
     def update(self) -> str | None:
         items = self.on_match + self.always
         return self._write("MATCH", items) if items else None
+
+    def follow(self) -> str | None:
+        """What the query does after `WITH var, row`, from every row's node."""
+        return "\n".join((self._write("MATCH", ()), *self.then)) if self.then else None
 
     def _write(self, verb: str, items: tuple[str, ...]) -> str:
         text = f"UNWIND $rows AS row\n{verb} ({self.var}:{self.label} {{`~id`: row.{self.key}}})"
@@ -76,7 +90,8 @@ def node_merge(query: str) -> NodeMerge | None:
         return None
     clauses: dict[str, list[str]] = {clause: [] for clause in _CLAUSES}
     current: str | None = None
-    for line in lines[1:]:
+    body, then = _split_at_with(lines[1:], head.group(1))
+    for line in body:
         text = line.strip()
         clause = next((c for c in _CLAUSES if text.startswith(c)), None)
         if clause is not None:
@@ -88,7 +103,16 @@ def node_merge(query: str) -> NodeMerge | None:
         clauses[current].append(text)
     items = {clause: _items(" ".join(parts)) for clause, parts in clauses.items()}
     return NodeMerge(head.group(1), head.group(2), head.group(3),
-                     items["ON CREATE SET "], items["ON MATCH SET "], items["SET "])
+                     items["ON CREATE SET "], items["ON MATCH SET "], items["SET "], then)
+
+
+def _split_at_with(lines: list[str], var: str) -> tuple[list[str], tuple[str, ...]]:
+    """The lines before the first `WITH var, row`, and those after it (all and none without one)."""
+    marker = f"WITH {var}, row"
+    index = next((i for i, line in enumerate(lines) if line.strip() == marker), None)
+    if index is None:
+        return lines, ()
+    return lines[:index], tuple(line.strip() for line in lines[index + 1:])
 
 
 def waves(query: str, rows: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
@@ -111,7 +135,7 @@ def run_batched_write(query: str, rows: Sequence[Mapping[str, Any]], execute: Ex
     merge = node_merge(query)
     for wave in waves(query, rows):
         if merge is None:
-            execute(query, {"rows": wave})
+            _execute_rows(execute, query, wave)
             continue
         keys = [row.get(merge.key) for row in wave]
         found = {answer["k"] for answer in execute(merge.existing(), {"keys": keys})}
@@ -119,9 +143,24 @@ def run_batched_write(query: str, rows: Sequence[Mapping[str, Any]], execute: Ex
         matched = [row for row in wave if row.get(merge.key) in found]
         update = merge.update()
         if created:
-            execute(merge.create(), {"rows": created})
+            _execute_rows(execute, merge.create(), created)
         if matched and update:
-            execute(update, {"rows": matched})
+            _execute_rows(execute, update, matched)
+        follow = merge.follow()
+        if follow:
+            _execute_rows(execute, follow, wave)
+
+
+def untyped_nulls(query: str, rows: Sequence[Mapping[str, Any]]) -> str:
+    """The query with a literal NULL for every `row.field` that is null (or absent) in all `rows`."""
+    def replace(match: re.Match[str]) -> str:
+        field = match.group(1)
+        return "NULL" if all(row.get(field) is None for row in rows) else match.group(0)
+    return _ROW_FIELD.sub(replace, query)
+
+
+def _execute_rows(execute: Execute, query: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    execute(untyped_nulls(query, rows), {"rows": list(rows)})
 
 
 def _items(text: str) -> tuple[str, ...]:

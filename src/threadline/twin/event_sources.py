@@ -69,10 +69,16 @@ class EventSourcePoller:
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _clients: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
-        config = Config(read_timeout=300, retries={"mode": "standard"})
-        return self.session.client(service, endpoint_url=self.endpoint_url, region_name=self.region, config=config)
+        """One client per service for every poller (boto3 clients are thread-safe; each costs tens of ms)."""
+        with self._lock:
+            if service not in self._clients:
+                config = Config(read_timeout=300, retries={"mode": "standard"})
+                self._clients[service] = self.session.client(service, endpoint_url=self.endpoint_url,
+                                                             region_name=self.region, config=config)
+            return self._clients[service]
 
     def start(self) -> EventSourcePoller:
         """Find the SQS mappings the template created and start one poller thread for each."""

@@ -19,6 +19,10 @@ what happens:
 Text form, as the CLI takes it: `JOB[@QUEUE]:KIND[:ATTEMPTS]`, e.g.
 `preprocess@SpotJobQueue:spot:1-3`, `analysis@GpuJobQueue:capacity`,
 `postprocess:exit=1:1`, `NotifySlackFunction:error`, `preprocess:submit-server-error:1-9`.
+
+`JOB/CONTAINER` (or `JOB.CONTAINER`) aims `exit=N`, `kill` or `hang` at one
+container of a multi-container job, e.g. `analysis/progress:exit=3`: only that
+container fails, and the job goes on unless the container is essential.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 JOB_KINDS = ("spot", "capacity", "exit", "kill", "hang")
 SUBMIT_KINDS = ("submit-throttle", "submit-server-error", "submit-client-error")
 FUNCTION_KINDS = ("error", "throttle", "oversize")
+CONTAINER_KINDS = ("exit", "kill", "hang")
 KINDS = JOB_KINDS + SUBMIT_KINDS + FUNCTION_KINDS
 
 
@@ -44,6 +49,7 @@ class Fault:
     queue: str | None = None
     exit_code: int = 1
     run_id: str | None = None  # only jobs/invocations of runs whose id starts with this
+    container: str | None = None  # one container of a multi-container job; None: the whole job
 
     @classmethod
     def parse(cls, text: str, run_id: str | None = None) -> Fault:
@@ -51,6 +57,7 @@ class Fault:
         if len(parts) not in (2, 3) or not parts[0]:
             raise FaultSpecError(f"fault {text!r}: expected JOB[@QUEUE]:KIND[:ATTEMPTS]")
         target, _, queue = parts[0].partition("@")
+        target, container = _split_container(target)
         kind, exit_code = parts[1], 1
         if kind.startswith("exit="):
             try:
@@ -60,9 +67,11 @@ class Fault:
         if kind not in KINDS:
             others = ", ".join(k for k in KINDS if k != "exit")
             raise FaultSpecError(f"fault {text!r}: kind must be exit=N or one of {others}")
+        if container is not None and kind not in CONTAINER_KINDS:
+            raise FaultSpecError(f"fault {text!r}: a container fault must be exit=N, kill or hang")
         attempts = _parse_attempts(parts[2], text) if len(parts) == 3 else None
         return cls(target=target, kind=kind, attempts=attempts, queue=queue or None,
-                   exit_code=exit_code, run_id=run_id)
+                   exit_code=exit_code, run_id=run_id, container=container)
 
     def hits(self, names: tuple[str, ...], queue_names: tuple[str, ...], attempt: int,
              run_id: str | None) -> bool:
@@ -73,6 +82,17 @@ class Fault:
         if self.queue is not None and not any(self.queue.lower() == q.lower() for q in queue_names):
             return False
         return self.attempts is None or attempt in self.attempts
+
+
+def _split_container(target: str) -> tuple[str, str | None]:
+    """`analysis/progress` or `analysis.progress`: the job `analysis`, its container `progress`."""
+    for separator in "/.":
+        job, found, container = target.partition(separator)
+        if found:
+            if not job or not container:
+                raise FaultSpecError(f"fault target {target!r}: expected JOB{separator}CONTAINER")
+            return job, container
+    return target, None
 
 
 def _parse_attempts(text: str, spec: str) -> frozenset[int] | None:
@@ -114,9 +134,10 @@ class FaultPlan:
             return len(self._faults)
 
     def find(self, names: tuple[str, ...], queue_names: tuple[str, ...], attempt: int,
-             run_id: str | None) -> Fault | None:
+             run_id: str | None, container: str | None = None) -> Fault | None:
+        """The first fault for this job (or, given `container`, for that container of it)."""
         with self._lock:
             for fault in self._faults:
-                if fault.hits(names, queue_names, attempt, run_id):
+                if fault.container == container and fault.hits(names, queue_names, attempt, run_id):
                     return fault
         return None

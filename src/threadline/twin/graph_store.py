@@ -50,7 +50,26 @@ SCHEMA: tuple[str, ...] = (
     "CREATE REL TABLE IF NOT EXISTS FALLBACK_OF(FROM StepAttempt TO StepAttempt)",
     "CREATE REL TABLE IF NOT EXISTS FOLLOWED_BY(FROM StepAttempt TO StepAttempt)",
     "CREATE REL TABLE IF NOT EXISTS REUSED(FROM StepAttempt TO StepAttempt)",
+    "CREATE NODE TABLE IF NOT EXISTS Container("
+    "`~id` STRING, container_id STRING, node_index INT64, name STRING, essential BOOLEAN, exit_code INT64,"
+    " reason STRING, log_stream STRING, image STRING, PRIMARY KEY (`~id`))",
+    "CREATE REL TABLE IF NOT EXISTS RAN_CONTAINER(FROM StepAttempt TO Container)",
+    # A run's and its attempts' cost (set by the lineage function at run_finished); added to older graphs too.
+    "ALTER TABLE Run ADD IF NOT EXISTS cost_usd DOUBLE",
+    "ALTER TABLE Run ADD IF NOT EXISTS spot_savings_usd DOUBLE",
+    "ALTER TABLE Run ADD IF NOT EXISTS cost_unpriced INT64",
+    "ALTER TABLE StepAttempt ADD IF NOT EXISTS cost_usd DOUBLE",
 )
+
+# Threads per query. Every query goes through one connection under a lock, and the lineage queries are
+# small: a worker pool per query costs more in hand-offs than it saves, and it competes with the
+# endpoint's own threads for the cores.
+QUERY_THREADS = 1
+
+# The tables SCHEMA creates. A graph written before one of them existed, opened read-only,
+# answers a query naming it with no rows, as Neptune answers a label nothing has.
+TABLES = frozenset(re.findall(r"TABLE IF NOT EXISTS (\w+)\(", " ".join(SCHEMA)))
+_ABSENT_TABLE = re.compile(r"^Table (\w+) does not exist")
 
 # ladybug reports errors as RuntimeError("<Kind> exception: <message>").
 _ERROR_KIND = re.compile(r"^\s*(\w+) exception:\s*", re.IGNORECASE)
@@ -90,7 +109,7 @@ class GraphStore:
         elif not self.path.exists():
             raise FileNotFoundError(f"no lineage graph at {self.path}")
         self._lock = threading.Lock()
-        self._db = ladybug.Database(str(self.path), read_only=read_only)
+        self._db = ladybug.Database(str(self.path), read_only=read_only, max_num_threads=QUERY_THREADS)
         self._conn = ladybug.Connection(self._db)
         try:
             self._check_schema()
@@ -124,7 +143,11 @@ class GraphStore:
             try:
                 results = self._conn.execute(query, parameters)
             except (RuntimeError, ValueError, TypeError) as exc:
-                raise _query_error(exc) from exc
+                error = _query_error(exc)
+                absent = _ABSENT_TABLE.match(error.message) if error.kind == "binder" else None
+                if self.read_only and absent and absent.group(1) in TABLES:
+                    return []
+                raise error from exc
             results = results if isinstance(results, list) else [results]
             try:
                 return self._rows(results[-1])  # several statements: the last one answers

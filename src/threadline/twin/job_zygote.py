@@ -31,6 +31,8 @@ import traceback
 from typing import Any
 
 POLL_S = 0.01
+# The AWS services the jobs call (jobs/jobkit/aws.py): their botocore models are parsed here once.
+BOTOCORE_SERVICES = ("s3", "dynamodb")
 
 
 def main(preload: list[str]) -> None:
@@ -39,6 +41,7 @@ def main(preload: list[str]) -> None:
             importlib.import_module(name)
         except ImportError as exc:  # a job that needs it imports it (and fails) itself
             print(f"job zygote: could not preload {name}: {exc}", file=sys.stderr)
+    _share_botocore_models(BOTOCORE_SERVICES)
     base_path = [entry for entry in sys.path if entry not in ("", os.getcwd())]
     _send({"ready": True})
     children: set[int] = set()
@@ -60,6 +63,38 @@ def main(preload: list[str]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     _reap(children)
+
+
+def _share_botocore_models(services: tuple[str, ...]) -> None:
+    """Parse botocore's data files for `services` once, for every child's sessions to use.
+
+    Each job's first client otherwise parses the same service model and endpoint
+    list again (a tenth of a second or more a job). Only this static data is
+    shared, as the imported modules are: credentials, region and endpoint are
+    still read by each child's own session from its own environment, and a
+    session given its own data path (AWS_DATA_PATH) gets a loader of its own.
+    """
+    try:
+        import botocore.loaders
+        import botocore.session
+    except ImportError:
+        return
+    loader = botocore.loaders.create_loader()
+    try:
+        for name in ("endpoints", "partitions", "sdk-default-configuration", "_retry"):
+            loader.load_data(name)
+        for service in services:
+            for kind in ("service-2", "endpoint-rule-set-1"):
+                loader.load_service_model(service, kind)
+    except Exception as exc:  # the children parse what they need themselves
+        print(f"job zygote: could not preload botocore's models: {exc}", file=sys.stderr)
+        return
+    own_loader = botocore.session.create_loader
+
+    def create_loader(search_path_string: str | None = None) -> Any:
+        return own_loader(search_path_string) if search_path_string else loader
+
+    botocore.session.create_loader = create_loader
 
 
 def _start(request: dict[str, Any], base_path: list[str], children: set[int]) -> None:

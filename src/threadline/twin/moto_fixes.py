@@ -50,6 +50,7 @@ FIXES: tuple[str, ...] = (
     "context_entered_time_format",
     "s3_eventbridge_etag",
     "batch_share_identifier",
+    "batch_ecs_properties",
 )
 
 SYNC_POLL_SECONDS = 0.05
@@ -565,8 +566,10 @@ def put_batch_job_state_event(job: Any) -> None:
     """A "Batch Job State Change" event for the job's new status, as Batch sends to EventBridge.
 
     moto's Batch sends none (its jobs run in Docker, or not at all); the twin's
-    executor calls this on every status change. The detail is the job's
-    DescribeJobs description (camelCase), as on AWS.
+    executor calls this on every status change, of a job and of each node
+    `<jobId>#<N>` of a multi-node job (`batch_node_jobs.NodeJob`, which
+    describes itself as Batch does). The detail is the job's DescribeJobs
+    description (camelCase), as on AWS.
     """
     import logging
 
@@ -669,16 +672,25 @@ def fix_batch_concurrent_describe() -> None:
     """
     from moto.batch import models as batch_models
 
+    from .batch_node_jobs import describe_node
+
     describing = threading.Lock()
 
     def describe_jobs(self: Any, jobs: list[str] | None) -> list[dict[str, Any]]:
         wanted = set(jobs or ())
         result = []
-        for job_id, job in self._jobs.copy().items():
+        known = self._jobs.copy()
+        for job_id, job in known.items():
             if wanted and job_id not in wanted and job.arn not in wanted:
                 continue
             with describing:
                 result.append(job.describe())
+        for node_id in sorted(w for w in wanted if "#" in w):  # a multi-node job's node `<jobId>#<N>`
+            parent = known.get(node_id.rsplit("/", 1)[-1].partition("#")[0])
+            with describing:
+                node = describe_node(parent, node_id) if parent is not None else None
+            if node is not None:
+                result.append(node)
         return result
 
     batch_models.BatchBackend.describe_jobs = describe_jobs
@@ -886,6 +898,78 @@ def fix_batch_share_identifier() -> None:
     batch_models.Job.describe = describe
 
 
+def fix_batch_ecs_properties() -> None:
+    """RegisterJobDefinition drops `ecsProperties`: a multi-container `container` job is refused.
+
+    moto knows `containerProperties` and `eksProperties` only, so it answers
+    "containerProperties or eksProperties must be provided" (a multi-node job's
+    node ranges keep theirs: moto stores `nodeProperties` as given). Keep the
+    task on the job definition (`ecs_properties`, which the twin's runtime runs),
+    check it as Batch does, describe it, and describe a job's containers with
+    the exit codes and reasons of its latest attempt (`ecsProperties.taskProperties`).
+    """
+    from moto.batch import models as batch_models, responses as batch_responses
+    from moto.batch.exceptions import ClientException
+
+    from .batch_node_jobs import described_ecs_properties
+
+    registering = threading.local()  # the ecsProperties of the RegisterJobDefinition now being handled
+    original_register = batch_responses.BatchResponse.registerjobdefinition
+    original_init = batch_models.JobDefinition.__init__
+    original_validate = batch_models.JobDefinition._validate
+    original_definition_describe = batch_models.JobDefinition.describe
+    original_container_details = batch_models.Job._container_details
+    original_job_describe = batch_models.Job.describe
+
+    def registerjobdefinition(self: Any) -> str:
+        registering.ecs = self._get_param("ecsProperties")
+        try:
+            return original_register(self)
+        finally:
+            registering.ecs = None
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        ecs = getattr(registering, "ecs", None)
+        self.ecs_properties = copy.deepcopy(ecs) if ecs else None
+        original_init(self, *args, **kwargs)
+
+    def validate(self: Any) -> None:
+        if self.type == "container" and self.container_properties is None and self.ecs_properties:
+            tasks = self.ecs_properties.get("taskProperties") or []
+            if len(tasks) != 1 or not tasks[0].get("containers"):
+                raise ClientException("ecsProperties must hold one taskProperties entry with containers")
+            if any("image" not in container or "name" not in container for container in tasks[0]["containers"]):
+                raise ClientException("every container of ecsProperties.taskProperties must have a name and an image")
+            return
+        original_validate(self)
+
+    def definition_describe(self: Any) -> dict[str, Any]:
+        result = original_definition_describe(self)
+        if getattr(self, "ecs_properties", None):
+            result["ecsProperties"] = copy.deepcopy(self.ecs_properties)
+        return result
+
+    def container_details(self: Any) -> dict[str, Any]:
+        if self.job_definition.container_properties is None:  # multi-container: see ecsProperties
+            return {"logStreamName": self.log_stream_name} if self.log_stream_name else {}
+        return original_container_details(self)
+
+    def job_describe(self: Any) -> dict[str, Any]:
+        result = original_job_describe(self)
+        ecs = getattr(self.job_definition, "ecs_properties", None)
+        if ecs and self.job_definition.type == "container":
+            tasks = self.attempts[-1].get("taskProperties") if self.attempts else None
+            result["ecsProperties"] = described_ecs_properties(ecs, tasks)
+        return result
+
+    batch_responses.BatchResponse.registerjobdefinition = registerjobdefinition
+    batch_models.JobDefinition.__init__ = init
+    batch_models.JobDefinition._validate = validate
+    batch_models.JobDefinition.describe = definition_describe
+    batch_models.Job._container_details = container_details
+    batch_models.Job.describe = job_describe
+
+
 def _too_many_requests_error() -> type:
     from moto.core.exceptions import JsonRESTError
 
@@ -1019,6 +1103,7 @@ def apply(lambda_executor: LambdaExecutor, batch_executor: BatchExecutor,
             "context_entered_time_format": fix_context_entered_time_format,
             "s3_eventbridge_etag": fix_s3_eventbridge_etag,
             "batch_share_identifier": fix_batch_share_identifier,
+            "batch_ecs_properties": fix_batch_ecs_properties,
         }
         for name in FIXES:
             if name in skipped or name in _applied:

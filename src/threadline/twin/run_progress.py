@@ -3,6 +3,8 @@
 The states come from the execution history; the Batch jobs from the history's
 `TaskSubmitted` events (their job ids) and DescribeJobs: status, attempts,
 queue, the capacity type of the queue's first compute environment, and nodes.
+While the analysis runs, its progress comes from what its sidecar ships under
+the job's `partials_prefix` (`progress/node-NNNN.json`, see jobs/README.md).
 The same calls work against the twin and against AWS.
 """
 
@@ -12,6 +14,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .runs import StateVisit, _history, _visits
 
@@ -27,6 +31,7 @@ class JobView:
     attempts: int = 0
     nodes: int = 1
     reason: str = ""
+    progress: str = ""  # e.g. "analysis 3/8 blocks (37%)", from the nodes' shipped progress
 
 
 @dataclass
@@ -38,11 +43,15 @@ class Snapshot:
 
 
 class ProgressReader:
-    """Reads snapshots of executions; remembers each queue's capacity type and each definition's node count."""
+    """Reads snapshots of executions; remembers each queue's capacity type and each definition's node count.
 
-    def __init__(self, sfn: Any, batch: Any) -> None:
+    With an S3 client it also reads a running analysis job's progress.
+    """
+
+    def __init__(self, sfn: Any, batch: Any, s3: Any | None = None) -> None:
         self.sfn = sfn
         self.batch = batch
+        self.s3 = s3
         self._capacity: dict[str, str] = {}
         self._nodes: dict[str, int] = {}
 
@@ -67,6 +76,9 @@ class ProgressReader:
         job.capacity = self._queue_capacity(queue_arn)
         nodes = (described.get("nodeProperties") or {}).get("numNodes")
         job.nodes = int(nodes) if nodes else self._definition_nodes(described.get("jobDefinition", ""))
+        prefix = (described.get("parameters") or {}).get("partials_prefix", "")
+        if self.s3 is not None and job.status == "RUNNING" and prefix:
+            job.progress = analysis_progress(self.s3, prefix, job.job_id, job.nodes)
 
     def _queue_capacity(self, queue_arn: str) -> str:
         if queue_arn and queue_arn not in self._capacity:
@@ -88,6 +100,28 @@ class ProgressReader:
             nodes = ((found[0].get("nodeProperties") or {}).get("numNodes") if found else None) or 1
             self._nodes[definition] = int(nodes)
         return self._nodes.get(definition, 1)
+
+
+def analysis_progress(s3: Any, partials_prefix: str, job_id: str, nodes: int) -> str:
+    """The blocks done of all of the job's nodes that shipped progress; "" when none did or S3 cannot say."""
+    bucket, _, key = partials_prefix.removeprefix("s3://").partition("/")
+    done = total = reporting = 0
+    try:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{key}progress/")
+        for item in listed.get("Contents", []):
+            document = json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+            if str(document.get("job_id", "")).split("#")[0] != job_id:
+                continue  # another job's (an earlier run's, or the job this one falls back from)
+            done += int(document["blocks_done"])
+            total += int(document["blocks_total"])
+            reporting += 1
+    except (BotoCoreError, ClientError, ValueError, KeyError, TypeError, AttributeError):
+        return ""
+    if not reporting:
+        return ""
+    share = f" ({100 * done // total}%)" if total else ""
+    partly = f", {reporting} of {nodes} nodes" if reporting < nodes else ""
+    return f"analysis {done}/{total} blocks{share}{partly}"
 
 
 def _submitted_jobs(events: list[dict[str, Any]]) -> list[JobView]:

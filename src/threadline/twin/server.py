@@ -6,6 +6,7 @@ through the process-wide `MOTO_PORT`).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -19,12 +20,13 @@ from typing import Any
 import boto3
 
 from ..deploy.images import BUILD_CONTEXT, twin_digest_parameters
-from . import moto_fixes
+from . import moto_fixes, moto_speedups
 from .alarms import SqsAlarmEvaluator
 from .batch_runtime import LocalBatchRuntime
 from .event_sources import EventSourcePoller
 from .execution_store import ExecutionStore
 from .faults import FaultPlan
+from .in_process import InProcessTransport
 from .lambda_runtime import LocalLambdaRuntime
 from .provisioning import Provisioned, Provisioner
 from .queue_store import QueueStore
@@ -40,19 +42,36 @@ ACCOUNT_ID = "123456789012"  # moto's default account
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
-def _shared_session() -> boto3.Session:
-    """One botocore data loader for the whole process.
+@functools.cache
+def _shared_loader() -> Any:
+    """One botocore data loader for the whole process (made once, then handed to every new session).
 
     moto, the Step Functions interpreter and the twin's own clients would each
-    parse the same multi-megabyte service models again; sharing the loader
-    saves seconds at start-up.
+    parse the same multi-megabyte service models again: moto's EC2 alone makes
+    four throwaway sessions at import, each parsing EC2's model and the endpoint
+    list. Sharing the loader saves seconds at start-up. A session given its own
+    data path (AWS_DATA_PATH) still gets a loader of its own.
     """
     import botocore.loaders
     import botocore.session
     import moto.core.utils
 
     loader = botocore.loaders.create_loader()
+    own_loader = botocore.session.create_loader
+
+    def create_loader(search_path_string: str | None = None) -> Any:
+        return own_loader(search_path_string) if search_path_string else loader
+
+    botocore.session.create_loader = create_loader
     moto.core.utils.create_loader = lambda *args, **kwargs: loader
+    return loader
+
+
+def _shared_session() -> boto3.Session:
+    """A session of the twin's own, on the process's one data loader (`_shared_loader`)."""
+    import botocore.session
+
+    loader = _shared_loader()
 
     def core_session() -> botocore.session.Session:
         core = botocore.session.get_session()
@@ -143,11 +162,17 @@ class Twin:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.outbox.mkdir(parents=True, exist_ok=True)
         os.environ["MOTO_PORT"] = str(self.port)
+        moto_speedups.install()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         self.gate = ReadinessGate(self._server._server.app)
         self._server._server.app = self.gate  # nothing but the twin's own calls until `gate.open()`
         self.session.events.register("request-created", self.gate.sign)
+        # The twin's own calls (provisioning, pollers, run helpers) and its Step Functions
+        # interpreter's skip the socket: in_process.py.
+        transport = InProcessTransport(self.gate, self.endpoint_url)
+        self.session.events.register("before-send", transport)
+        moto_speedups.hook_interpreter_clients([("request-created", self.gate.sign), ("before-send", transport)])
         self._configure_moto({"stepfunctions": {"execute_state_machine": True}})
         self._graph = GraphStore(graph_path(self.workdir))
         self._neptune = NeptuneStandin(self._graph).start()
@@ -163,7 +188,9 @@ class Twin:
         }
         self.lambda_runtime = LocalLambdaRuntime(executor_env, self.workdir / "logs" / "lambda", self.faults,
                                                  region=REGION)
-        self.batch_runtime = LocalBatchRuntime(self.config.root, executor_env,
+        # The analysis's progress sidecar ships every 10 s on AWS; a twin analysis lasts about a second.
+        job_env = {**executor_env, "THREADLINE_SIDECAR_INTERVAL_S": "0.5"}
+        self.batch_runtime = LocalBatchRuntime(self.config.root, job_env,
                                                self.workdir / "logs" / "batch", self.faults)
         self.batch_runtime.start(warm=self.config.warm_job_processes)  # the zygote imports while we provision
         self.lambda_runtime.enable_async(self._send_to_queue)
@@ -219,6 +246,7 @@ class Twin:
         if self._openlineage is not None:
             self._openlineage.stop()
             self._openlineage = None
+        moto_speedups.hook_interpreter_clients([])  # a later twin in this process gets clients of its own
         if self._server is not None:
             self._reset_moto()  # moto's backends are per process: a later twin here starts empty
             self._server.stop()
@@ -301,6 +329,7 @@ class Twin:
         parameters = {**self._network_parameters(),
                       "SlackWebhookUrl": self.config.slack_webhook_url or self._slack.url,
                       "OpenLineageUrl": self._openlineage.url,
+                      "SpotPriceLookup": "false",  # moto's Spot price history is made up: price from the table
                       # Job definitions name their images by digest, as `threadline deploy` pins them.
                       **twin_digest_parameters(self.config.root / BUILD_CONTEXT),
                       **self.config.parameters}

@@ -4,6 +4,16 @@ A `.sync` task's output is the DescribeJobs job in PascalCase; a failed one
 reaches the state machine as `{"Error", "Cause", "Job"}` where `Job` is the
 Cause (the same job description) parsed. Field names are read in PascalCase
 first and camelCase second, so a raw DescribeJobs answer works as well.
+
+A multi-container job (`ecsProperties`) has no `Container` on its attempts: each
+attempt lists its ECS task (`TaskProperties`), and the task its containers (`Name`,
+`ExitCode`, `Reason`, `LogStreamName`). A multi-node job's attempts list no tasks:
+each node is a child job `<JobId>#<N>` (`NodeDetails.NodeIndex`) whose own attempts
+hold its task, and the node's attempt N is the parent's attempt N, since every
+attempt of the parent reruns every node (`node_containers`). Whether a container is
+essential, and its image, are in the job's container properties:
+`EcsProperties.TaskProperties[].Containers[]` (a node's own description has its node
+range's), or per node range in `NodeProperties.NodeRangeProperties[].EcsProperties...`.
 """
 
 from __future__ import annotations
@@ -44,6 +54,29 @@ VERBATIM_MAPS = frozenset({"parameters", "tags", "options", "labels", "annotatio
 
 
 @dataclass(frozen=True)
+class ContainerRecord:
+    """One container of one node's task in a multi-container attempt: a Container node."""
+
+    attempt_id: str
+    node_index: int
+    name: str
+    essential: bool | None  # None: the job description does not declare the container
+    exit_code: int | None
+    reason: str | None
+    log_stream: str | None
+    image: str | None
+
+    @property
+    def container_id(self) -> str:
+        return f"{self.attempt_id}/{self.node_index}/{self.name}"
+
+    @property
+    def decides(self) -> bool:
+        """Whether the attempt ends as this container does: an essential one (ECS's default when undeclared)."""
+        return self.essential is not False
+
+
+@dataclass(frozen=True)
 class AttemptRecord:
     """One Batch attempt of one job: a StepAttempt node."""
 
@@ -67,6 +100,7 @@ class AttemptRecord:
     log_stream: str | None
     started_at: str | None
     ended_at: str | None
+    containers: tuple[ContainerRecord, ...] = ()  # a multi-container attempt's; () for a plain one
 
     @property
     def parameters_json(self) -> str:
@@ -205,7 +239,9 @@ def attempt_records(job_key: str, description: dict[str, Any], first_seq: int) -
     records = []
     for index, attempt in enumerate(attempts):
         last = index == len(attempts) - 1
-        attempt_container = job_field(attempt, "Container") or {}
+        attempt_id = f"{job_id}#{index + 1}"
+        containers = attempt_containers(attempt_id, attempt, description, last=last)
+        attempt_container = _deciding_container(containers) or job_field(attempt, "Container") or {}
         exit_code = _int(job_field(attempt_container, "ExitCode"))
         reason = job_field(attempt, "StatusReason") or job_field(attempt_container, "Reason")
         started_at = job_field(attempt, "StartedAt")
@@ -217,7 +253,7 @@ def attempt_records(job_key: str, description: dict[str, Any], first_seq: int) -
             ended_at = ended_at if ended_at is not None else job_field(description, "StoppedAt")
         records.append(
             AttemptRecord(
-                attempt_id=f"{job_id}#{index + 1}",
+                attempt_id=attempt_id,
                 step=step,
                 job_key=job_key,
                 fallback=fallback,
@@ -232,14 +268,125 @@ def attempt_records(job_key: str, description: dict[str, Any], first_seq: int) -
                 status_reason=reason,
                 exit_code=exit_code,
                 node_count=node_count,
-                image=_image(container, node_properties),
+                image=_image(container, node_properties) or essential_image(description),
                 parameters=parameters,
                 log_stream=job_field(attempt_container, "LogStreamName") or job_field(container, "LogStreamName"),
                 started_at=epoch_ms_to_iso(started_at),
                 ended_at=epoch_ms_to_iso(ended_at),
+                containers=containers,
             )
         )
     return records
+
+
+def attempt_containers(attempt_id: str, attempt: dict[str, Any], description: dict[str, Any], *,
+                       last: bool = False) -> tuple[ContainerRecord, ...]:
+    """The containers of every node's task in one attempt, in node order ((): not a multi-container attempt).
+
+    The last attempt, when it ran but lists no tasks, reads the job's own `EcsProperties`
+    containers, as a plain job's last attempt reads the job's `Container`.
+    """
+    tasks = [t for t in (job_field(attempt, "TaskProperties") or []) if isinstance(t, dict)]
+    if not tasks and last and attempt and not job_field(attempt, "Container"):
+        tasks = [t for t in (job_field(job_field(description, "EcsProperties"), "TaskProperties") or [])
+                 if isinstance(t, dict)]
+    own_node = _int(job_field(job_field(description, "NodeDetails"), "NodeIndex"))
+    records = []
+    for position, task in enumerate(tasks):
+        node_index = own_node if own_node is not None else position
+        declared = _declared_containers(description, node_index)
+        for container in job_field(task, "Containers") or []:
+            name = job_field(container, "Name")
+            if not isinstance(container, dict) or not isinstance(name, str) or not name:
+                continue
+            properties = declared.get(name)
+            records.append(ContainerRecord(
+                attempt_id=attempt_id,
+                node_index=node_index,
+                name=name,
+                essential=_essential(properties),
+                exit_code=_int(job_field(container, "ExitCode")),
+                reason=job_field(container, "Reason") or None,
+                log_stream=job_field(container, "LogStreamName") or None,
+                image=job_field(container, "Image") or job_field(properties, "Image") or None,
+            ))
+    return tuple(records)
+
+
+def node_containers(description: dict[str, Any]) -> tuple[ContainerRecord, ...]:
+    """The containers a node `<JobId>#<N>` of a multi-node job ran, each under its parent's attempt.
+
+    The node's attempt N is the parent's attempt N (`<JobId>#N`): each attempt of the
+    parent reruns every node.
+    """
+    job_id = job_field(description, "JobId")
+    if not isinstance(job_id, str) or "#" not in job_id:
+        raise ValueError(f"{job_id!r} is not a node of a multi-node job (<JobId>#<N>)")
+    parent = parent_job_id(job_id)
+    attempts = [a for a in (job_field(description, "Attempts") or []) if isinstance(a, dict)]
+    return tuple(container for index, attempt in enumerate(attempts)
+                 for container in attempt_containers(f"{parent}#{index + 1}", attempt, description,
+                                                     last=index == len(attempts) - 1))
+
+
+def parent_job_id(job_id: str) -> str:
+    """The multi-node job a node `<JobId>#<N>` belongs to (a job's own id unchanged)."""
+    return job_id.partition("#")[0]
+
+
+def _essential(properties: dict[str, Any] | None) -> bool | None:
+    """A declared container's `Essential` (true unless it says otherwise, as in ECS); None when undeclared."""
+    if properties is None:
+        return None
+    return job_field(properties, "Essential") is not False
+
+
+def _deciding_container(containers: tuple[ContainerRecord, ...]) -> dict[str, Any] | None:
+    """The essential container whose end is the attempt's, as an attempt `Container` (None: no containers).
+
+    The first essential one that failed, else the first that reported an exit code, else the first.
+    """
+    essential = [c for c in containers if c.decides]
+    failed = [c for c in essential if c.exit_code not in (None, 0)]
+    exited = [c for c in essential if c.exit_code is not None]
+    candidates = failed or exited or essential
+    if not candidates:
+        return None
+    chosen = candidates[0]
+    return {"ExitCode": chosen.exit_code, "Reason": chosen.reason, "LogStreamName": chosen.log_stream}
+
+
+def _declared_containers(description: dict[str, Any], node_index: int) -> dict[str, dict[str, Any]]:
+    """The job's container properties for one node, by container name."""
+    ecs = job_field(description, "EcsProperties")
+    if not ecs:
+        node_ranges = job_field(job_field(description, "NodeProperties"), "NodeRangeProperties") or []
+        ecs = next((job_field(r, "EcsProperties") for r in node_ranges
+                    if _targets(job_field(r, "TargetNodes"), node_index) and job_field(r, "EcsProperties")), None)
+    declared: dict[str, dict[str, Any]] = {}
+    for task in job_field(ecs, "TaskProperties") or []:
+        for container in job_field(task, "Containers") or []:
+            name = job_field(container, "Name")
+            if isinstance(container, dict) and isinstance(name, str):
+                declared.setdefault(name, container)
+    return declared
+
+
+def _targets(target_nodes: Any, node_index: int) -> bool:
+    """Whether a node range (`0:`, `1:3`, `:2`, `4`) covers the node; ranges are inclusive."""
+    if not isinstance(target_nodes, str):
+        return False
+    start, _, end = target_nodes.partition(":") if ":" in target_nodes else (target_nodes, "", target_nodes)
+    low, high = _int(start.strip()), _int(end.strip())
+    return (low is None or node_index >= low) and (high is None or node_index <= high)
+
+
+def essential_image(description: dict[str, Any]) -> str | None:
+    """A multi-container job's image: its first essential container's, on its main node."""
+    main_node = _int(job_field(job_field(description, "NodeProperties"), "MainNode")) or 0
+    declared = _declared_containers(description, main_node).values()
+    return next((job_field(c, "Image") for c in declared if job_field(c, "Essential") is not False
+                 and job_field(c, "Image")), None)
 
 
 def dataset_parameters(step: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -2,7 +2,8 @@
 
 Two kinds come from the state machine (`run_started`, `run_finished`); the third is
 AWS Batch's own "Batch Job State Change" event, as EventBridge delivers it, for a
-job that ended (SUCCEEDED or FAILED).
+job that ended (SUCCEEDED or FAILED): a job of a step, or a node `<jobId>#<N>` of
+the multi-node analysis, whose own attempts hold that node's containers.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class JobStateChanged:
     status: str
     job: dict[str, Any]
     at: str | None = None
+    node_index: int | None = None  # a node `<jobId>#<N>` of a multi-node job: its containers only
 
     @property
     def step(self) -> str:
@@ -141,10 +143,10 @@ def parse_job_state_change(event: dict[str, Any]) -> JobStateChanged:
     if not isinstance(job_id, str) or not job_id:
         raise LineageEventError(f"the Batch event's detail has no jobId, got {job_id!r}")
     array = detail.get("arrayProperties")
-    if "#" in job_id or isinstance(detail.get("nodeDetails"), dict) or (isinstance(array, dict) and "index" in array):
-        # A node of a multi-node job (`<job id>#<node>`, the GPU analysis) or a child of an
-        # array job: Step Functions reports the parent, and so does lineage.
-        raise NotRecorded(f"Batch job {job_id} is a node or child of another job, which is recorded instead")
+    if isinstance(array, dict) and "index" in array:
+        # A child of an array job: Step Functions reports the parent, and so does lineage.
+        raise NotRecorded(f"Batch job {job_id} is a child of an array job, which is recorded instead")
+    node_index = _node_index(job_id, detail.get("nodeDetails"))
     job_name = detail.get("jobName") if isinstance(detail.get("jobName"), str) else None
     parameters = detail.get("parameters")
     run_id = parameters.get("run_id") if isinstance(parameters, dict) else None
@@ -160,7 +162,21 @@ def parse_job_state_change(event: dict[str, Any]) -> JobStateChanged:
         raise NotRecorded(f"Batch job {job_id} ({job_name}) runs none of threadline's steps")
     at = event.get("time")
     return JobStateChanged(run_id=run_id, job_key=job_key, status=status, job=pascal_case_keys(detail),
-                           at=at if isinstance(at, str) and at else None)
+                           at=at if isinstance(at, str) and at else None, node_index=node_index)
+
+
+def _node_index(job_id: str, node_details: Any) -> int | None:
+    """The node of a multi-node job that `job_id` is (`nodeDetails.nodeIndex`, else `#<N>`); None for a job."""
+    index = node_details.get("nodeIndex") if isinstance(node_details, dict) else None
+    if isinstance(index, int) and not isinstance(index, bool) and index >= 0:
+        return index
+    _, sep, suffix = job_id.partition("#")
+    if not sep and node_details is None:
+        return None
+    if suffix.isdigit():
+        return int(suffix)
+    raise LineageEventError(f"Batch job {job_id} is a node of a multi-node job but names no node index "
+                            f"(nodeDetails {node_details!r})")
 
 
 def _required_text(event: dict[str, Any], name: str) -> str:

@@ -6,7 +6,9 @@ CONSUMED and PRODUCED Datasets and are chained by RETRY_OF (Batch's own retry),
 FALLBACK_OF (the state machine's On-Demand / second-GPU-queue fallback) and
 FOLLOWED_BY (the next step). Every attempt carries its cache key (`cache.py`); a
 step a resumed run reused instead of running is a stand-in attempt with status
-REUSED and a REUSED edge to the attempt whose outputs it took.
+REUSED and a REUSED edge to the attempt whose outputs it took. An attempt of a
+multi-container job RAN_CONTAINER one Container per container of each node's task
+(`<JobId>#<attempt>/<node>/<name>`); a plain attempt has none.
 
 A job's attempts are written twice: from Batch's own event as the job ends, and
 again from `run_finished`. Both go through `attempt_records`, so they are the
@@ -26,14 +28,16 @@ from . import queries
 from .batch import (
     RUN_INPUT_PARAMETERS,
     AttemptRecord,
+    ContainerRecord,
     attempt_records,
     dataset_parameters,
     job_description,
     job_key_order,
+    node_containers,
 )
 from .cache import StepIdentity, source_version, step_key
 from .events import JobStateChanged, RunFinished, RunStarted
-from .ids import attempt_node, dataset_node, run_node
+from .ids import attempt_node, container_node, dataset_node, run_node
 from .times import stored_time
 
 MAX_TEXT_CHARS = 65_536
@@ -51,15 +55,15 @@ WRITE_ORDER: tuple[str, ...] = (
     queries.MERGE_RUN_STARTED,
     queries.MERGE_RUN_FINISHED,
     queries.MERGE_DATASETS,
-    queries.SET_DATASET_SIZES,
-    queries.SET_DATASET_ROW_COUNTS,
-    queries.SET_DATASET_SCHEMAS,
     queries.LINK_DATASET_PART_OF,
     queries.LINK_RUN_CONSUMED,
+    queries.MERGE_ATTEMPT_ID,
     queries.MERGE_JOB_ATTEMPTS,  # before run_finished's own write, which then has the last word
     queries.MERGE_STEP_ATTEMPTS,
-    queries.LINK_ATTEMPT_PART_OF,
-    queries.SET_ATTEMPT_EXIT_CODES,
+    queries.MERGE_CONTAINERS,
+    queries.SET_CONTAINER_EXIT_CODES,
+    queries.SET_CONTAINER_ESSENTIAL,
+    queries.LINK_ATTEMPT_RAN_CONTAINER,
     queries.LINK_ATTEMPT_CONSUMED,
     queries.LINK_ATTEMPT_PRODUCED,
     queries.LINK_RETRY_OF,
@@ -166,6 +170,23 @@ def plan_run_finished(event: RunFinished, pipeline: str, facts: Iterable[ObjectF
     return plan
 
 
+def plan_run_cost(run_id: str, cost_usd: float, spot_savings_usd: float | None, unpriced: int,
+                  attempt_costs: dict[str, float]) -> GraphWrites:
+    """The writes of a finished run's cost: on its Run (savings only when known) and on each priced attempt.
+
+    Written by the lineage function after the run's own writes (`threadline_common.run_cost_record`),
+    MATCHing the nodes those made; `attempt_costs` is USD by attempt id.
+    """
+    plan = GraphWrites()
+    node = run_node(run_id)
+    plan.add(queries.SET_RUN_COST, [{"run_node": node, "cost_usd": float(cost_usd), "cost_unpriced": unpriced}])
+    if spot_savings_usd is not None:
+        plan.add(queries.SET_RUN_SPOT_SAVINGS, [{"run_node": node, "spot_savings_usd": float(spot_savings_usd)}])
+    plan.add(queries.SET_ATTEMPT_COSTS, [{"attempt_node": attempt_node(attempt_id), "cost_usd": float(usd)}
+                                         for attempt_id, usd in attempt_costs.items()])
+    return plan
+
+
 def plan_job_state_changed(event: JobStateChanged, pipeline: str) -> GraphWrites:
     """The writes for one job that ended: its attempts, PART_OF the run, RETRY_OF each other.
 
@@ -175,8 +196,22 @@ def plan_job_state_changed(event: JobStateChanged, pipeline: str) -> GraphWrites
     file is left to the run's events, which know its version. What needs the whole run
     (cache keys, the order in the run, FALLBACK_OF, FOLLOWED_BY, dataset facts) is
     written by `run_finished`.
+
+    A node `<JobId>#<N>` of a multi-node job adds only its containers, under its
+    parent's attempts (the parent's attempt is the step attempt), whose nodes it
+    MERGEs by id alone when the parent's writes have not come yet.
     """
     plan = GraphWrites()
+    if event.node_index is not None:
+        try:
+            containers = list(node_containers(event.job))
+        except ValueError as exc:
+            plan.skipped_jobs[event.job_key] = str(exc)
+            return plan
+        plan.add(queries.MERGE_ATTEMPT_ID, [{"attempt_node": attempt_node(c.attempt_id), "attempt_id": c.attempt_id}
+                                            for c in containers])
+        _add_containers(plan, containers)
+        return plan
     plan.add(queries.MERGE_RUN_SEEN, [_run_keys(pipeline, event.run_id)])
     try:
         attempts = attempt_records(event.job_key, event.job, first_seq=provisional_seq(event.job_key))
@@ -198,13 +233,28 @@ def provisional_seq(job_key: str) -> int:
 
 def _add_attempt_nodes(plan: GraphWrites, query: str, run_id: str, attempts: list[AttemptRecord],
                        keys: dict[str, str | None]) -> None:
-    plan.add(query, [_attempt_row(a, keys.get(a.attempt_id)) for a in attempts])
-    plan.add(queries.LINK_ATTEMPT_PART_OF, [
-        {"attempt_node": attempt_node(a.attempt_id), "run_node": run_node(run_id)} for a in attempts
+    plan.add(query, [_attempt_row(a, keys.get(a.attempt_id), run_id) for a in attempts])
+    _add_containers(plan, [c for a in attempts for c in a.containers])
+
+
+def _add_containers(plan: GraphWrites, containers: list[ContainerRecord]) -> None:
+    """A multi-container attempt's containers, each RAN_CONTAINER from its attempt."""
+    plan.add(queries.MERGE_CONTAINERS, [{
+        "container_node": container_node(c.container_id), "container_id": c.container_id,
+        "node_index": c.node_index, "name": c.name, "reason": _text(c.reason), "log_stream": c.log_stream,
+        "image": c.image,
+    } for c in containers])
+    plan.add(queries.SET_CONTAINER_EXIT_CODES, [
+        {"container_node": container_node(c.container_id), "exit_code": c.exit_code}
+        for c in containers if c.exit_code is not None
     ])
-    plan.add(queries.SET_ATTEMPT_EXIT_CODES, [
-        {"attempt_node": attempt_node(a.attempt_id), "exit_code": a.exit_code}
-        for a in attempts if a.exit_code is not None
+    plan.add(queries.SET_CONTAINER_ESSENTIAL, [
+        {"container_node": container_node(c.container_id), "essential": c.essential}
+        for c in containers if c.essential is not None
+    ])
+    plan.add(queries.LINK_ATTEMPT_RAN_CONTAINER, [
+        {"attempt_node": attempt_node(c.attempt_id), "container_node": container_node(c.container_id)}
+        for c in containers
     ])
 
 
@@ -275,9 +325,11 @@ def _run_keys(pipeline: str, run_id: str) -> dict[str, Any]:
     return {"run_node": run_node(run_id), "run_id": run_id, "pipeline": pipeline}
 
 
-def _attempt_row(a: AttemptRecord, cache_key: str | None) -> dict[str, Any]:
+def _attempt_row(a: AttemptRecord, cache_key: str | None, run_id: str) -> dict[str, Any]:
+    """An attempt's properties, and the run it is PART_OF."""
     return {
         "attempt_node": attempt_node(a.attempt_id),
+        "run_node": run_node(run_id),
         "attempt_id": a.attempt_id,
         "step": a.step,
         "job_key": a.job_key,
@@ -297,6 +349,7 @@ def _attempt_row(a: AttemptRecord, cache_key: str | None) -> dict[str, Any]:
         "started_at": stored_time(a.started_at),
         "ended_at": stored_time(a.ended_at),
         "cache_key": cache_key,
+        "exit_code": a.exit_code,
     }
 
 
@@ -325,7 +378,8 @@ class _Dataset:
 
     def row(self) -> dict[str, Any]:
         return {"dataset_node": self.node, "dataset_id": self.dataset_id, "uri": self.uri, "kind": self.kind,
-                "version": self.version, "etag": self.etag}
+                "version": self.version, "etag": self.etag, "size": self.size, "row_count": self.row_count,
+                "schema": self.schema, "schema_hash": self.schema_hash}
 
 
 def _source_uri(source: dict[str, Any]) -> str | None:
@@ -361,16 +415,6 @@ def _add_source(plan: GraphWrites, run_id: str, source: dict[str, Any],
 
 def _merge_datasets(plan: GraphWrites, datasets: list[_Dataset]) -> None:
     plan.add(queries.MERGE_DATASETS, [d.row() for d in datasets])
-    plan.add(queries.SET_DATASET_SIZES, [
-        {"dataset_node": d.node, "size": d.size} for d in datasets if d.size is not None
-    ])
-    plan.add(queries.SET_DATASET_ROW_COUNTS, [
-        {"dataset_node": d.node, "row_count": d.row_count} for d in datasets if d.row_count is not None
-    ])
-    plan.add(queries.SET_DATASET_SCHEMAS, [
-        {"dataset_node": d.node, "schema": d.schema, "schema_hash": d.schema_hash}
-        for d in datasets if d.schema_hash is not None
-    ])
 
 
 def _fact_dataset(fact: ObjectFacts) -> _Dataset:

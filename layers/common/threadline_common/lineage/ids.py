@@ -19,3 +19,7 @@ def attempt_node(attempt_id: str) -> str:
 
 def dataset_node(dataset_id: str) -> str:
     return f"Dataset:{dataset_id}"
+
+
+def container_node(container_id: str) -> str:
+    return f"Container:{container_id}"

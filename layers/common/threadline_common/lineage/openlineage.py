@@ -18,8 +18,9 @@ OpenLineage endpoint after its graph write, and `threadline lineage export RUN
   input schema's fields in the SchemaDatasetFacet.
 - What no standard facet holds is in threadline's own facets, each with its JSON
   schema in `docs/openlineage/`: the Batch attempt (queue, capacity, job definition
-  and revision, image and digest, node count, exit code), the cache key, and the
-  retry, fallback and reuse links between attempts.
+  and revision, image and digest, node count, exit code), the containers of a
+  multi-container attempt, the cache key, the retry, fallback and reuse links
+  between attempts, and the run's compute cost.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 from .cache import image_digest
 from .dataset_schemas import fields_for
 from .graph import REUSED  # a resumed run's stand-in for a step it took from an earlier run: it ran nothing
-from .reader import DatasetLink, ReportAttempt, RunReport
+from .reader import Container, DatasetLink, ReportAttempt, RunReport
 
 SPEC_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 SCHEMA_URL = f"{SPEC_URL}#/$defs/RunEvent"
@@ -61,8 +62,10 @@ _STANDARD = {
 # threadline's own facets: key -> schema name (docs/openlineage/<name>.json).
 _CUSTOM = {
     "threadline_batchJob": "ThreadlineBatchJobRunFacet",
+    "threadline_containers": "ThreadlineContainersRunFacet",
     "threadline_cache": "ThreadlineCacheRunFacet",
     "threadline_attemptLinks": "ThreadlineAttemptLinksRunFacet",
+    "threadline_cost": "ThreadlineCostRunFacet",
 }
 _REVISION = re.compile(r":(\d+)$")
 
@@ -119,6 +122,10 @@ def _run_events(report: RunReport, namespace: str) -> list[dict[str, Any]]:
         if ended == FAIL and (run.error or run.cause):
             facets["errorMessage"] = facet("errorMessage", message=run.error or "failed",
                                            programmingLanguage="Amazon States Language", stackTrace=run.cause)
+        if run.cost_usd is not None:  # set by the lineage function once it priced the run (run_cost_record)
+            facets["threadline_cost"] = facet("threadline_cost", currency="USD", totalUsd=run.cost_usd,
+                                              spotSavingsUsd=run.spot_savings_usd,
+                                              unpricedAttempts=run.cost_unpriced or 0)
         events.append(_event(ended, end_time, _run(run_id, facets), job, inputs=inputs))
     return events
 
@@ -163,6 +170,9 @@ def _attempt_facets(namespace: str, run_id: str, attempt: ReportAttempt, by_id: 
             jobDefinitionRevision=int(revision.group(1)) if revision else None, image=attempt.image,
             imageDigest=image_digest(attempt.image), nodeCount=attempt.node_count or 0,
             exitCode=attempt.exit_code, statusReason=attempt.status_reason, logStream=attempt.log_stream)
+    containers = [_container(c) for c in report.containers if c.attempt_id == attempt.attempt_id]
+    if containers:
+        facets["threadline_containers"] = facet("threadline_containers", containers=containers)
     if attempt.cache_key:
         facets["threadline_cache"] = facet("threadline_cache", cacheKey=attempt.cache_key)
     links: dict[str, Any] = {}
@@ -176,6 +186,14 @@ def _attempt_facets(namespace: str, run_id: str, attempt: ReportAttempt, by_id: 
     if links:
         facets["threadline_attemptLinks"] = facet("threadline_attemptLinks", **links)
     return facets
+
+
+def _container(container: Container) -> dict[str, Any]:
+    """One container of a multi-container attempt, as the `threadline_containers` facet lists it."""
+    fields = {"nodeIndex": container.node_index, "name": container.name, "essential": container.essential,
+              "exitCode": container.exit_code, "reason": container.reason, "logStream": container.log_stream,
+              "image": container.image}
+    return {key: value for key, value in fields.items() if value is not None}
 
 
 def _event(event_type: str, at: str, run: dict[str, Any], job: dict[str, Any], *,

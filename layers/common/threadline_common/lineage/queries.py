@@ -7,11 +7,11 @@ The same text runs on Amazon Neptune and on the twin's embedded graph
   only unique key and the embedded graph's primary key, and every query that
   starts from a known node finds it by its `~id`;
 - writes are `UNWIND $rows AS row` batches whose rows hold only strings,
-  integers and nulls (no map-valued properties, no `SET n += map`);
-- numbers that may be unknown (exit codes, object sizes) are written by their
-  own query with only the rows that know them: the embedded graph types a
-  parameter field that is null in every row as STRING and then refuses to
-  store it in an INT64 property;
+  integers, booleans and nulls (no map-valued properties, no `SET n += map`);
+- a value that may be unknown (an exit code, an object's size) is written as
+  `coalesce(row.x, n.x)`, so a row that does not know it keeps what is there
+  (the embedded graph's stand-in sends a field that is null in every row as a
+  literal null: ladybug would type it STRING and refuse it for INT64);
 - times are ISO-8601 strings in one format (`times.py`); no `type(r)` (the relationship type is
   returned as a literal); every variable-length path has an upper bound of
   at most 30 (the embedded graph's limit);
@@ -26,10 +26,12 @@ at once, creates nothing new. Nothing is ever deleted.
 
 # --- writes -----------------------------------------------------------------
 # A node write MERGEs one node on its `~id` (`ids.py`), gives it its natural key ON CREATE and
-# sets its properties; relationships are written by queries of their own, between nodes found
-# by their `~id`. The pipeline (the OpenLineage job namespace) is a property of the Run, not
-# a node that every run links to: one vertex with an edge from every run would be what
-# every concurrent writer touches, and what the embedded graph scans on each new run.
+# sets its properties; relationships are written between nodes found by their `~id`, by queries
+# of their own, or by the node write after `WITH <node>, row` when the other end was written
+# before it (an attempt's run): one round trip fewer per batch. The pipeline (the OpenLineage
+# job namespace) is a property of the Run, not a node that every run links to: one vertex with
+# an edge from every run would be what every concurrent writer touches, and what the embedded
+# graph scans on each new run.
 
 MERGE_RUN_STARTED = """
 UNWIND $rows AS row
@@ -64,26 +66,11 @@ ON CREATE SET d.dataset_id = row.dataset_id
 SET d.uri = row.uri,
     d.kind = row.kind,
     d.version = coalesce(row.version, d.version),
-    d.etag = coalesce(row.etag, d.etag)
-"""
-
-SET_DATASET_SIZES = """
-UNWIND $rows AS row
-MATCH (d:Dataset {`~id`: row.dataset_node})
-SET d.size = row.size
-"""
-
-SET_DATASET_ROW_COUNTS = """
-UNWIND $rows AS row
-MATCH (d:Dataset {`~id`: row.dataset_node})
-SET d.row_count = row.row_count
-"""
-
-SET_DATASET_SCHEMAS = """
-UNWIND $rows AS row
-MATCH (d:Dataset {`~id`: row.dataset_node})
-SET d.schema = row.schema,
-    d.schema_hash = row.schema_hash
+    d.etag = coalesce(row.etag, d.etag),
+    d.size = coalesce(row.size, d.size),
+    d.row_count = coalesce(row.row_count, d.row_count),
+    d.schema = coalesce(row.schema, d.schema),
+    d.schema_hash = coalesce(row.schema_hash, d.schema_hash)
 """
 
 LINK_DATASET_PART_OF = """
@@ -121,7 +108,11 @@ SET a.step = row.step,
     a.log_stream = row.log_stream,
     a.started_at = row.started_at,
     a.ended_at = row.ended_at,
-    a.cache_key = row.cache_key
+    a.cache_key = row.cache_key,
+    a.exit_code = coalesce(row.exit_code, a.exit_code)
+WITH a, row
+MATCH (r:Run {`~id`: row.run_node})
+MERGE (a)-[:PART_OF]->(r)
 """
 
 # A job's attempts from Batch's own "Job State Change" event, which may come before or after
@@ -129,6 +120,15 @@ SET a.step = row.step,
 # the key the state machine filed the job under) is kept when `run_finished` wrote it first,
 # and replaced when it comes later (MERGE_STEP_ATTEMPTS sets everything). The rest is the
 # same job description either way.
+# A node of a multi-node job may end (its own event) before its parent's attempt is
+# recorded: the attempt's node is MERGEd by its id alone, for the node's containers to
+# link to; the attempt's own writes fill it in (and link it to its run) when they come.
+MERGE_ATTEMPT_ID = """
+UNWIND $rows AS row
+MERGE (a:StepAttempt {`~id`: row.attempt_node})
+ON CREATE SET a.attempt_id = row.attempt_id
+"""
+
 MERGE_JOB_ATTEMPTS = """
 UNWIND $rows AS row
 MERGE (a:StepAttempt {`~id`: row.attempt_node})
@@ -150,20 +150,43 @@ SET a.step = coalesce(a.step, row.step),
     a.log_stream = row.log_stream,
     a.started_at = row.started_at,
     a.ended_at = row.ended_at,
-    a.cache_key = coalesce(a.cache_key, row.cache_key)
-"""
-
-LINK_ATTEMPT_PART_OF = """
-UNWIND $rows AS row
-MATCH (a:StepAttempt {`~id`: row.attempt_node})
+    a.cache_key = coalesce(a.cache_key, row.cache_key),
+    a.exit_code = coalesce(row.exit_code, a.exit_code)
+WITH a, row
 MATCH (r:Run {`~id`: row.run_node})
 MERGE (a)-[:PART_OF]->(r)
 """
 
-SET_ATTEMPT_EXIT_CODES = """
+# One container of one node's task in a multi-container attempt (`batch.ContainerRecord`). Its exit
+# code and whether it is essential are set by queries of their own, with only the rows that know them.
+MERGE_CONTAINERS = """
+UNWIND $rows AS row
+MERGE (c:Container {`~id`: row.container_node})
+ON CREATE SET c.container_id = row.container_id
+SET c.node_index = row.node_index,
+    c.name = row.name,
+    c.reason = row.reason,
+    c.log_stream = row.log_stream,
+    c.image = row.image
+"""
+
+SET_CONTAINER_EXIT_CODES = """
+UNWIND $rows AS row
+MATCH (c:Container {`~id`: row.container_node})
+SET c.exit_code = row.exit_code
+"""
+
+SET_CONTAINER_ESSENTIAL = """
+UNWIND $rows AS row
+MATCH (c:Container {`~id`: row.container_node})
+SET c.essential = row.essential
+"""
+
+LINK_ATTEMPT_RAN_CONTAINER = """
 UNWIND $rows AS row
 MATCH (a:StepAttempt {`~id`: row.attempt_node})
-SET a.exit_code = row.exit_code
+MATCH (c:Container {`~id`: row.container_node})
+MERGE (a)-[:RAN_CONTAINER]->(c)
 """
 
 LINK_ATTEMPT_CONSUMED = """
@@ -209,13 +232,34 @@ MATCH (b:StepAttempt {`~id`: row.dst})
 MERGE (a)-[:REUSED]->(b)
 """
 
+# A finished run's cost (USD floats), written after the run's own writes by the lineage
+# function (threadline_common.run_cost_record); savings only in rows that know them.
+SET_RUN_COST = """
+UNWIND $rows AS row
+MATCH (r:Run {`~id`: row.run_node})
+SET r.cost_usd = row.cost_usd, r.cost_unpriced = row.cost_unpriced
+"""
+
+SET_RUN_SPOT_SAVINGS = """
+UNWIND $rows AS row
+MATCH (r:Run {`~id`: row.run_node})
+SET r.spot_savings_usd = row.spot_savings_usd
+"""
+
+SET_ATTEMPT_COSTS = """
+UNWIND $rows AS row
+MATCH (a:StepAttempt {`~id`: row.attempt_node})
+SET a.cost_usd = row.cost_usd
+"""
+
 # --- reads ------------------------------------------------------------------
 
 RUN = """
 MATCH (r:Run {`~id`: $run_node})
 RETURN r.run_id AS run_id, r.pipeline AS pipeline, r.execution_arn AS execution_arn,
        r.status AS status, r.started_at AS started_at, r.ended_at AS ended_at,
-       r.error AS error, r.cause AS cause
+       r.error AS error, r.cause AS cause, r.cost_usd AS cost_usd,
+       r.spot_savings_usd AS spot_savings_usd, r.cost_unpriced AS cost_unpriced
 """
 
 RUN_ATTEMPTS = """
@@ -229,6 +273,15 @@ RETURN a.attempt_id AS attempt_id, a.seq AS seq, a.step AS step, a.job_key AS jo
        a.started_at AS started_at, a.ended_at AS ended_at, a.cache_key AS cache_key,
        b.attempt_id AS reused_attempt, o.run_id AS reused_run
 ORDER BY a.seq
+"""
+
+# The containers of the run's multi-container attempts, by attempt, node and name.
+RUN_CONTAINERS = """
+MATCH (a:StepAttempt)-[:PART_OF]->(:Run {`~id`: $run_node})
+MATCH (a)-[:RAN_CONTAINER]->(c:Container)
+RETURN a.attempt_id AS attempt_id, c.node_index AS node_index, c.name AS name, c.essential AS essential,
+       c.exit_code AS exit_code, c.reason AS reason, c.log_stream AS log_stream, c.image AS image
+ORDER BY attempt_id, node_index, name
 """
 
 RUN_ATTEMPT_LINKS = """
@@ -286,10 +339,12 @@ RETURN r.run_id AS run_id, r.status AS status, r.started_at AS started_at,
 ORDER BY started_at
 """
 
-# --- lineage traversal (one dataset and one hop per query; the reader walks level by level) ---
-# Each query starts from one node found by its `~id` and goes one or two hops: the embedded graph
-# plans longer patterns, and `UNWIND` over many start nodes, as joins against scans of whole
-# tables, and Neptune answers each of these from its indexes.
+# --- lineage traversal (one level per query; the reader walks level by level) ---
+# Each query takes a level's datasets as `$nodes` (their `~id`s), finds each by its `~id` alone, then
+# goes one or two hops from it in an OPTIONAL MATCH. The embedded graph plans that shape as primary-key
+# lookups that restrict the hops' scans to those nodes; a longer pattern straight after the UNWIND, or a
+# MATCH in place of the OPTIONAL MATCH, it plans as joins against scans of whole tables. Neptune answers
+# either from its indexes. A dataset the hop finds nothing from comes back once, nulls on the far side.
 
 _DATASET_COLUMNS = """d.dataset_id AS dataset_id, d.uri AS uri, d.kind AS kind, d.version AS version,
        d.etag AS etag, d.size AS size, d.row_count AS row_count, d.schema_hash AS schema_hash"""
@@ -319,35 +374,45 @@ WHERE d.kind = 'prefix'
 RETURN {_DATASET_COLUMNS}
 """
 
-# Upstream, one level: the attempts that produced a dataset, and what those attempts read.
+# Upstream, one level: the attempts that produced each dataset (`via`), and what those attempts read.
 PRODUCERS_OF = f"""
-MATCH (x:Dataset {{`~id`: $dataset_node}})<-[:PRODUCED]-(a:StepAttempt)-[:PART_OF]->(r:Run)
+UNWIND $nodes AS node
+MATCH (x:Dataset {{`~id`: node}})
+OPTIONAL MATCH (x)<-[:PRODUCED]-(a:StepAttempt)-[:PART_OF]->(r:Run)
 OPTIONAL MATCH (a)-[:CONSUMED]->(d:Dataset)
-RETURN {_ATTEMPT_COLUMNS}, {_DATASET_COLUMNS}
+RETURN x.dataset_id AS via, {_ATTEMPT_COLUMNS}, {_DATASET_COLUMNS}
 """
 
-# Downstream, one level: the attempts that read a dataset, and what they wrote.
+# Downstream, one level: the attempts that read each dataset (`via`), and what they wrote.
 CONSUMERS_OF = f"""
-MATCH (x:Dataset {{`~id`: $dataset_node}})<-[:CONSUMED]-(a:StepAttempt)-[:PART_OF]->(r:Run)
+UNWIND $nodes AS node
+MATCH (x:Dataset {{`~id`: node}})
+OPTIONAL MATCH (x)<-[:CONSUMED]-(a:StepAttempt)-[:PART_OF]->(r:Run)
 OPTIONAL MATCH (a)-[:PRODUCED]->(d:Dataset)
-RETURN {_ATTEMPT_COLUMNS}, {_DATASET_COLUMNS}
+RETURN x.dataset_id AS via, {_ATTEMPT_COLUMNS}, {_DATASET_COLUMNS}
 """
 
-# The prefixes a dataset lies in (upstream: their producers produced it too) ...
+# The prefixes each dataset lies in (upstream: their producers produced it too) ...
 PREFIXES_OF = """
-MATCH (x:Dataset {`~id`: $dataset_node})-[:PART_OF]->(p:Dataset)
-RETURN p.dataset_id AS dataset_id
+UNWIND $nodes AS node
+MATCH (x:Dataset {`~id`: node})
+OPTIONAL MATCH (x)-[:PART_OF]->(p:Dataset)
+RETURN x.dataset_id AS via, p.dataset_id AS dataset_id
 """
 
-# ... and the objects in a prefix (downstream: their readers read from it too).
+# ... and the objects in each prefix (downstream: their readers read from it too).
 OBJECTS_IN = """
-MATCH (x:Dataset {`~id`: $dataset_node})<-[:PART_OF]-(o:Dataset)
-RETURN o.dataset_id AS dataset_id
+UNWIND $nodes AS node
+MATCH (x:Dataset {`~id`: node})
+OPTIONAL MATCH (x)<-[:PART_OF]-(o:Dataset)
+RETURN x.dataset_id AS via, o.dataset_id AS dataset_id
 """
 
-# Runs that read a dataset directly (a run whose first step never ran still consumed its input).
+# Runs that read the datasets directly (a run whose first step never ran still consumed its input).
 RUNS_CONSUMING = """
-MATCH (r:Run)-[:CONSUMED]->(x:Dataset {`~id`: $dataset_node})
+UNWIND $nodes AS node
+MATCH (x:Dataset {`~id`: node})
+OPTIONAL MATCH (r:Run)-[:CONSUMED]->(x)
 RETURN r.run_id AS run_id, r.status AS status, r.started_at AS started_at,
        r.ended_at AS ended_at, r.error AS error
 """

@@ -4,10 +4,11 @@ Every function takes a CypherRunner (Neptune through boto3 `neptunedata`, the
 twin's local endpoint, or the embedded graph itself) and returns frozen
 dataclasses, defined below, one per kind of answer. Their fields are the
 columns the queries of `queries.py` return; `to_dict()` gives the plain dicts
-and lists that `--json` prints. Traversals walk one level per query (upstream:
-the attempts that produced a dataset and what they read; downstream: the
-attempts that read it and what they wrote), so each query stays a short,
-bounded pattern that Neptune and the embedded graph both run.
+and lists that `--json` prints. Traversals walk level by level (upstream: the
+attempts that produced the level's datasets and what they read; downstream: the
+attempts that read them and what they wrote), two queries a level however many
+datasets it holds, each a short, bounded pattern that Neptune and the embedded
+graph both run from the datasets' `~id`s.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ class Run(_Model):
     ended_at: str | None
     error: str | None
     cause: str | None
+    cost_usd: float | None = None
+    spot_savings_usd: float | None = None
+    cost_unpriced: int | None = None
 
 
 @dataclass(frozen=True)
@@ -194,13 +198,29 @@ class ReportAttempt(_Model):
 
 
 @dataclass(frozen=True)
+class Container(_Model):
+    """One container of one node's task in a multi-container attempt; `essential` None: not declared."""
+
+    attempt_id: str
+    node_index: int
+    name: str
+    essential: bool | None
+    exit_code: int | None
+    reason: str | None
+    log_stream: str | None
+    image: str | None
+
+
+@dataclass(frozen=True)
 class RunReport(_Model):
-    """`run_report`: the run, its attempts in order, the links between them, what they read and wrote."""
+    """`run_report`: the run, its attempts in order, the links between them, what they read and wrote, and
+    the containers of its multi-container attempts."""
 
     run: Run
     attempts: tuple[ReportAttempt, ...]
     links: tuple[AttemptLink, ...]
     datasets: tuple[DatasetLink, ...]
+    containers: tuple[Container, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -376,6 +396,11 @@ def run_datasets(runner: CypherRunner, run_id: str) -> list[DatasetLink]:
     return sorted(links, key=lambda link: (link.node, link.rel, link.dataset_id))
 
 
+def run_containers(runner: CypherRunner, run_id: str) -> list[Container]:
+    """The containers of the run's multi-container attempts, by attempt, node and name."""
+    return [Container.from_row(row) for row in runner.run(queries.RUN_CONTAINERS, {"run_node": run_node(run_id)})]
+
+
 def run_report(runner: CypherRunner, run_id: str) -> RunReport | None:
     """Everything about one run: its steps and attempts in order (retries, fallbacks, reuse,
     failure reasons), the links between them and the datasets they read and wrote."""
@@ -387,7 +412,8 @@ def run_report(runner: CypherRunner, run_id: str) -> RunReport | None:
     fallback_of = {link.src: link.dst for link in links if link.rel == "FALLBACK_OF"}
     attempts = tuple(ReportAttempt.of(a, retried=a.attempt_id in retried, fallback_of=fallback_of.get(a.attempt_id))
                      for a in summary.attempts)
-    return RunReport(summary.run, attempts, tuple(links), tuple(run_datasets(runner, run_id)))
+    return RunReport(summary.run, attempts, tuple(links), tuple(run_datasets(runner, run_id)),
+                     tuple(run_containers(runner, run_id)))
 
 
 def attempt_history(runner: CypherRunner, attempt_id: str) -> list[EarlierAttempt]:
@@ -438,9 +464,8 @@ def downstream(runner: CypherRunner, uri: str, max_levels: int = MAX_LEVELS) -> 
     """The tree of steps and datasets after `uri`: every attempt that read it (failed ones
     too) and what they wrote, onward; plus every run that took it as input."""
     tree = _walk(runner, uri, "downstream", max_levels)
-    runs = [ConsumingRun.from_row(row) for d in tree.roots
-            for row in runner.run(queries.RUNS_CONSUMING, {"dataset_node": dataset_node(d.dataset_id)})]
-    unique = {r.run_id: r for r in runs}.values()
+    rows = runner.run(queries.RUNS_CONSUMING, {"nodes": [dataset_node(d.dataset_id) for d in tree.roots]})
+    unique = {r.run_id: r for r in map(ConsumingRun.from_row, rows) if r.run_id is not None}.values()
     return replace(tree, runs=tuple(sorted(unique, key=lambda r: (r.started_at or "", r.run_id))))
 
 
@@ -455,8 +480,8 @@ def _walk(runner: CypherRunner, uri: str, direction: Direction, max_levels: int)
     levels = 0
     while frontier and levels < max_levels:
         levels += 1
-        rows = [(via, row) for via in frontier
-                for row in _level(runner, level_query, related_query if found[via].kind == related_kind else None, via)]
+        related = [via for via in frontier if found[via].kind == related_kind]
+        rows = _level(runner, level_query, related_query, frontier, related)
         next_frontier: list[str] = []
         for via, row in rows:
             attempt = LineageAttempt.from_row(row)
@@ -490,12 +515,18 @@ def _walk(runner: CypherRunner, uri: str, direction: Direction, max_levels: int)
                    tuple(sorted(attempts.values(), key=lambda a: (a.started_at or "", a.attempt_id))))
 
 
-def _level(runner: CypherRunner, level_query: str, related_query: str | None, dataset_id: str) -> list[dict[str, Any]]:
-    """One level from a dataset: its own producers (or readers), and those of the prefixes it lies in
-    (upstream, for an object) or of the objects in it (downstream, for a prefix)."""
-    related = runner.run(related_query, {"dataset_node": dataset_node(dataset_id)}) if related_query else []
-    ids = [dataset_id] + [row["dataset_id"] for row in related]
-    return [row for each in ids for row in runner.run(level_query, {"dataset_node": dataset_node(each)})]
+def _level(runner: CypherRunner, level_query: str, related_query: str, frontier: list[str],
+           related: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """One level from every dataset of `frontier`, as (frontier dataset, row): its own producers (or
+    readers), and for those in `related`, those of the prefixes it lies in (upstream, for an object) or
+    of the objects in it (downstream, for a prefix). Two queries, however wide the level."""
+    stands_for: dict[str, list[str]] = {via: [via] for via in frontier}  # dataset -> frontier datasets
+    if related:
+        for row in runner.run(related_query, {"nodes": [dataset_node(via) for via in related]}):
+            if row["dataset_id"] is not None:
+                stands_for.setdefault(row["dataset_id"], []).append(row["via"])
+    rows = runner.run(level_query, {"nodes": [dataset_node(each) for each in stands_for]})
+    return [(via, row) for row in rows if row["attempt_id"] is not None for via in stands_for[row["via"]]]
 
 
 # --- failures ------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import pipeline
 from . import queries
+from .batch import essential_image
 from .cache import SOURCE_PARAMETER, StepIdentity, image_digest, source_version, step_key
 from .facts import split_uri
 from .neptune import CypherRunner
@@ -160,6 +161,7 @@ def image_reader(batch: Any) -> ImageOf:
                 image = (definition.get("containerProperties") or {}).get("image")
                 for node_range in (definition.get("nodeProperties") or {}).get("nodeRangeProperties", []):
                     image = image or (node_range.get("container") or {}).get("image")
+                image = image or essential_image(definition)  # a multi-container job's main container
             cache[job_definition] = image
         return cache[job_definition]
 

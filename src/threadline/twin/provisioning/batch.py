@@ -93,7 +93,7 @@ def _job_definition(p: Provisioner, logical_id: str, props: dict, resource: dict
     if not context:
         raise TemplateError(f"{logical_id} needs Metadata.DockerContext: the twin runs the job's code from there")
     args: dict[str, Any] = {"jobDefinitionName": name, "type": props["Type"]}
-    for cfn_key, api_key in (("ContainerProperties", "containerProperties"),
+    for cfn_key, api_key in (("ContainerProperties", "containerProperties"), ("EcsProperties", "ecsProperties"),
                              ("NodeProperties", "nodeProperties"), ("RetryStrategy", "retryStrategy"),
                              ("Timeout", "timeout"), ("Parameters", "parameters"),
                              ("PlatformCapabilities", "platformCapabilities")):
@@ -117,14 +117,25 @@ def _normalise_job_definition_numbers(args: dict[str, Any]) -> None:
             item["value"] = str(item["value"])
         container.pop("ephemeralStorage", None)  # Fargate-only in the API; EC2 jobs use volumes
 
+    def fix_task(ecs_properties: dict[str, Any]) -> None:
+        for task in ecs_properties.get("taskProperties", []):
+            for container in task.get("containers", []):
+                fix(container)
+                container["essential"] = str(container.get("essential", True)).lower() == "true"
+                if "stopTimeout" in container:
+                    container["stopTimeout"] = int(container["stopTimeout"])
+
     if "containerProperties" in args:
         fix(args["containerProperties"])
+    if "ecsProperties" in args:
+        fix_task(args["ecsProperties"])
     if "nodeProperties" in args:
         node = args["nodeProperties"]
         node["numNodes"] = int(node["numNodes"])
         node["mainNode"] = int(node["mainNode"])
         for node_range in node.get("nodeRangeProperties", []):
             fix(node_range.get("container", {}))
+            fix_task(node_range.get("ecsProperties", {}))
     if "retryStrategy" in args and "attempts" in args["retryStrategy"]:
         args["retryStrategy"]["attempts"] = int(args["retryStrategy"]["attempts"])
     if "timeout" in args:

@@ -1,0 +1,111 @@
+"""Speed-ups of moto that change none of its answers, only what they cost.
+
+Unlike `moto_fixes.py`, nothing here corrects a behaviour: each patch caches work
+moto repeats on every call, with a result that cannot differ between calls.
+
+- Every StartExecution parses the state machine's definition again with the ANTLR
+  grammar (about 0.3 s for the pipeline's on an idle core, the same again at
+  CreateStateMachine). The parse tree depends on the definition text only and is
+  never changed by the preprocessor that turns it into evaluation components, so
+  it is kept per definition; the components, which hold an execution's state,
+  are still built fresh for every execution.
+- moto's server finds the backend for every request by listing its own package
+  folder (about 150 `stat` calls a request); the list is fixed once installed.
+- The Step Functions interpreter makes a new boto3 client for every Task state
+  (two for a `.sync` one), 20 to 50 ms each on a busy core. Its clients are all
+  alike (same credentials and settings per region and service), so one per
+  region, service and endpoint serves every task; the twin also hands them its
+  in-process transport (`hook_interpreter_clients`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+_lock = threading.Lock()
+_installed = False
+TREE_CACHE_SIZE = 32  # distinct definitions kept parsed (a twin has one or two)
+Hook = tuple[str, Callable[..., Any]]  # (botocore event name, handler)
+_client_hooks: list[Hook] = []
+_clients: dict[tuple[str, str, str], Any] = {}
+
+
+def install() -> None:
+    """Install the speed-ups (once per process)."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        cache_definition_parse()
+        cache_module_list()
+        cache_interpreter_clients()
+        _installed = True
+
+
+def hook_interpreter_clients(hooks: list[Hook]) -> None:
+    """Register `hooks` on every interpreter client made from now on; the clients made so far are dropped."""
+    with _lock:
+        _clients.clear()
+        _client_hooks[:] = hooks
+
+
+def cache_definition_parse() -> None:
+    """`AmazonStateLanguageParser.parse`: the ANTLR tree kept per definition, fresh components per call."""
+    from moto.stepfunctions.parser.asl.parse import asl_parser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    parser = asl_parser.AmazonStateLanguageParser
+    parse: Callable[[str], tuple[Any, Any]] = parser.parse
+
+    @functools.lru_cache(maxsize=TREE_CACHE_SIZE)
+    def tree_of(definition: str) -> Any:
+        return parse(definition)[1]  # a definition that does not parse raises, and nothing is cached
+
+    def parse_cached(definition: str) -> tuple[Any, Any]:
+        tree = tree_of(definition)
+        return Preprocessor().visit(tree), tree
+
+    parser.parse = staticmethod(parse_cached)  # type: ignore[method-assign]
+
+
+def cache_module_list() -> None:
+    """`moto.backends.list_of_moto_modules`, listed once."""
+    import moto.backends
+
+    listed: tuple[str, ...] = tuple(moto.backends.list_of_moto_modules())
+
+    def list_of_moto_modules() -> Iterable[str]:
+        return listed
+
+    moto.backends.list_of_moto_modules = list_of_moto_modules
+
+
+def cache_interpreter_clients() -> None:
+    """`boto_client_for`, everywhere the interpreter imported it: one client per endpoint, region and service.
+
+    moto's makes every client alike but for those three (it does not use `state_credentials`).
+    """
+    import sys
+
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original: Callable[..., Any] = boto_client.boto_client_for
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (os.environ.get("MOTO_PORT", ""), region, service)  # the endpoint moto's original would use
+        with _lock:
+            client = _clients.get(key)
+            if client is None:
+                client = original(region=region, service=service, state_credentials=state_credentials)
+                for event, handler in _client_hooks:
+                    client.meta.events.register(event, handler)
+                _clients[key] = client
+        return client
+
+    for module in list(sys.modules.values()):  # the interpreter's modules import it by name
+        if getattr(module, "boto_client_for", None) is original:
+            vars(module)["boto_client_for"] = boto_client_for

@@ -1,0 +1,77 @@
+"""moto's speed-ups change what calls cost, never what they answer."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from threadline.twin import moto_speedups
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Sent(Exception):
+    """The hook saw the request."""
+
+
+@pytest.fixture(autouse=True)
+def installed():
+    moto_speedups.install()
+    yield
+    moto_speedups.hook_interpreter_clients([])
+
+
+def test_each_parse_gives_fresh_components_from_one_tree_and_a_bad_definition_still_fails():
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
+
+    definition = (ROOT / "statemachines" / "pipeline.asl.json").read_text(encoding="utf-8")
+    first_program, first_tree = AmazonStateLanguageParser.parse(definition)
+    second_program, second_tree = AmazonStateLanguageParser.parse(definition)
+    assert first_tree is second_tree
+    assert first_program is not second_program  # an execution's state lives in its components
+    assert first_program.start_at.start_at_name == second_program.start_at.start_at_name == \
+        json.loads(definition)["StartAt"]
+
+    for _ in range(2):  # a failed parse is not remembered as a success
+        with pytest.raises(ASLParserException):
+            AmazonStateLanguageParser.parse('{"StartAt": "Missing", "States": {"Done": {"Type": "Nope"}}}')
+
+
+def test_the_module_list_is_moto_own():
+    import moto
+    import moto.backends
+
+    folder = Path(moto.__file__).parent
+    expected = sorted(entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith("__"))
+    assert list(moto.backends.list_of_moto_modules()) == expected
+
+
+def test_interpreter_clients_are_made_once_per_endpoint_with_the_twins_hooks(monkeypatch):
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_batch
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    seen: list[str] = []
+
+    def hook(request, **kwargs):
+        seen.append(request.url)
+        raise Sent
+
+    moto_speedups.hook_interpreter_clients([("before-send", hook)])
+    monkeypatch.setitem(os.environ, "MOTO_PORT", "5123")
+    batch = boto_client.boto_client_for(region="us-east-1", service="batch")
+    assert state_task_service_batch.boto_client_for(region="us-east-1", service="batch") is batch
+    assert boto_client.boto_client_for(region="us-east-1", service="sqs") is not batch
+    assert batch.meta.endpoint_url == "http://localhost:5123"
+    with pytest.raises(Sent):  # the twin's transport takes the call before any socket
+        batch.describe_jobs(jobs=["job-1"])
+    assert seen and seen[0].startswith("http://localhost:5123/")
+
+    monkeypatch.setitem(os.environ, "MOTO_PORT", "5124")  # another twin's server
+    assert boto_client.boto_client_for(region="us-east-1", service="batch").meta.endpoint_url == \
+        "http://localhost:5124"
+    moto_speedups.hook_interpreter_clients([])
+    assert boto_client.boto_client_for(region="us-east-1", service="sqs").meta.endpoint_url == \
+        "http://localhost:5124"
