@@ -54,6 +54,8 @@ def cost(since: SinceOption = "7d", workdir: WorkdirOption = Path(".threadline")
     show(console, summary)
     if sizing:
         console.print(rightsizing_table(sizing))
+        for line in rightsizing_reasons(sizing):
+            console.print(line, highlight=False)
 
 
 def show(out: Console, summary: CostSummary) -> None:
@@ -92,17 +94,21 @@ def bar_chart(title: str, totals: dict[str, float]) -> Table:
 def rightsizing_table(sizing: dict[str, dict[str, Any]]) -> Table:
     """Per step: the request, the window's peak memory and median CPU use, and the suggested request."""
     table = Table(title="Right-sizing", title_justify="left", show_edge=False, box=None, pad_edge=False)
-    for column in ("step", "runs", "request", "peak MiB", "median vCPUs", "suggest", "why"):
-        table.add_column(column, no_wrap=column != "why")
+    for column in ("step", "runs", "request", "peak MiB", "median vCPUs", "suggest"):
+        table.add_column(column, no_wrap=True)
     for step, entry in sizing.items():
         request = entry["request"] or {}
         asked = f"{request['vcpus']:g} vCPU, {request['memory_mib']} MiB" if request else "-"
         changes = [f"{entry['suggested_vcpus']} vCPU" if entry["suggested_vcpus"] else "",
                    f"{entry['suggested_memory_mib']} MiB" if entry["suggested_memory_mib"] else ""]
         table.add_row(step, str(entry["runs"]), asked, _figure(entry["peak_memory_mib"], ".0f"),
-                      _figure(entry["median_cpu_vcpus"], ".2f"), ", ".join(c for c in changes if c) or "keep",
-                      "; ".join(entry["notes"]))
+                      _figure(entry["median_cpu_vcpus"], ".2f"), ", ".join(c for c in changes if c) or "keep")
     return table
+
+
+def rightsizing_reasons(sizing: dict[str, dict[str, Any]]) -> list[str]:
+    """Why each suggestion, a line each under the table (a column of sentences would not fit a terminal)."""
+    return [f"  {step}: {note}" for step, entry in sizing.items() for note in entry["notes"]]
 
 
 def _figure(value: float | None, spec: str) -> str:

@@ -117,7 +117,7 @@ def run(twin: Twin, result: RunResult) -> None:
         console.print(f"  open: {twin.local_path(uri)}", highlight=False)
     if result.record:
         console.print("[bold]DynamoDB run record[/]")
-        console.print_json(json.dumps(result.record, default=str))
+        console.print_json(json.dumps(result.record, default=_plain))  # DynamoDB numbers as numbers
     console.print(f"[bold]Slack[/] ({len(result.slack)} messages, outbox {twin.outbox})")
     for message in result.slack:
         console.print(f"  - {escape(short(message.get('text', ''), 160))}")
