@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from threadline.twin.execution_store import saved_runs
+from threadline.twin.queue_store import QueueStore
 from threadline.twin.s3_store import S3Store
-from threadline.twin.server import ACCOUNT_ID
+from threadline.twin.server import ACCOUNT_ID, REGION
 from threadline.twin.state_files import read_json, write_json
 from threadline.twin.table_store import TableStore
 
@@ -30,13 +31,15 @@ def test_unreadable_stores_are_set_aside_and_said(tmp_path: Path) -> None:
     (state / "s3.json").write_text("{truncated", encoding="utf-8")
     (state / "dynamodb.json").write_bytes(b"\xff\xfe not text")
     (state / "executions" / "run-1.json").write_text("[", encoding="utf-8")
+    (state / "sqs.json").write_text('{"queues": {"LineageQueue": [', encoding="utf-8")
     problems: list[str] = []
 
     assert S3Store(tmp_path, ACCOUNT_ID).restore(problems) == 0
     assert TableStore(state / "dynamodb.json", dynamodb=None).restore(problems) == 0
     assert saved_runs(tmp_path, problems) == []
+    assert QueueStore(state / "sqs.json", ACCOUNT_ID, REGION).restore(problems) == 0
 
-    assert len(problems) == 3 and all("cannot be read" in problem and "moved to" in problem for problem in problems)
+    assert len(problems) == 4 and all("cannot be read" in problem and "moved to" in problem for problem in problems)
     left = sorted(p.name.split(".corrupt-")[0] for p in state.rglob("*.corrupt-*"))
-    assert left == ["dynamodb.json", "run-1.json", "s3.json"]
-    assert not (state / "s3.json").exists()
+    assert left == ["dynamodb.json", "run-1.json", "s3.json", "sqs.json"]
+    assert not (state / "s3.json").exists() and not (state / "sqs.json").exists()

@@ -83,7 +83,7 @@ def _twin(script: str, workdir: Path) -> dict[str, Any]:
 
 def test_objects_versions_items_and_executions_survive_a_restart(tmp_path: Path) -> None:
     first = _twin(FIRST_TWIN, tmp_path)
-    assert first["restored"] == {"objects": 0, "items": 0, "messages": 0}
+    assert first["restored"] == {"objects": 0, "items": 0, "messages": 0, "executions": 0}
 
     # What a person finds in the workdir with the twin stopped.
     assert (tmp_path / "s3" / INCOMING / "notes" / "a.txt").read_bytes() == b"second"
@@ -94,20 +94,24 @@ def test_objects_versions_items_and_executions_survive_a_restart(tmp_path: Path)
     assert saved["events"][0]["type"] == "ExecutionStarted" and isinstance(saved["events"][0]["timestamp"], str)
     assert saved["events"][-1]["type"] == "ExecutionFailed"
 
-    # Hand edits the next twin must survive: an entry made nonsense, a file deleted.
+    # Hand edits the next twin must survive: an entry made nonsense, a file deleted, a store truncated.
     manifest_path = tmp_path / "state" / "s3.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest["buckets"][INCOMING]["notes/broken.txt"] = [{"nonsense": True}]
     manifest["buckets"][INCOMING]["notes/lost.txt"] = [{"version_id": "v-lost", "file": "s3/nowhere/lost.txt"}]
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    (tmp_path / "state" / "sqs.json").write_text('{"queues": {', encoding="utf-8")
 
     second = _twin(SECOND_TWIN, tmp_path)
 
-    assert len(second["problems"]) == 2, second["problems"]
+    assert len(second["problems"]) == 3, second["problems"]
     assert "notes/broken.txt not restored" in second["problems"][0] and "bad entry" in second["problems"][0]
     assert "notes/lost.txt (version v-lost) not restored" in second["problems"][1]
+    assert "sqs.json cannot be read" in second["problems"][2] and "moved to" in second["problems"][2]
+    assert [p.name.split(".corrupt-")[0] for p in (tmp_path / "state").glob("*.corrupt-*")] == ["sqs.json"]
     # Five object versions; our item, and the record the finaliser closed for the failed execution.
     assert second["restored"]["objects"] == 5 and second["restored"]["items"] >= 1
+    assert second["restored"]["messages"] == 0 and second["restored"]["executions"] == 1
     assert second["versions"] == {first["old"]: {"body": "first", "metadata": {}, "type": "binary/octet-stream"},
                                   first["new"]: {"body": "second", "metadata": {"owner": "ops"},
                                                  "type": "text/plain"}}

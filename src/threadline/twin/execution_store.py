@@ -5,10 +5,18 @@ moto cannot recreate a past execution, so each one is written down as
 (datetimes as ISO 8601 text): while it runs (every save) and once more when
 it ends. `threadline runs`, `threadline open` and the execution graph read
 these files, also long after the twin stopped.
+
+A restarted twin remembers its pipeline's earlier executions as Step Functions
+does (names are taken for 90 days): StartExecution of a name one of them used
+answers `ExecutionAlreadyExists`, which the start function takes for a duplicate
+S3 event, and DescribeExecution answers from the file (what `threadline lineage
+rerun` reads). They are closed in this twin whatever their saved status, so
+the same input does not make the start idempotent as for a running execution.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +26,8 @@ from typing import Any
 from .state_files import read_json, write_json
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+_earlier: dict[str, Path] = {}  # execution ARN -> file, for the executions of earlier twins in this workdir
 
 
 def executions_dir(workdir: Path) -> Path:
@@ -30,6 +40,25 @@ class ExecutionStore:
         self.sfn = sfn  # a boto3 Step Functions client of the twin
         self.state_machine_arn = state_machine_arn
         self._final: set[str] = set()  # executions written in a terminal status
+
+    def restore(self, problems: list[str]) -> int:
+        """Remember the saved executions of this state machine (see the module's docstring); how many."""
+        global _earlier
+        _hook_moto()
+        earlier = {}
+        for path in sorted(self.folder.glob("*.json")):
+            saved = read_json(path, problems)
+            execution = saved.get("execution") if isinstance(saved, dict) else None
+            if isinstance(execution, dict) and execution.get("stateMachineArn") == self.state_machine_arn \
+                    and isinstance(execution.get("executionArn"), str):
+                earlier[execution["executionArn"]] = path
+        _earlier = earlier
+        return len(earlier)
+
+    def forget(self) -> None:
+        """Stop answering for the earlier executions (the twin stops and moto forgets its own)."""
+        global _earlier
+        _earlier = {}
 
     def save(self) -> None:
         """Write every execution not yet written in its terminal status."""
@@ -49,6 +78,38 @@ class ExecutionStore:
         if described["status"] in TERMINAL:
             self._final.add(execution_arn)
         return path
+
+
+@functools.cache
+def _hook_moto() -> None:
+    """Make moto's Step Functions consult `_earlier` (once per process; both its backends share these)."""
+    from moto.stepfunctions import models, responses
+    from moto.stepfunctions.exceptions import ExecutionAlreadyExists, ExecutionDoesNotExist
+
+    idempotency = models.StateMachine._handle_name_input_idempotency
+    describe = responses.StepFunctionResponse.describe_execution
+
+    def handle_name_input_idempotency(self: Any, name: str, execution_input: str) -> Any:
+        existing = idempotency(self, name, execution_input)
+        arn = f"{self.arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+        if existing is None and arn in _earlier:
+            raise ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
+        return existing
+
+    def describe_execution(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        try:
+            return describe(self)
+        except ExecutionDoesNotExist:
+            path = _earlier.get(self._get_param("executionArn"))
+            saved = read_json(path) if path is not None else None
+            if not isinstance(saved, dict) or not isinstance(saved.get("execution"), dict):
+                raise
+            return ActionResult(saved["execution"])
+
+    models.StateMachine._handle_name_input_idempotency = handle_name_input_idempotency  # type: ignore[method-assign]
+    responses.StepFunctionResponse.describe_execution = describe_execution  # type: ignore[method-assign]
 
 
 @dataclass

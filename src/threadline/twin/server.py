@@ -137,8 +137,6 @@ class Twin:
         self.event_sources: EventSourcePoller | None = None
         self.alarms: SqsAlarmEvaluator | None = None
         self.schedules: ScheduleRunner | None = None
-        self.queue_store: QueueStore | None = None
-        self.restored_messages = 0
         self.gate: ReadinessGate | None = None
         self.state: TwinState | None = None
         self.executions: ExecutionStore | None = None
@@ -197,9 +195,6 @@ class Twin:
         self.batch_runtime.state_events = moto_fixes.put_batch_job_state_event
         moto_fixes.apply(self.lambda_runtime, self.batch_runtime, skip=skip_fixes)
         self._provision()
-        self.queue_store = QueueStore(self.workdir / "state" / "sqs.json", ACCOUNT_ID, REGION)
-        self.restored_messages = self.queue_store.restore()
-        self.queue_store.start()
         self._restore_state()
         self.event_sources = EventSourcePoller(self.session, self.endpoint_url, REGION).start()
         self.alarms = SqsAlarmEvaluator(self.session, self.endpoint_url, REGION).start()
@@ -208,21 +203,23 @@ class Twin:
         return self
 
     def _restore_state(self) -> None:
-        """Put back what the workdir kept (S3 objects, DynamoDB items) and start keeping it."""
+        """Put back what the workdir kept (S3 objects, DynamoDB items, messages, execution names) and keep it."""
         self.executions = ExecutionStore(self.workdir, self.client("stepfunctions"), self.state_machine_arn)
         tables = TableStore(self.workdir / "state" / "dynamodb.json", self.client("dynamodb"))
+        queues = QueueStore(self.workdir / "state" / "sqs.json", ACCOUNT_ID, REGION)
         self.restored = {"objects": self.s3_store.restore(self.state_problems),
-                         "items": tables.restore(self.state_problems), "messages": self.restored_messages}
-        self.state = TwinState([self.s3_store, tables, self.executions]).start()
+                         "items": tables.restore(self.state_problems),
+                         "messages": queues.restore(self.state_problems),
+                         "executions": self.executions.restore(self.state_problems)}
+        self.state = TwinState([self.s3_store, tables, self.executions, queues]).start()
 
     def stop(self) -> None:
         self.close_running_runs()
         if self.state is not None:
             self.state.stop()  # the last save, with the runs just closed
             self.state = None
-        if self.queue_store is not None:
-            self.queue_store.stop()
-            self.queue_store = None
+        if self.executions is not None:
+            self.executions.forget()  # moto forgets too: a later twin here remembers its own workdir's
         if self.schedules is not None:
             self.schedules.stop()
             self.schedules = None
@@ -357,7 +354,7 @@ class Twin:
         return self._clients[service]
 
     def save_state(self) -> None:
-        """Write the workdir's state now (S3 objects, DynamoDB items, executions), e.g. before printing paths."""
+        """Write the workdir's state now (objects, items, executions, queues), e.g. before printing paths."""
         if self.state is not None:
             self.state.save()
 

@@ -1,8 +1,8 @@
 """The twin's state in its workdir: restored at start, saved every `interval_s` and at stop.
 
-Holds the S3, DynamoDB and execution stores (the SQS store, `queue_store.py`,
-keeps its own schedule). A save that fails is logged and tried again at the
-next tick; it never stops the twin. What arrived in the last `interval_s`
+Holds the S3, DynamoDB, execution and SQS stores, saved one after the other
+on one thread and one rhythm. A save that fails is logged and tried
+again at the next tick; it never stops the twin. What arrived in the last `interval_s`
 before a crash (SIGKILL, power loss) is lost; a stop saves everything.
 """
 
