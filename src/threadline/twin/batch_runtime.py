@@ -40,6 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import moto_speedups
 from .batch_capacity import DEFAULT_SCALE, job_needs
 from .batch_containers import (
     KILL_AFTER_S,
@@ -60,6 +61,8 @@ EXITED_REASON = "Essential container in task exited"
 TIMEOUT_REASON = "Job attempt duration exceeded timeout"
 CAPACITY_REASON = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
 MAX_RESOURCE_REASON = "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE"  # no environment could ever run it
+TERMINAL = ("SUCCEEDED", "FAILED")
+STEP_S = 0.01  # the longest wait between two rounds of an attempt's tasks (starts, health checks, limits)
 _PARAMETER = re.compile(r"Ref::([A-Za-z0-9_]+)")
 _PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
 
@@ -308,7 +311,7 @@ class LocalBatchRuntime:
             if deadline is not None and time.monotonic() > deadline:
                 _kill_all(tasks)
                 return _Outcome(False, 137, TIMEOUT_REASON, None, self._node_results(job, nodes, tasks))
-            time.sleep(0.01)
+            self.launcher.wait_for_exit(STEP_S)  # the next round at a process's end, else after STEP_S
         return self._outcome(job, nodes, tasks)
 
     def _task(self, job: Any, attempt: int, index: int, node: _Node, count: int, env_base: dict[str, str],
@@ -431,6 +434,8 @@ class LocalBatchRuntime:
     def _set_status(self, job: Any, record: JobRecord, status: str) -> None:
         job.status = status
         record.status = status
+        if status in TERMINAL:
+            moto_speedups.batch_job_ended()  # the `.sync` task polls now, not at its next tick
         if self.state_events is not None:
             self.state_events(job)
 

@@ -135,6 +135,14 @@ class JobLauncher:
         self.started_cold += 1
         return ColdProcess(command, cwd, env, log_path)
 
+    def wait_for_exit(self, timeout: float) -> None:
+        """Wait `timeout` seconds, or less when the zygote reports a job process's end (or any answer).
+
+        A cold process's end is not reported: its waiter wakes at the timeout.
+        """
+        with self._answered:
+            self._answered.wait(timeout)
+
     def wait_ready(self, timeout: float) -> bool:
         """Whether the zygote has imported its libraries within `timeout` seconds."""
         return self._ready.wait(timeout)

@@ -16,6 +16,12 @@ moto repeats on every call, with a result that cannot differ between calls.
   alike (same credentials and settings per region and service), so one per
   region, service and endpoint serves every task; the twin also hands them its
   in-process transport (`hook_interpreter_clients`).
+- A `batch:submitJob.sync` task notices its job's end by polling DescribeJobs
+  between sleeps. The twin's Batch runtime calls `batch_job_ended` when a job
+  reaches SUCCEEDED or FAILED, which ends those sleeps at once (Step Functions
+  learns of a job's end from Batch's own events, not from a timer). The poll
+  still decides what the job's end was, and the sleeps keep their length for
+  every other change.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ TREE_CACHE_SIZE = 32  # distinct definitions kept parsed (a twin has one or two)
 Hook = tuple[str, Callable[..., Any]]  # (botocore event name, handler)
 _client_hooks: list[Hook] = []
 _clients: dict[tuple[str, str, str], Any] = {}
+_job_ends = threading.Condition()
+_job_end_count = 0  # Batch jobs ended in this process so far
+_seen = threading.local()  # `count`: the job ends a polling thread had seen when it last slept
 
 
 def install() -> None:
@@ -43,6 +52,7 @@ def install() -> None:
         cache_definition_parse()
         cache_module_list()
         cache_interpreter_clients()
+        wake_sync_polls_on_job_end()
         _installed = True
 
 
@@ -109,3 +119,39 @@ def cache_interpreter_clients() -> None:
     for module in list(sys.modules.values()):  # the interpreter's modules import it by name
         if getattr(module, "boto_client_for", None) is original:
             vars(module)["boto_client_for"] = boto_client_for
+
+
+def batch_job_ended() -> None:
+    """A Batch job reached SUCCEEDED or FAILED: the `.sync` tasks waiting between polls poll now."""
+    global _job_end_count
+    with _job_ends:
+        _job_end_count += 1
+        _job_ends.notify_all()
+
+
+def _sleep_until_job_end(seconds: float) -> None:
+    """Sleep `seconds`, or less when a Batch job ends meanwhile or ended since this thread last slept.
+
+    The second case covers a job that ended between the thread's last poll and
+    this sleep, whose wake-up would otherwise be missed.
+    """
+    with _job_ends:
+        seen = getattr(_seen, "count", None)
+        if seen == _job_end_count:
+            _job_ends.wait_for(lambda: _job_end_count != seen, timeout=seconds)
+        _seen.count = _job_end_count
+
+
+class _WakeableTime:
+    """What the `.sync` loop's module reads as `time`: its one call, `sleep`, ends early at a job's end."""
+
+    sleep = staticmethod(_sleep_until_job_end)
+
+
+def wake_sync_polls_on_job_end() -> None:
+    """The `.sync` loop's sleep between polls, woken by `batch_job_ended`."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback as callback_module,
+    )
+
+    vars(callback_module)["time"] = _WakeableTime
