@@ -61,8 +61,6 @@ WRITE_ORDER: tuple[str, ...] = (
     queries.MERGE_JOB_ATTEMPTS,  # before run_finished's own write, which then has the last word
     queries.MERGE_STEP_ATTEMPTS,
     queries.MERGE_CONTAINERS,
-    queries.SET_CONTAINER_EXIT_CODES,
-    queries.SET_CONTAINER_ESSENTIAL,
     queries.LINK_ATTEMPT_RAN_CONTAINER,
     queries.LINK_ATTEMPT_CONSUMED,
     queries.LINK_ATTEMPT_PRODUCED,
@@ -179,9 +177,9 @@ def plan_run_cost(run_id: str, cost_usd: float, spot_savings_usd: float | None, 
     """
     plan = GraphWrites()
     node = run_node(run_id)
-    plan.add(queries.SET_RUN_COST, [{"run_node": node, "cost_usd": float(cost_usd), "cost_unpriced": unpriced}])
-    if spot_savings_usd is not None:
-        plan.add(queries.SET_RUN_SPOT_SAVINGS, [{"run_node": node, "spot_savings_usd": float(spot_savings_usd)}])
+    savings = None if spot_savings_usd is None else float(spot_savings_usd)
+    plan.add(queries.SET_RUN_COST, [{"run_node": node, "cost_usd": float(cost_usd), "cost_unpriced": unpriced,
+                                     "spot_savings_usd": savings}])
     plan.add(queries.SET_ATTEMPT_COSTS, [{"attempt_node": attempt_node(attempt_id), "cost_usd": float(usd)}
                                          for attempt_id, usd in attempt_costs.items()])
     return plan
@@ -242,16 +240,8 @@ def _add_containers(plan: GraphWrites, containers: list[ContainerRecord]) -> Non
     plan.add(queries.MERGE_CONTAINERS, [{
         "container_node": container_node(c.container_id), "container_id": c.container_id,
         "node_index": c.node_index, "name": c.name, "reason": _text(c.reason), "log_stream": c.log_stream,
-        "image": c.image,
+        "image": c.image, "exit_code": c.exit_code, "essential": c.essential,
     } for c in containers])
-    plan.add(queries.SET_CONTAINER_EXIT_CODES, [
-        {"container_node": container_node(c.container_id), "exit_code": c.exit_code}
-        for c in containers if c.exit_code is not None
-    ])
-    plan.add(queries.SET_CONTAINER_ESSENTIAL, [
-        {"container_node": container_node(c.container_id), "essential": c.essential}
-        for c in containers if c.essential is not None
-    ])
     plan.add(queries.LINK_ATTEMPT_RAN_CONTAINER, [
         {"attempt_node": attempt_node(c.attempt_id), "container_node": container_node(c.container_id)}
         for c in containers

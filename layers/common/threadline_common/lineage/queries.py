@@ -157,8 +157,8 @@ MATCH (r:Run {`~id`: row.run_node})
 MERGE (a)-[:PART_OF]->(r)
 """
 
-# One container of one node's task in a multi-container attempt (`batch.ContainerRecord`). Its exit
-# code and whether it is essential are set by queries of their own, with only the rows that know them.
+# One container of one node's task in a multi-container attempt (`batch.ContainerRecord`). A row
+# that does not know its exit code or whether it is essential keeps the stored value.
 MERGE_CONTAINERS = """
 UNWIND $rows AS row
 MERGE (c:Container {`~id`: row.container_node})
@@ -167,19 +167,9 @@ SET c.node_index = row.node_index,
     c.name = row.name,
     c.reason = row.reason,
     c.log_stream = row.log_stream,
-    c.image = row.image
-"""
-
-SET_CONTAINER_EXIT_CODES = """
-UNWIND $rows AS row
-MATCH (c:Container {`~id`: row.container_node})
-SET c.exit_code = row.exit_code
-"""
-
-SET_CONTAINER_ESSENTIAL = """
-UNWIND $rows AS row
-MATCH (c:Container {`~id`: row.container_node})
-SET c.essential = row.essential
+    c.image = row.image,
+    c.exit_code = coalesce(row.exit_code, c.exit_code),
+    c.essential = coalesce(row.essential, c.essential)
 """
 
 LINK_ATTEMPT_RAN_CONTAINER = """
@@ -233,17 +223,12 @@ MERGE (a)-[:REUSED]->(b)
 """
 
 # A finished run's cost (USD floats), written after the run's own writes by the lineage
-# function (threadline_common.run_cost_record); savings only in rows that know them.
+# function (threadline_common.run_cost_record); unknown savings keep what is stored.
 SET_RUN_COST = """
 UNWIND $rows AS row
 MATCH (r:Run {`~id`: row.run_node})
-SET r.cost_usd = row.cost_usd, r.cost_unpriced = row.cost_unpriced
-"""
-
-SET_RUN_SPOT_SAVINGS = """
-UNWIND $rows AS row
-MATCH (r:Run {`~id`: row.run_node})
-SET r.spot_savings_usd = row.spot_savings_usd
+SET r.cost_usd = row.cost_usd, r.cost_unpriced = row.cost_unpriced,
+    r.spot_savings_usd = coalesce(row.spot_savings_usd, r.spot_savings_usd)
 """
 
 SET_ATTEMPT_COSTS = """
