@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import pipeline
-from .lineage.batch import AttemptRecord, attempt_records, job_description, job_field, job_key_order
+from .lineage.batch import AttemptRecord, attempt_records, described_jobs, job_field
 
 PRICES_DIR = Path(__file__).parent / "data" / "prices"
 DEFAULT_REGION = "us-east-1"
@@ -286,9 +286,7 @@ def run_cost(jobs: dict[str, Any], failures: dict[str, Any], region: str | None 
     `spot` answers for Spot attempts whose instance has no pinned Spot figure (None: they stay
     at the On-Demand ceiling with their savings unknown).
     """
-    entries = {**failures, **jobs}
-    described = [(key, d) for key in sorted(entries, key=job_key_order)
-                 if (d := job_description(entries[key])) is not None]
+    described = described_jobs(jobs, failures)
     region = region or next((r for _, d in described if (r := region_of(d))), None) or DEFAULT_REGION
     try:
         table: PriceTable | None = load_table(region)

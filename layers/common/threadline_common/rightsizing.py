@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .cost import Request, container_requests
-from .lineage.batch import AttemptRecord, attempt_records, job_description, job_field, job_key_order
+from .lineage.batch import AttemptRecord, attempt_records, described_jobs, job_field
 
 LOW_USE = 0.5
 HIGH_USE = 0.9
@@ -168,12 +168,8 @@ def run_sizing(jobs: dict[str, Any], failures: dict[str, Any], usage: Iterable[U
     by_attempt: dict[tuple[str, int], list[Usage]] = {}
     for record in usage:
         by_attempt.setdefault((record.job_id, record.attempt), []).append(record)
-    entries = {**failures, **jobs}
     per_step: dict[str, list[tuple[AttemptRecord, Request | None, bool, list[Usage]]]] = {}
-    for key in sorted(entries, key=job_key_order):
-        description = job_description(entries[key])
-        if description is None:
-            continue
+    for key, description in described_jobs(jobs, failures):
         try:
             records = attempt_records(key, description, first_seq=1)
         except ValueError:

@@ -122,6 +122,16 @@ def job_key_order(job_key: str) -> tuple[int, str, int]:
     return len(pipeline.STEPS) if position is None else position, step, int(fallback)
 
 
+def described_jobs(jobs: dict[str, Any], failures: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(job key, description) of a run's `jobs` and `failures` (the state machine's), in pipeline order.
+
+    A key in both is read from `jobs`; an entry without a description to read is left out.
+    """
+    entries = {**failures, **jobs}
+    return [(key, description) for key in sorted(entries, key=job_key_order)
+            if (description := job_description(entries[key])) is not None]
+
+
 def job_description(value: Any) -> dict[str, Any] | None:
     """The job description inside a `jobs`/`failures` entry, or None when there is none to read."""
     if isinstance(value, str):

@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import pipeline
-from .batch import attempt_records, dataset_parameters, job_description, job_key_order
+from .batch import attempt_records, dataset_parameters, described_jobs
 from .events import RunFinished
 from .graph import ObjectFacts
 
@@ -52,11 +52,7 @@ def collect_facts(s3: Any, event: RunFinished) -> FactsResult:
     """Facts about the run's input and the objects its successful attempts wrote."""
     result = FactsResult()
     produced: list[tuple[str, str]] = []  # (step, prefix)
-    entries = {**event.failures, **event.jobs}
-    for job_key in sorted(entries, key=job_key_order):
-        description = job_description(entries[job_key])
-        if description is None:
-            continue
+    for job_key, description in described_jobs(event.jobs, event.failures):
         try:
             records = attempt_records(job_key, description, first_seq=1)
         except ValueError:
