@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .batch_node_jobs import node_ranges
+
 DEFAULT_SCALE = 1 / 16
 # Memory per vCPU (MiB) and vCPUs per GPU of the instance families the template names, by
 # their smallest GPU size (xlarge: 4 vCPUs, 1 GPU): the most GPUs a family gives per vCPU.
@@ -34,9 +36,6 @@ class Resources:
 
     def __sub__(self, other: Resources) -> Resources:
         return Resources(self.vcpus - other.vcpus, self.memory_mib - other.memory_mib, self.gpus - other.gpus)
-
-    def __mul__(self, count: int) -> Resources:
-        return Resources(self.vcpus * count, self.memory_mib * count, self.gpus * count)
 
     def fits_in(self, room: Resources) -> bool:
         return self.vcpus <= room.vcpus and self.memory_mib <= room.memory_mib and self.gpus <= room.gpus
@@ -80,15 +79,10 @@ def job_needs(job: Any) -> Resources:
     definition = job.job_definition
     node_properties = getattr(definition, "node_properties", None)
     if getattr(definition, "type", "container") == "multinode" and node_properties:
-        count = int(node_properties["numNodes"])
         total = Resources()
-        for node_range in node_properties.get("nodeRangeProperties", []):
-            start, sep, end = str(node_range["targetNodes"]).partition(":")
-            first = int(start or 0)
-            last = (int(end) if end else count - 1) if sep else first
-            node = (task_needs(node_range["ecsProperties"]) if node_range.get("ecsProperties")
-                    else container_needs(node_range.get("container", {})))
-            total = total + node * (last - first + 1)
+        for node_range in node_ranges(node_properties):  # one range a node: a nested range overrides
+            total = total + (task_needs(node_range["ecsProperties"]) if node_range.get("ecsProperties")
+                             else container_needs(node_range.get("container", {})))
         return total
     ecs_properties = getattr(definition, "ecs_properties", None)
     if ecs_properties:

@@ -84,3 +84,19 @@ def describe_node(job: Any, node_job_id: str) -> dict[str, Any] | None:
     nodes: list[NodeJob] = getattr(job, "twin_nodes", None) or []
     node = next((n for n in nodes if str(n.index) == index), None)
     return node.describe() if node is not None else None
+
+
+def node_ranges(node_properties: dict[str, Any]) -> list[dict[str, Any]]:
+    """The node range that covers each node, in node order (a later range overrides an earlier one)."""
+    count = int(node_properties["numNodes"])
+    ranges: list[dict[str, Any] | None] = [None] * count
+    for node_range in node_properties["nodeRangeProperties"]:
+        start, sep, end = node_range["targetNodes"].partition(":")
+        first = int(start or 0)
+        last = (int(end) if end else count - 1) if sep else first
+        for index in range(first, last + 1):
+            ranges[index] = node_range
+    missing = [i for i, node_range in enumerate(ranges) if node_range is None]
+    if missing:
+        raise RuntimeError(f"nodes {missing} are not covered by any nodeRangeProperties")
+    return [node_range for node_range in ranges if node_range is not None]

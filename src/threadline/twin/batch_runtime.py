@@ -51,7 +51,7 @@ from .batch_containers import (
     ecs_containers,
     task_volumes,
 )
-from .batch_node_jobs import NodeJob
+from .batch_node_jobs import NodeJob, node_ranges
 from .batch_scheduler import BatchScheduler, Ticket
 from .faults import Fault, FaultPlan
 from .job_launcher import JobLauncher
@@ -385,7 +385,7 @@ class LocalBatchRuntime:
             return [_ecs_node(node_range["ecsProperties"], fill) if node_range.get("ecsProperties")
                     else _single_node(fill(node_range.get("container", {}).get("command", [])),
                                       _env_list(node_range.get("container", {}).get("environment", [])))
-                    for node_range in _node_ranges(definition.node_properties)]
+                    for node_range in node_ranges(definition.node_properties)]
         ecs = getattr(definition, "ecs_properties", None)
         if ecs:
             return [_ecs_node(ecs, fill)]
@@ -398,7 +398,7 @@ class LocalBatchRuntime:
     def _node_ecs_properties(job: Any) -> list[dict[str, Any] | None]:
         """Each node's task of several containers (`ecsProperties`), or None for a `container` node."""
         return [node_range.get("ecsProperties") or None
-                for node_range in _node_ranges(job.job_definition.node_properties)]
+                for node_range in node_ranges(job.job_definition.node_properties)]
 
     @staticmethod
     def _command(command: list[str], parameters: dict[str, str]) -> list[str]:
@@ -523,22 +523,6 @@ def _attempt_timeout(job: Any) -> float | None:
     timeout = job.timeout or job.job_definition.timeout or {}
     seconds = timeout.get("attemptDurationSeconds")
     return float(seconds) if seconds else None
-
-
-def _node_ranges(node_properties: dict[str, Any]) -> list[dict[str, Any]]:
-    """The node range that covers each node, in node order (a later range overrides an earlier one)."""
-    count = int(node_properties["numNodes"])
-    ranges: list[dict[str, Any] | None] = [None] * count
-    for node_range in node_properties["nodeRangeProperties"]:
-        start, sep, end = node_range["targetNodes"].partition(":")
-        first = int(start or 0)
-        last = (int(end) if end else count - 1) if sep else first
-        for index in range(first, last + 1):
-            ranges[index] = node_range
-    missing = [i for i, node_range in enumerate(ranges) if node_range is None]
-    if missing:
-        raise RuntimeError(f"nodes {missing} are not covered by any nodeRangeProperties")
-    return [node_range for node_range in ranges if node_range is not None]
 
 
 def _main_node(job: Any) -> int:
