@@ -62,7 +62,7 @@ def summarise(records: Iterable[dict[str, Any]], since: datetime) -> CostSummary
         cost = record.get("cost")
         if not isinstance(cost, dict):
             continue
-        moment = _moment(cost.get("finished_at")) or _moment(record.get("started_at"))
+        moment = parse_moment(cost.get("finished_at")) or parse_moment(record.get("started_at"))
         if moment is None or moment < since:
             continue
         summary.add(cost)
@@ -90,7 +90,8 @@ def table_records(dynamodb: Any, table: str) -> list[dict[str, Any]]:
     return records
 
 
-def _moment(value: Any) -> datetime | None:
+def parse_moment(value: Any) -> datetime | None:
+    """A record's ISO 8601 time as an aware datetime (naive reads as UTC); None when it is not one."""
     if not isinstance(value, str) or not value:
         return None
     try:

@@ -20,7 +20,7 @@ from typing import Any
 from threadline_common.cost import Request
 from threadline_common.rightsizing import suggest
 
-from .cost_report import _moment
+from .cost_report import parse_moment
 
 
 @dataclass
@@ -72,7 +72,7 @@ def summarise_rightsizing(records: Iterable[dict[str, Any]], since: datetime) ->
         if not isinstance(sizing, dict) or not isinstance(sizing.get("steps"), dict):
             continue
         finished_at = sizing.get("finished_at") if isinstance(sizing.get("finished_at"), str) else ""
-        moment = _moment(finished_at) or _moment(record.get("started_at"))
+        moment = parse_moment(finished_at) or parse_moment(record.get("started_at"))
         if moment is None or moment < since:
             continue
         for step, entry in sizing["steps"].items():
