@@ -18,9 +18,11 @@
    last 7 days, and the resume lookup by cache key. Batched writes also
    report their round trips per batch.
 
-Every latency is given twice: end to end through the endpoint, and the part of
+Every latency is given three ways: end to end through the endpoint, the part of
 it spent inside the embedded graph (`GraphStore.run`), which tells the stand-in's
-own cost from the client's and the HTTP round trips'.
+own cost from the client's and the HTTP round trips', and the CPU time the whole
+process (client, endpoint and graph, all in it) spent on it, which other work on
+a shared machine does not inflate as much as it does the wall-clock figures.
 
 Output: bench/out/lineage.json (and a table on stdout).
 """
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import shutil
 import statistics
@@ -210,7 +213,8 @@ class RunFactory:
         return facts
 
 
-def percentiles(samples: list[float], engine: list[float] | None = None) -> dict[str, float]:
+def percentiles(samples: list[float], engine: list[float] | None = None,
+                cpu: list[float] | None = None) -> dict[str, float]:
     ordered = sorted(samples)
     pick = lambda values, q: values[min(len(values) - 1, int(q * len(values)))]  # noqa: E731
     stats = {"n": len(ordered), "mean_ms": round(statistics.fmean(ordered) * 1000, 2),
@@ -220,6 +224,8 @@ def percentiles(samples: list[float], engine: list[float] | None = None) -> dict
         inside = sorted(engine)
         stats |= {"graph_p50_ms": round(pick(inside, 0.5) * 1000, 2),
                   "graph_p95_ms": round(pick(inside, 0.95) * 1000, 2)}
+    if cpu:
+        stats |= {"cpu_p50_ms": round(pick(sorted(cpu), 0.5) * 1000, 2)}
     return stats
 
 
@@ -241,11 +247,12 @@ class GraphClock:
 
         store.run = timed_run  # type: ignore[method-assign]
 
-    def timed(self, call: Any) -> tuple[float, float, Any]:
-        """`call()`: its seconds end to end, the seconds of them inside the graph, and its value."""
-        inside, started = self.seconds, time.perf_counter()
+    def timed(self, call: Any) -> tuple[float, float, float, Any]:
+        """`call()`: its seconds end to end, the seconds of them inside the graph, the process's CPU seconds
+        (client, endpoint and graph together), and its value."""
+        inside, started, cpu = self.seconds, time.perf_counter(), time.process_time()
         value = call()
-        return time.perf_counter() - started, self.seconds - inside, value
+        return time.perf_counter() - started, self.seconds - inside, time.process_time() - cpu, value
 
 
 def main() -> None:
@@ -265,7 +272,8 @@ def main() -> None:
     if args.keep and folder.exists():
         shutil.rmtree(folder)
     store = GraphStore(graph_path(folder))
-    results: dict[str, Any] = {"runs": args.runs, "machine_note": "2-core sandbox; the twin's embedded graph (ladybug)"}
+    results: dict[str, Any] = {"runs": args.runs, "machine_note": "2-core sandbox; the twin's embedded graph (ladybug)",
+                               "load_average_at_start": [round(load, 2) for load in os.getloadavg()]}
 
     # 1. The graph of N runs, written with the production write code in combined batches.
     runs: list[dict[str, Any]] = []
@@ -298,8 +306,10 @@ def main() -> None:
     graph.run("RETURN 1 AS one")
     single: dict[str, list[float]] = {"run_started": [], "run_finished": []}
     single_inside: dict[str, list[float]] = {"run_started": [], "run_finished": []}
+    single_cpu: dict[str, list[float]] = {"run_started": [], "run_finished": []}
     batched: list[float] = []
     batched_inside: list[float] = []
+    batched_cpu: list[float] = []
     batch_queries: list[int] = []  # round trips per batch
     extra = RunFactory(args.seed + 1, max(1, args.samples // 2), now)
     pending: list[tuple[Any, Any]] = []
@@ -307,22 +317,26 @@ def main() -> None:
         started, finished, facts, _ = extra.run(args.runs + index)
         for kind, event, event_facts in (("run_started", started, ()), ("run_finished", finished, facts)):
             # Each lambda here and below is called at once, inside its loop.
-            elapsed, inside, _ = clock.timed(
+            elapsed, inside, cpu, _ = clock.timed(
                 lambda: record_event(graph, parse_lineage_event(event), "threadline", event_facts))  # noqa: B023
             single[kind].append(elapsed)
             single_inside[kind].append(inside)
+            single_cpu[kind].append(cpu)
         pending += [(parse_lineage_event(started), ()), (parse_lineage_event(finished), facts)]
         if len(pending) >= 10:
             sent_before = clock.queries
-            elapsed, inside, _ = clock.timed(lambda: record_events(graph, pending, "threadline"))  # noqa: B023
+            elapsed, inside, cpu, _ = clock.timed(lambda: record_events(graph, pending, "threadline"))  # noqa: B023
             batched.append(elapsed / len(pending))
             batched_inside.append(inside / len(pending))
+            batched_cpu.append(cpu / len(pending))
             batch_queries.append(clock.queries - sent_before)
             pending = []
-    results["write_latency"] = {kind: percentiles(samples, single_inside[kind]) for kind, samples in single.items()}
+    results["write_latency"] = {kind: percentiles(samples, single_inside[kind], single_cpu[kind])
+                                for kind, samples in single.items()}
     if batched:
         results["write_latency"]["per_event_in_batches_of_10"] = {
-            **percentiles(batched, batched_inside), "round_trips_per_batch": round(statistics.fmean(batch_queries), 1)}
+            **percentiles(batched, batched_inside, batched_cpu),
+            "round_trips_per_batch": round(statistics.fmean(batch_queries), 1)}
 
     # 3. The queries users run, through the endpoint.
     rng = random.Random(args.seed + 2)
@@ -332,6 +346,7 @@ def main() -> None:
                                        "input_versions_by_uri": [], "run_report": [], "failures_7d": [],
                                        "resume_lookup_by_cache_key": []}
     inside_graph: dict[str, list[float]] = {key: [] for key in timings}
+    cpu_spent: dict[str, list[float]] = {key: [] for key in timings}
     sizes: dict[str, list[int]] = {key: [] for key in timings}
     since = parse_since("7d", now)
     keys = [row["k"] for row in store.run(
@@ -348,11 +363,12 @@ def main() -> None:
             ("resume_lookup_by_cache_key",
              lambda: graph.run(queries.REUSABLE_ATTEMPTS, {"cache_key": rng.choice(keys)}), len),
         ):
-            elapsed, inside, value = clock.timed(call)
+            elapsed, inside, cpu, value = clock.timed(call)
             timings[name].append(elapsed)
             inside_graph[name].append(inside)
+            cpu_spent[name].append(cpu)
             sizes[name].append(size(value))
-    results["queries"] = {name: {**percentiles(samples, inside_graph[name]),
+    results["queries"] = {name: {**percentiles(samples, inside_graph[name], cpu_spent[name]),
                                  "mean_result_size": round(statistics.fmean(sizes[name]), 1)}
                           for name, samples in timings.items()}
     standin.stop()
@@ -360,13 +376,18 @@ def main() -> None:
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
 
+    results["load_average_at_end"] = [round(load, 2) for load in os.getloadavg()]
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "lineage.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"{'measure':46} {'n':>5} {'p50 ms':>9} {'p95 ms':>9} {'mean ms':>9} {'graph p50':>10} {'graph p95':>10}")
+    print(f"{'measure':46} {'n':>5} {'p50 ms':>9} {'p95 ms':>9} {'mean ms':>9} {'graph p50':>10} {'graph p95':>10}"
+          f" {'cpu p50':>8}")
     for section in ("write_latency", "queries"):
         for name, stats in results[section].items():
             print(f"{section + ': ' + name:46} {stats['n']:>5} {stats['p50_ms']:>9} {stats['p95_ms']:>9} "
-                  f"{stats['mean_ms']:>9} {stats['graph_p50_ms']:>10} {stats['graph_p95_ms']:>10}")
+                  f"{stats['mean_ms']:>9} {stats['graph_p50_ms']:>10} {stats['graph_p95_ms']:>10} "
+                  f"{stats['cpu_p50_ms']:>8}")
+    print(f"load average (1, 5, 15 min) at start {results['load_average_at_start']}, "
+          f"at end {results['load_average_at_end']}")
     print(f"written to {OUT / 'lineage.json'}")
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from threadline_common.lineage import queries
 
-from threadline.twin.batched_writes import node_merge
+from threadline.twin.batched_writes import node_merge, run_write, write_parts
 from threadline.twin.graph_store import GraphQueryError, GraphStore
 
 
@@ -80,7 +82,8 @@ def test_every_node_write_runs_as_primary_key_lookups_not_a_table_scan(name: str
     merge = node_merge(getattr(queries, name))
 
     assert merge is not None and merge.key.endswith("_node")
-    assert "MERGE" not in merge.create() and "MERGE" not in (merge.update() or "")
+    node_merge_text = re.compile(r"MERGE \(\w+:\w+")  # a relationship's MERGE between found nodes is no scan
+    assert not node_merge_text.search(merge.create()) and not node_merge_text.search(merge.update() or "")
 
 
 def test_a_batched_write_that_fails_leaves_nothing_half_written(graph: GraphStore) -> None:
@@ -89,3 +92,23 @@ def test_a_batched_write_that_fails_leaves_nothing_half_written(graph: GraphStor
     with pytest.raises(GraphQueryError):
         graph.run(write, {"rows": [{"id": "StepAttempt:a#1", "seq": 1}, {"id": "StepAttempt:a#1", "seq": "two"}]})
     assert graph.run("MATCH (a:StepAttempt) RETURN count(*) AS n") == [{"n": 0}]
+
+
+def test_each_statement_is_planned_for_its_size_class_and_sent_only_the_fields_it_reads() -> None:
+    """ladybug keeps the plan a text first got; a 2,000-row plan must not serve a 3-row batch."""
+    sent: list[tuple[str, list[dict[str, object]]]] = []
+
+    def execute(query: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        sent.append((query, list(parameters.get("rows") or parameters.get("keys") or [])))
+        return []  # no key exists yet: every node is created
+
+    for count in (3, 20):
+        rows = [{"run_node": f"Run:r{n}", "run_id": f"r{n}", "pipeline": "p", "execution_arn": None,
+                 "started_at": "2026-11-21T19:40:02.118Z", "unused": n} for n in range(count)]
+        run_write(write_parts(queries.MERGE_RUN_STARTED, {"rows": rows}) or [], execute)
+
+    assert [query.splitlines()[-1] for query, _ in sent] == [
+        "// planned for up to 4 rows", "// planned for up to 4 rows",
+        "// planned for up to 64 rows", "// planned for up to 64 rows"]
+    created = [rows for query, rows in sent if "CREATE" in query]
+    assert all(set(row) == {"run_node", "run_id", "pipeline", "started_at"} for rows in created for row in rows)

@@ -101,10 +101,12 @@ def test_a_node_write_with_links_after_it_is_split_into_key_lookups() -> None:
     merge = node_merge(queries.MERGE_STEP_ATTEMPTS)
 
     assert merge is not None and merge.then
-    follow = merge.follow() or ""
-    assert follow.startswith("UNWIND $rows AS row\nMATCH (a:StepAttempt {`~id`: row.attempt_node})")
-    assert "MERGE (a)-[:PART_OF]->(r)" in follow and "WITH" not in follow
-    assert "PART_OF" not in merge.create() and "PART_OF" not in (merge.update() or "")
+    create, update = merge.create(), merge.update() or ""
+    link = "WITH a, row\nMATCH (r:Run {`~id`: row.run_node})\n"
+    assert create.startswith("UNWIND $rows AS row\nCREATE (a:StepAttempt {`~id`: row.attempt_node, `attempt_id`: ")
+    assert create.endswith(link + "CREATE (a)-[:PART_OF]->(r)")  # a node just created has no links to MERGE with
+    assert update.startswith("UNWIND $rows AS row\nMATCH (a:StepAttempt {`~id`: row.attempt_node})\nSET ")
+    assert update.endswith(link + "MERGE (a)-[:PART_OF]->(r)")
 
 
 def test_attempt_rows_of_an_unknown_run_write_the_attempt_and_no_link(graph: GraphStore) -> None:

@@ -7,7 +7,8 @@ as every node on Neptune is keyed by its `~id`. Only one process may open a
 database read-write at a time; others may open it read-only. Within a process
 every query goes through one connection under a lock, so threads take turns.
 
-Batched writes that set properties run as Neptune runs them, in one
+Batched writes that set properties, and chained writes (several batched
+writes in one request), run as Neptune runs them, each request in one
 transaction (`batched_writes.py`: rows in order, node MERGEs on the primary key).
 
 The graph file is versioned (`GRAPH_FILE`): a graph written by an earlier
@@ -25,7 +26,7 @@ from typing import Any
 
 import ladybug
 
-from .batched_writes import is_batched_write, run_batched_write
+from .batched_writes import run_write, write_parts
 
 # The graph file in a twin's workdir; an earlier schema's file keeps its own name.
 GRAPH_FILE = "lineage-v2.lbdb"
@@ -137,8 +138,9 @@ class GraphStore:
         """Run one openCypher query; every row as {column: value}. Raises GraphQueryError."""
         parameters = dict(parameters or {})
         with self._lock:
-            if is_batched_write(query, parameters):
-                self._in_transaction(lambda: run_batched_write(query, parameters["rows"], self._execute))
+            parts = write_parts(query, parameters)
+            if parts is not None:
+                self._in_transaction(lambda: run_write(parts, self._execute))
                 return []
             try:
                 results = self._conn.execute(query, parameters)

@@ -7,7 +7,9 @@ The same text runs on Amazon Neptune and on the twin's embedded graph
   only unique key and the embedded graph's primary key, and every query that
   starts from a known node finds it by its `~id`;
 - writes are `UNWIND $rows AS row` batches whose rows hold only strings,
-  integers, booleans and nulls (no map-valued properties, no `SET n += map`);
+  integers, booleans and nulls (no map-valued properties, no `SET n += map`),
+  and a batch of events sends its writes chained into one request (`chain.py`),
+  so a write reads only `$rows` and its own variables, and returns nothing;
 - a value that may be unknown (an exit code, an object's size) is written as
   `coalesce(row.x, n.x)`, so a row that does not know it keeps what is there
   (the embedded graph's stand-in sends a field that is null in every row as a

@@ -1,20 +1,19 @@
-"""Writes lineage events to the graph, in batched UNWIND writes."""
+"""Writes lineage events to the graph: batched UNWIND writes, chained into as few requests as fit (`chain.py`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .chain import chained, requests
 from .events import JobStateChanged, LineageEvent, RunStarted
 from .graph import GraphWrites, ObjectFacts, combine, plan_job_state_changed, plan_run_finished, plan_run_started
 from .neptune import CypherRunner
 
-BATCH_ROWS = 500
-
 
 @dataclass(frozen=True)
 class RecordResult:
-    queries: int
+    queries: int  # requests sent to the graph
     attempts: int
     skipped_jobs: dict[str, str] = field(default_factory=dict)
 
@@ -28,12 +27,11 @@ def plan_for(event: LineageEvent, pipeline: str, facts: Iterable[ObjectFacts] = 
 
 
 def run_plan(runner: CypherRunner, plan: GraphWrites) -> int:
-    """Send the plan's writes in order, at most BATCH_ROWS rows a query; the number of queries sent."""
+    """Send the plan's writes in order, chained into requests of a bounded number of rows; the requests sent."""
     sent = 0
-    for write in plan.writes:
-        for start in range(0, len(write.rows), BATCH_ROWS):
-            runner.run(write.query, {"rows": write.rows[start:start + BATCH_ROWS]})
-            sent += 1
+    for request in requests(plan.writes):
+        runner.run(*chained(request))
+        sent += 1
     return sent
 
 
@@ -47,7 +45,7 @@ def record_event(runner: CypherRunner, event: LineageEvent, pipeline: str,
 
 def record_events(runner: CypherRunner, events: Sequence[tuple[LineageEvent, Sequence[ObjectFacts]]],
                   pipeline: str) -> RecordResult:
-    """Write several events as one combined plan: one round trip per query text, not per event."""
+    """Write several events as one combined plan: one query text per write, chained into one request or few."""
     plan = combine(plan_for(event, pipeline, facts) for event, facts in events)
     sent = run_plan(runner, plan)
     return RecordResult(queries=sent, attempts=len(plan.attempts), skipped_jobs=dict(plan.skipped_jobs))
