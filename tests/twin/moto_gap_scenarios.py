@@ -1,19 +1,23 @@
-"""Small scenarios that show each moto gap, run in a fresh interpreter per case.
+"""Small scenarios that show each moto gap, each run in a fresh process.
 
 `python tests/twin/moto_gap_scenarios.py SCENARIO [--without-fix]` prints one
-JSON line. A fresh process is needed because the fixes patch moto globally.
+JSON line. A fresh process is needed because the fixes patch moto globally;
+`moto_gap_runner.py` forks one per scenario from a process that ran `preload()`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -21,9 +25,10 @@ from threadline.twin import moto_fixes
 from threadline.twin.batch_runtime import LocalBatchRuntime, QueueSpec
 from threadline.twin.faults import FaultPlan
 from threadline.twin.lambda_runtime import FunctionSpec, LocalLambdaRuntime
-from threadline.twin.server import free_port
+from threadline.twin.server import _shared_loader, free_port
 
 REGION = "us-east-1"
+POLL_S = 0.05  # between looks at something awaited: often enough to see it soon, rarely enough to cost little CPU
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 
@@ -39,6 +44,8 @@ class Scene:
         self.tmp = Path(tempfile.mkdtemp())
         port = free_port()
         os.environ["MOTO_PORT"] = str(port)
+        os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"  # no scenario runs instances from an AMI
+        _shared_loader()
         self.url = f"http://127.0.0.1:{port}"
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.server.start()
@@ -55,10 +62,14 @@ class Scene:
         self.batch = LocalBatchRuntime(self.tmp, env, self.tmp / "batch-logs", self.faults)
         self.lambdas.enable_async(self.send_to_queue)
         moto_fixes.apply(self.lambdas, self.batch, skip=skip)
+        self.clients: dict[str, Any] = {}
         self.role = self.client("iam").create_role(RoleName="scene", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
 
-    def client(self, service: str):
-        return self.session.client(service, endpoint_url=self.url)
+    def client(self, service: str) -> Any:
+        """One client per service (botocore clients are thread-safe; making one costs milliseconds)."""
+        if service not in self.clients:
+            self.clients[service] = self.session.client(service, endpoint_url=self.url)
+        return self.clients[service]
 
     def send_to_queue(self, queue_arn: str, body: str, attributes: dict) -> None:
         """Where async invocations dead-letter: the SQS queue named by the ARN's last part."""
@@ -106,7 +117,7 @@ class Scene:
             described = sfn.describe_execution(executionArn=execution)
             if described["status"] != "RUNNING":
                 return described
-            time.sleep(0.02)
+            time.sleep(POLL_S)
         return {"status": "STILL_RUNNING"}
 
     def wait_job(self, job_id: str, statuses=("SUCCEEDED", "FAILED"), timeout: float = 20) -> dict:
@@ -115,7 +126,7 @@ class Scene:
             job = self.client("batch").describe_jobs(jobs=[job_id])["jobs"][0]
             if job["status"] in statuses:
                 return job
-            time.sleep(0.02)
+            time.sleep(POLL_S)
         return job
 
 
@@ -143,8 +154,8 @@ def sync_stale_token_listener(scene: Scene) -> dict:
         "else (open('marker', 'w').close() or 1))")
     task = _sync_task(queue, definition, TimeoutSeconds=3,
                       Retry=[{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 2}])
-    outcomes = []
-    for _ in range(3):
+    outcomes: list[str] = []
+    while len(outcomes) < 3 and "States.Timeout" not in outcomes:  # one spurious timeout shows the gap
         (scene.batch.definition_dirs["flaky"] / "marker").unlink(missing_ok=True)
         described = scene.run_state_machine({"StartAt": "Job", "States": {"Job": task}}, timeout=30)
         outcomes.append(described.get("error") or described["status"])
@@ -220,7 +231,7 @@ def eventbridge_lambda_targets(scene: Scene) -> dict:
         return {"payloads": [], "put_events_error": str(exc)[:200]}
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and not scene.lambdas.invocations:
-        time.sleep(0.05)
+        time.sleep(POLL_S)
     return {"payloads": [i.payload for i in scene.lambdas.invocations]}
 
 
@@ -448,7 +459,7 @@ def _drain(scene: Scene, url: str, until, timeout: float) -> list[dict]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         messages.extend(received)
         if not received:
-            time.sleep(0.05)
+            time.sleep(POLL_S)
     return messages
 
 
@@ -518,7 +529,7 @@ def stepfunctions_status_events(scene: Scene) -> dict:
         "Fail": {"Type": "Fail", "Error": "Scene.Broken", "Cause": "it had to fail"}}}, execution_input={"n": 1})
     succeeded = scene.run_state_machine({"StartAt": "Done", "States": {
         "Done": {"Type": "Pass", "Result": {"ok": True}, "End": True}}}, execution_input={"n": 2})
-    messages = _drain(scene, url, lambda found: len(found) >= 4, timeout=5)
+    messages = _drain(scene, url, lambda found: len(found) >= 4, timeout=3)
     received = [json.loads(m["Body"]) for m in messages]
     # Each execution's events, as received (expected: RUNNING, then how it ended).
     return {"statuses": [failed["status"], succeeded["status"]],
@@ -589,13 +600,16 @@ def batch_sync_terminate_on_stop(scene: Scene) -> dict:
     return result
 
 
+RETRY_INTERVAL_S = 1  # long enough to tell a real wait from a scaled one on a busy machine
+
+
 def retry_wait_scale(scene: Scene) -> dict:
-    """A task that always fails, retried twice 3 s apart: how long, and how many attempts?"""
+    """A task that always fails, retried twice `RETRY_INTERVAL_S` apart: how long, and how many attempts?"""
     scene.client("s3").create_bucket(Bucket="reports")
     described = scene.run_state_machine({"StartAt": "Read", "States": {"Read": {
         "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObject", "End": True,
         "Parameters": {"Bucket": "reports", "Key": "missing.json"},
-        "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 3, "MaxAttempts": 2,
+        "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": RETRY_INTERVAL_S, "MaxAttempts": 2,
                    "BackoffRate": 1}]}}}, timeout=30)
     took = (described["stopDate"] - described["startDate"]).total_seconds() if "stopDate" in described else None
     history = scene.client("stepfunctions").get_execution_history(
@@ -606,7 +620,8 @@ def retry_wait_scale(scene: Scene) -> dict:
     # the S3 calls, which a busy machine slows down).
     waits = [(later - failed).total_seconds() for failed, later in zip(failures, starts[1:], strict=False)]
     return {"status": described["status"], "error": described.get("error"), "took_s": took,
-            "waits_s": waits, "task_failures": len(failures), "task_starts": len(starts)}
+            "interval_s": RETRY_INTERVAL_S, "waits_s": waits, "task_failures": len(failures),
+            "task_starts": len(starts)}
 
 
 
@@ -681,16 +696,55 @@ def batch_ecs_properties(scene: Scene) -> dict:
 SCENARIOS = {name: globals()[name] for name in moto_fixes.FIXES if name in globals()}
 
 
+# The services the scenarios call (botocore's names; moto's package is named in MOTO_PACKAGES where it differs).
+SERVICES = ("batch", "dynamodb", "ec2", "events", "iam", "lambda", "logs", "s3", "sqs", "stepfunctions", "sts")
+MOTO_PACKAGES = {"lambda": "awslambda"}
+# moto's ASL interpreter: its backend, parser, and the state and service-task classes it builds.
+INTERPRETER = ("models", "asl.parse.preprocessor",
+               "asl.component.state.exec.state_task.service.state_task_service_factory")
+
+
+def preload() -> None:
+    """Do once what every scenario would do on first use, so that processes forked from this one need not.
+
+    It imports moto's server, services and ASL interpreter, and parses the services' botocore models into
+    the process's one loader (as the twin does). No backend, server, connection or thread is created:
+    processes forked afterwards start clean.
+    """
+    from moto.core.utils import get_service_model
+
+    importlib.import_module("moto.server")
+    _shared_loader()
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    for service in SERVICES:
+        for part in ("models", "responses", "urls"):
+            importlib.import_module(f"moto.{MOTO_PACKAGES.get(service, service)}.{part}")
+        session.client(service, endpoint_url="http://127.0.0.1:9")  # never called: only built
+        get_service_model(service)
+    for module in INTERPRETER:
+        importlib.import_module(f"moto.stepfunctions.parser.{module}")
+
+
+def run(name: str, with_fix: bool) -> dict:
+    """Run one scenario on a moto server of its own, with every fix or with all but its own.
+
+    The server and moto's threads are left running (stopping the server alone takes up to 0.5 s):
+    each caller ends its process right after, with `os._exit`.
+    """
+    scenario = SCENARIOS[name]
+    scene = Scene(skip=() if with_fix else (name,))
+    try:
+        return scenario(scene)
+    finally:
+        shutil.rmtree(scene.tmp, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("scenario", choices=sorted(SCENARIOS))
     parser.add_argument("--without-fix", action="store_true")
     args = parser.parse_args()
-    scene = Scene(skip=(args.scenario,) if args.without_fix else ())
-    try:
-        print(json.dumps(SCENARIOS[args.scenario](scene), default=str))
-    finally:
-        scene.server.stop()
+    print(json.dumps(run(args.scenario, not args.without_fix), default=str))
     sys.stdout.flush()
     os._exit(0)  # daemon threads of moto's interpreter must not keep the process alive
 

@@ -4,24 +4,41 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
+from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
+
+import pytest
+from moto_gap_runner import ScenarioFailed, ScenarioRunner
 
 from threadline.twin import moto_fixes
 
-SCENARIOS = Path(__file__).with_name("moto_gap_scenarios.py")
 # As Step Functions writes `$$` times: UTC, milliseconds, `Z`.
 AWS_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
 
-def scenario(name: str, with_fix: bool) -> dict:
-    command = [sys.executable, str(SCENARIOS), name] + ([] if with_fix else ["--without-fix"])
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
-    assert completed.returncode == 0 and lines, completed.stderr[-2000:]
-    return json.loads(lines[-1])
+@pytest.fixture(scope="module")
+def scenarios() -> Iterator[ScenarioRunner]:
+    """Runs each scenario in a fresh process, forked from one that has imported moto once."""
+    runner = ScenarioRunner()
+    yield runner
+    runner.close()
+
+
+def test_a_failing_scenario_is_reported_with_its_stderr(scenarios):
+    with pytest.raises(ScenarioFailed, match=r"(?s)scenario no_such_scenario \(without its fix\) exited 1:.*KeyError"):
+        scenarios.pair("no_such_scenario")
+
+
+def test_a_scenario_past_its_time_is_killed_and_reported(scenarios):
+    # Without its fix this scenario waits out two real Retry intervals of a second or more.
+    with pytest.raises(ScenarioFailed, match=r"scenario retry_wait_scale \(without its fix\) timed out"):
+        scenarios.pair("retry_wait_scale", timeout_s=0.5)
+
+
+def test_without_fork_each_scenario_runs_in_a_cold_interpreter(scenarios):
+    cold = ScenarioRunner(fork=False).pair("batch_describe_node_properties")
+    assert cold == scenarios.pair("batch_describe_node_properties")
+    assert cold[0] != cold[1]  # the fix was left out of one run only
 
 
 def test_every_fix_has_a_regression_test():
@@ -30,97 +47,92 @@ def test_every_fix_has_a_regression_test():
     assert tested == set(moto_fixes.FIXES)
 
 
-def test_batch_sync_parameters_regression():
-    broken, fixed = scenario("batch_sync_parameters", False), scenario("batch_sync_parameters", True)
+def test_batch_sync_parameters_regression(scenarios):
+    broken, fixed = scenarios.pair("batch_sync_parameters")
     assert broken["status"] == "FAILED" and "'JobName'" in broken["cause"]
     assert fixed["status"] == "SUCCEEDED"
     assert {"JobId", "JobName", "Status", "Attempts"} <= set(fixed["output_keys"])  # PascalCase, as on AWS
 
 
-def test_sync_stale_token_listener_regression():
-    broken, fixed = scenario("sync_stale_token_listener", False), scenario("sync_stale_token_listener", True)
+def test_sync_stale_token_listener_regression(scenarios):
+    broken, fixed = scenarios.pair("sync_stale_token_listener")
     assert "States.Timeout" in broken["outcomes"]
     assert fixed["outcomes"] == ["SUCCEEDED"] * 3
 
 
-def test_sync_poll_interval_regression():
-    broken, fixed = scenario("sync_poll_interval", False), scenario("sync_poll_interval", True)
+def test_sync_poll_interval_regression(scenarios):
+    broken, fixed = scenarios.pair("sync_poll_interval")
     assert broken["status"] == fixed["status"] == "SUCCEEDED"
     assert broken["polls"] >= 2 and broken["median_gap"] >= 0.5  # moto sleeps 0.5 s between polls
     assert fixed["polls"] > broken["polls"] and fixed["median_gap"] < 0.25
 
 
-def test_batch_describe_exit_code_regression():
-    broken, fixed = scenario("batch_describe_exit_code", False), scenario("batch_describe_exit_code", True)
+def test_batch_describe_exit_code_regression(scenarios):
+    broken, fixed = scenarios.pair("batch_describe_exit_code")
     assert broken == {"status": "FAILED", "exit_code": None}
     assert fixed == {"status": "FAILED", "exit_code": 3}
 
 
-def test_batch_environment_mutation_regression():
-    broken, fixed = scenario("batch_environment_mutation", False), scenario("batch_environment_mutation", True)
+def test_batch_environment_mutation_regression(scenarios):
+    broken, fixed = scenarios.pair("batch_environment_mutation")
     assert broken["job_id_counts"][-1] > broken["job_id_counts"][0]
     assert fixed["job_id_counts"] == [1, 1, 1]
 
 
-def test_eventbridge_lambda_targets_regression():
-    broken, fixed = scenario("eventbridge_lambda_targets", False), scenario("eventbridge_lambda_targets", True)
+def test_eventbridge_lambda_targets_regression(scenarios):
+    broken, fixed = scenarios.pair("eventbridge_lambda_targets")
     assert broken["payloads"] == []
     assert fixed["payloads"] == [{"source": "threadline.test"}]
 
 
-def test_context_start_time_iso_regression():
-    broken, fixed = scenario("context_start_time_iso", False), scenario("context_start_time_iso", True)
+def test_context_start_time_iso_regression(scenarios):
+    broken, fixed = scenarios.pair("context_start_time_iso")
     assert broken["status"] == "FAILED" and "datetime" in broken["cause"]
     assert fixed["status"] == "SUCCEEDED"
     assert datetime.fromisoformat(fixed["started_at"]).tzinfo is not None
     assert AWS_TIMESTAMP.fullmatch(fixed["started_at"]), fixed["started_at"]
 
 
-def test_sdk_streaming_body_regression():
-    broken, fixed = scenario("sdk_streaming_body", False), scenario("sdk_streaming_body", True)
+def test_sdk_streaming_body_regression(scenarios):
+    broken, fixed = scenarios.pair("sdk_streaming_body")
     assert broken["status"] == "FAILED" and "strip" in broken["cause"]
     assert fixed["output"] == {"report": {"summary": "3 rows rejected"}}
 
 
-def test_sqs_event_source_inline_delivery_regression():
-    broken = scenario("sqs_event_source_inline_delivery", False)
-    fixed = scenario("sqs_event_source_inline_delivery", True)
+def test_sqs_event_source_inline_delivery_regression(scenarios):
+    broken, fixed = scenarios.pair("sqs_event_source_inline_delivery")
     # moto ran the function inside SendMessage and deleted the message it failed.
     assert broken == {"invoked_during_send": 1, "left_in_queue": 0}
     assert fixed == {"invoked_during_send": 0, "left_in_queue": 1}
 
 
-def test_sqs_message_move_task_regression():
-    broken, fixed = scenario("sqs_message_move_task", False), scenario("sqs_message_move_task", True)
+def test_sqs_message_move_task_regression(scenarios):
+    broken, fixed = scenarios.pair("sqs_message_move_task")
     assert "StartMessageMoveTask" in broken["error"] and broken["moved"] == 0
     assert fixed == {"moved": 1, "left_in_dead_letters": 0,
                      "task": {"Status": "COMPLETED", "ApproximateNumberOfMessagesMoved": 1}}
 
 
-def test_batch_describe_container_image_regression():
-    broken = scenario("batch_describe_container_image", False)
-    fixed = scenario("batch_describe_container_image", True)
+def test_batch_describe_container_image_regression(scenarios):
+    broken, fixed = scenarios.pair("batch_describe_container_image")
     assert broken == {"status": "SUCCEEDED", "image": None}
     assert fixed == {"status": "SUCCEEDED", "image": "local"}
 
 
-def test_batch_describe_node_properties_regression():
-    broken = scenario("batch_describe_node_properties", False)
-    fixed = scenario("batch_describe_node_properties", True)
+def test_batch_describe_node_properties_regression(scenarios):
+    broken, fixed = scenarios.pair("batch_describe_node_properties")
     assert broken == {"num_nodes": None, "image": None}
     assert fixed == {"num_nodes": 2, "image": "gpu:1"}
 
 
-def test_batch_concurrent_describe_regression():
-    broken = scenario("batch_concurrent_describe", False)
-    fixed = scenario("batch_concurrent_describe", True)
+def test_batch_concurrent_describe_regression(scenarios):
+    broken, fixed = scenarios.pair("batch_concurrent_describe")
     assert any("changed size during iteration" in error for error in broken["errors"]), broken
     assert fixed["errors"] == [] and fixed["jobs"] > 1000 and fixed["describes"] > 1000
 
 
-def test_states_all_terminal_errors_regression():
-    broken = scenario("states_all_terminal_errors", False)
-    fixed = scenario("states_all_terminal_errors", True)
+def test_states_all_terminal_errors_regression(scenarios):
+    broken, fixed = scenarios.pair("states_all_terminal_errors")
     assert broken["runtime"]["caught"] == "States.Runtime"  # moto let States.ALL take it
     assert broken["data_limit"]["caught"] == "States.DataLimitExceeded"
     assert fixed["runtime"] == {"status": "FAILED", "error": "States.Runtime", "caught": None}
@@ -129,8 +141,8 @@ def test_states_all_terminal_errors_regression():
     assert fixed["runtime_named"] == {"status": "SUCCEEDED", "error": None, "caught": "States.Runtime"}
 
 
-def test_payload_size_limit_regression():
-    broken, fixed = scenario("payload_size_limit", False), scenario("payload_size_limit", True)
+def test_payload_size_limit_regression(scenarios):
+    broken, fixed = scenarios.pair("payload_size_limit")
     assert broken["task_parameters"]["status"] == "SUCCEEDED" and broken["task_parameters"]["objects_written"] == 1
     assert broken["pass_parameters"]["status"] == "SUCCEEDED"
     assert broken["non_ascii_within_quota"] == "FAILED"
@@ -141,18 +153,16 @@ def test_payload_size_limit_regression():
     assert fixed["non_ascii_within_quota"] == "SUCCEEDED"
 
 
-def test_context_entered_time_format_regression():
-    broken = scenario("context_entered_time_format", False)
-    fixed = scenario("context_entered_time_format", True)
+def test_context_entered_time_format_regression(scenarios):
+    broken, fixed = scenarios.pair("context_entered_time_format")
     assert broken["status"] == "SUCCEEDED" and not AWS_TIMESTAMP.fullmatch(broken["entered"])
     assert fixed["status"] == "SUCCEEDED"
     assert AWS_TIMESTAMP.fullmatch(fixed["entered"]) and AWS_TIMESTAMP.fullmatch(fixed["started"]), fixed
     assert fixed["started"] <= fixed["entered"]
 
 
-def test_lambda_async_invocation_regression():
-    broken = scenario("lambda_async_invocation", False)
-    fixed = scenario("lambda_async_invocation", True)
+def test_lambda_async_invocation_regression(scenarios):
+    broken, fixed = scenarios.pair("lambda_async_invocation")
     # moto ran the failing 1 s handler once, inside the Invoke call, and forgot the event.
     assert broken["answered_in_s"] >= 1.0 and not broken["answered_before_the_run_ended"]
     assert broken["runs"] == 1 and broken["dead_letters"] == []
@@ -165,8 +175,8 @@ def test_lambda_async_invocation_regression():
     assert re.fullmatch(r"[0-9a-f-]{36}", dead_letter["attributes"]["RequestID"])
 
 
-def test_lambda_invocation_type_regression():
-    broken, fixed = scenario("lambda_invocation_type", False), scenario("lambda_invocation_type", True)
+def test_lambda_invocation_type_regression(scenarios):
+    broken, fixed = scenarios.pair("lambda_invocation_type")
     # InvocationType was dropped: the task waited on the function and failed with its error.
     assert broken["status"] == "FAILED" and broken["error"] == "ValueError" and broken["took_s"] >= 1.0
     assert not broken["ended_before_the_run_ended"]
@@ -179,9 +189,8 @@ def test_lambda_invocation_type_regression():
     assert dead_letter["body"] == {"n": "two"} and dead_letter["attributes"]["ErrorMessage"] == "always fails: two"
 
 
-def test_stepfunctions_status_events_regression():
-    broken = scenario("stepfunctions_status_events", False)
-    fixed = scenario("stepfunctions_status_events", True)
+def test_stepfunctions_status_events_regression(scenarios):
+    broken, fixed = scenarios.pair("stepfunctions_status_events")
     assert broken["statuses"] == fixed["statuses"] == ["FAILED", "SUCCEEDED"]
     assert broken["received"] == 0
     # One event per status change: RUNNING and the end (EventBridge does not promise their order).
@@ -209,9 +218,8 @@ def test_stepfunctions_status_events_regression():
     assert json.loads(succeeded["output"]) == {"ok": True}
 
 
-def test_batch_sync_terminate_on_stop_regression():
-    broken = scenario("batch_sync_terminate_on_stop", False)
-    fixed = scenario("batch_sync_terminate_on_stop", True)
+def test_batch_sync_terminate_on_stop_regression(scenarios):
+    broken, fixed = scenarios.pair("batch_sync_terminate_on_stop")
     for outcome in (broken, fixed):
         assert outcome["status"] == "FAILED" and outcome["error"] == "States.Timeout" and outcome["jobs"] == 1
     # moto forgot the job: it still held its queue seconds after the execution timed out.
@@ -220,43 +228,42 @@ def test_batch_sync_terminate_on_stop_regression():
     assert "task ended before the job" in fixed["status_reason"]
 
 
-def test_schedule_rules_ignore_bus_events_regression():
-    broken = scenario("schedule_rules_ignore_bus_events", False)
-    fixed = scenario("schedule_rules_ignore_bus_events", True)
+def test_schedule_rules_ignore_bus_events_regression(scenarios):
+    broken, fixed = scenarios.pair("schedule_rules_ignore_bus_events")
     assert broken == {"scheduled": 1, "patterned": 1}  # moto: the schedule's target got the bus event too
     assert fixed == {"scheduled": 0, "patterned": 1}
 
 
-def test_batch_sync_poll_resilience_regression():
-    broken = scenario("batch_sync_poll_resilience", False)
-    fixed = scenario("batch_sync_poll_resilience", True)
+def test_batch_sync_poll_resilience_regression(scenarios):
+    broken, fixed = scenarios.pair("batch_sync_poll_resilience")
     assert broken["errors_answered"] >= 1 and fixed["errors_answered"] == 3
     # One transient DescribeJobs error ended the run; Step Functions' poller would have polled again.
     assert broken["status"] == "FAILED"
     assert fixed["status"] == "SUCCEEDED", fixed
 
 
-def test_retry_wait_scale_regression():
-    broken, fixed = scenario("retry_wait_scale", False), scenario("retry_wait_scale", True)
+def test_retry_wait_scale_regression(scenarios):
+    broken, fixed = scenarios.pair("retry_wait_scale")
     for outcome in (broken, fixed):  # the same attempts: the first and two retries
         assert outcome["status"] == "FAILED" and outcome["error"] == "s3.NoSuchKeyException"
         assert outcome["task_failures"] == outcome["task_starts"] == 3
-    assert broken["took_s"] >= 6 and all(wait >= 2.99 for wait in broken["waits_s"]), broken  # two real 3 s waits
+    interval = broken["interval_s"]  # two real waits of the Retry's interval
+    assert broken["took_s"] >= 2 * interval and all(wait >= interval - 0.01 for wait in broken["waits_s"]), broken
     # The same waits, scaled by RETRY_WAIT_SCALE (history times are in whole milliseconds): waited, but briefly.
-    scaled = 3 * moto_fixes.RETRY_WAIT_SCALE
+    scaled = interval * moto_fixes.RETRY_WAIT_SCALE
     assert len(fixed["waits_s"]) == 2 and all(scaled - 0.002 <= wait < 0.5 for wait in fixed["waits_s"]), fixed
 
 
-def test_s3_eventbridge_etag_regression():
-    broken, fixed = scenario("s3_eventbridge_etag", False), scenario("s3_eventbridge_etag", True)
+def test_s3_eventbridge_etag_regression(scenarios):
+    broken, fixed = scenarios.pair("s3_eventbridge_etag")
     assert len(broken["object_keys"]) == len(fixed["object_keys"]) == 1
     assert "eTag" in broken["object_keys"][0] and "etag" not in broken["object_keys"][0]  # moto's spelling
     assert "etag" in fixed["object_keys"][0] and "eTag" not in fixed["object_keys"][0]  # AWS's
     assert fixed["etags"] == [fixed["put_etag"]]
 
 
-def test_batch_share_identifier_regression():
-    broken, fixed = scenario("batch_share_identifier", False), scenario("batch_share_identifier", True)
+def test_batch_share_identifier_regression(scenarios):
+    broken, fixed = scenarios.pair("batch_share_identifier")
     assert broken["refused"] is None and broken["share"] is None  # moto takes and forgets it
     assert "shareIdentifier is required" in fixed["refused"]
     assert (fixed["share"], fixed["priority"], fixed["status"]) == ("risk", 7, "SUCCEEDED")
@@ -264,8 +271,8 @@ def test_batch_share_identifier_regression():
     assert (fixed["task_status"], fixed["task_share"]) == ("SUCCEEDED", "research")
 
 
-def test_batch_ecs_properties_regression():
-    broken, fixed = scenario("batch_ecs_properties", False), scenario("batch_ecs_properties", True)
+def test_batch_ecs_properties_regression(scenarios):
+    broken, fixed = scenarios.pair("batch_ecs_properties")
     assert broken == {"refused": "containerProperties or eksProperties must be provided"}
     assert fixed == {"refused": None, "described": ["main", "side"], "status": "SUCCEEDED",
                      "exit_codes": {"main": 0, "side": 3}}
