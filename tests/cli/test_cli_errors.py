@@ -1,4 +1,9 @@
-"""Expected trouble at the `threadline` command: a clear message, a non-zero exit, never a traceback."""
+"""Expected trouble at the `threadline` command: a clear message, a non-zero exit, never a traceback.
+
+A command that gets as far as starting a twin runs in a process of its own, as a
+user runs it; one refused before that runs in this process (`no_twin_starts`).
+The checks against a serving `threadline up` are in `test_twin_stopped_mid_run.py`.
+"""
 
 from __future__ import annotations
 
@@ -8,37 +13,21 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
 import pytest
 from typer.testing import CliRunner
 
 from threadline.cli import app
 from threadline.cli.lineage import app as lineage_app
-from threadline.twin.graph_store import graph_path
-
-AWS_VARIABLES = ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                 "AWS_SESSION_TOKEN")
+from threadline.twin.graph_store import GraphStore, graph_path
 
 
-def no_aws_environment(tmp_path: Path) -> dict[str, str]:
-    """The environment with no AWS region, profile or credentials anywhere."""
-    env = {k: v for k, v in os.environ.items() if k not in AWS_VARIABLES}
-    env.update(AWS_CONFIG_FILE=str(tmp_path / "no-aws-config"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-creds"),
-               AWS_EC2_METADATA_DISABLED="true", PYTHONUNBUFFERED="1")
-    return env
-
-
-def threadline(*args: str, cwd: Path, env: dict[str, str] | None = None,
-               timeout: float = 120) -> tuple[subprocess.CompletedProcess[str], float]:
+def threadline(*args: str, cwd: Path, timeout: float = 120) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "threadline.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, check=False, env=env)
+                          timeout=timeout, check=False)
     return done, time.monotonic() - started
 
 
@@ -72,15 +61,16 @@ def test_run_of_an_empty_file_says_at_once_that_the_start_function_skipped_it(tm
     assert seconds - twin_ready_seconds(output) < 15  # no 30 s wait for a run that will never start
 
 
+@pytest.mark.usefixtures("no_twin_starts")
 def test_run_of_a_key_no_run_starts_for_is_refused_before_the_twin_starts(tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("position_id\n")
 
-    done, _ = threadline("run", str(notes), "--workdir", str(tmp_path / "twin"), cwd=tmp_path, timeout=60)
+    result = CliRunner().invoke(app, ["run", str(notes), "--workdir", str(tmp_path / "twin")])
 
-    said(done)
-    assert done.returncode == 2
-    assert "the key incoming/notes.txt starts no run" in done.stderr and "--key incoming/NAME.csv" in done.stderr
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "the key incoming/notes.txt starts no run" in result.stderr and "--key incoming/NAME.csv" in result.stderr
     assert not (tmp_path / "twin").exists()
 
 
@@ -108,132 +98,46 @@ def test_ctrl_c_during_a_run_says_the_run_stopped_with_the_twin(tmp_path):
     assert "the run stopped with it" in err and "logs so far are under" in err
 
 
-# -- a twin already serving: its workdir, its port, the lineage commands against it ---------------------
-
-
-@dataclass
-class Serving:
-    process: subprocess.Popen[str]
-    workdir: Path
-    endpoint_url: str = ""
-    lines: list[str] = field(default_factory=list)
-
-    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                found = re.search(pattern, line)
-                if found:
-                    return found
-            assert self.process.poll() is None, "".join(self.lines)[-3000:]
-            time.sleep(0.1)
-        raise AssertionError(f"no {pattern!r} from threadline up: {''.join(self.lines)[-3000:]}")
-
-
-@pytest.fixture(scope="module")
-def serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serving]:
-    """`threadline up --port 0` in its own workdir, its output collected as it comes."""
-    workdir = tmp_path_factory.mktemp("serving") / "twin"
-    process = subprocess.Popen([sys.executable, "-m", "threadline.cli", "up", "--port", "0", "--workdir", str(workdir)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
-    twin = Serving(process, workdir)
-    assert process.stdout is not None
-    threading.Thread(target=lambda: twin.lines.extend(iter(process.stdout.readline, "")), daemon=True).start()
-    try:
-        twin.endpoint_url = twin.wait_for(r"serving AWS APIs on (http://\S+)").group(1)
-        yield twin
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def test_a_second_twin_on_a_workdir_in_use_is_refused_naming_the_holder(serving, tmp_path):
-    done, seconds = threadline("demo", "--workdir", str(serving.workdir), cwd=tmp_path, timeout=60)
-
-    said(done)
-    assert done.returncode == 2
-    assert f"the workdir {serving.workdir} is in use by another threadline process (pid {serving.process.pid})" \
-        in done.stderr
-    assert "pass --workdir DIR" in done.stderr
-    assert seconds < 15  # refused before a twin starts
+# -- a workdir or a port already taken --------------------------------------------------------------------
 
 
 def test_a_workdir_whose_graph_another_process_holds_is_refused_naming_it(tmp_path):
-    """A process that took no lock file (a script's own Twin) holds the graph: the database's lock error says who."""
+    """A process that took no lock file (a script's own Twin; here this one) holds the graph: the database's lock
+    error says who."""
     workdir = tmp_path / "twin"
     workdir.mkdir()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom threadline.twin.graph_store import GraphStore\n"
-                               f"store = GraphStore({str(graph_path(workdir))!r})\nprint('open', flush=True)\n"
-                               "sys.stdin.read()\nstore.close()\n"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    store = GraphStore(graph_path(workdir))
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
         done, _ = threadline("demo", "--workdir", str(workdir), cwd=tmp_path, timeout=90)
     finally:
-        holder.communicate(timeout=30)
+        store.close()
 
     said(done)
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
-    assert f"is in use by another threadline process (pid {holder.pid})" in done.stderr
+    assert f"is in use by another threadline process (pid {os.getpid()})" in done.stderr
 
 
+@pytest.mark.usefixtures("no_twin_starts")
 def test_up_on_a_port_in_use_says_so_at_once(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
 
-        done, seconds = threadline("up", "--port", str(port), "--workdir", str(tmp_path / "twin"), cwd=tmp_path,
-                                   timeout=60)
+        started = time.monotonic()
+        result = CliRunner().invoke(app, ["up", "--port", str(port), "--workdir", str(tmp_path / "twin")])
 
-    said(done)
-    assert done.returncode == 2
-    assert f"port {port} on 127.0.0.1 is in use" in done.stderr and "--port N" in done.stderr
-    assert seconds < 15
-
-
-def test_up_reports_an_upload_that_started_no_run(serving):
-    s3 = boto3.client("s3", endpoint_url=serving.endpoint_url, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
-    s3.put_object(Bucket="threadline-incomingbucket", Key="incoming/nothing-in-it.csv", Body=b"")
-
-    serving.wait_for(r"no run started: the start function skipped "
-                     r"s3://threadline-incomingbucket/incoming/nothing-in-it\.csv: .*is empty", timeout=30)
-
-
-def test_lineage_redrive_against_the_local_twin_needs_no_region_or_credentials(serving, tmp_path):
-    done, _ = threadline("lineage", "redrive", "--endpoint-url", serving.endpoint_url, cwd=tmp_path,
-                         env=no_aws_environment(tmp_path), timeout=60)
-
-    said(done)
-    assert done.returncode == 0, done.stderr
-    assert "no dead letters in arn:aws:sqs:us-east-1:" in done.stdout
-
-
-def test_lineage_rerun_of_an_unknown_run_says_so(serving, tmp_path):
-    done, _ = threadline("lineage", "rerun", "no-such-run", "--endpoint-url", serving.endpoint_url, cwd=tmp_path,
-                         env=no_aws_environment(tmp_path), timeout=60)
-
-    said(done)
-    assert done.returncode == 1
-    assert "DescribeExecution failed: ExecutionDoesNotExist" in done.stderr
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert f"port {port} on 127.0.0.1 is in use" in result.stderr and "--port N" in result.stderr
+    assert time.monotonic() - started < 15
 
 
 # -- without a twin ----------------------------------------------------------------------------------------
 
 
-def test_lineage_redrive_against_aws_without_a_region_says_what_to_pass(tmp_path, monkeypatch):
-    for name, value in no_aws_environment(tmp_path).items():
-        monkeypatch.setenv(name, value)
-    for name in AWS_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-
+@pytest.mark.usefixtures("no_aws_environment")
+def test_lineage_redrive_against_aws_without_a_region_says_what_to_pass():
     result = CliRunner().invoke(lineage_app, ["redrive"])
 
     assert result.exit_code == 2
@@ -242,16 +146,17 @@ def test_lineage_redrive_against_aws_without_a_region_says_what_to_pass(tmp_path
     assert "Traceback" not in result.output
 
 
-def test_lineage_redrive_of_an_unreachable_twin_says_so(tmp_path):
+@pytest.mark.usefixtures("no_aws_environment")
+def test_lineage_redrive_of_an_unreachable_twin_says_so():
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    done, _ = threadline("lineage", "redrive", "--endpoint-url", url, cwd=tmp_path, env=no_aws_environment(tmp_path),
-                         timeout=120)
+    result = CliRunner().invoke(lineage_app, ["redrive", "--endpoint-url", url])
 
-    said(done)
-    assert done.returncode == 1
-    assert f"cannot reach {url}; is `threadline up` running there?" in done.stderr
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert f"cannot reach {url}; is `threadline up` running there?" in result.stderr
+    assert "Traceback" not in result.output
 
 
 def test_sample_takes_its_options_as_the_readme_shows(tmp_path, monkeypatch):

@@ -1,6 +1,9 @@
 """The twin's state outlives it: a restart in the same workdir continues where the last one stopped.
 
 Each twin runs in a process of its own, as `threadline up` does (moto's state is per process).
+One workdir goes through three twins: the first writes objects, items, an
+execution and dead letters; the second finds the dead letters and redrives
+them; the third, after hand edits to the saved state, finds the rest.
 """
 
 from __future__ import annotations
@@ -15,9 +18,15 @@ INCOMING = "threadline-incomingbucket"
 INTERMEDIATE = "threadline-intermediatebucket"
 
 FIRST_TWIN = """
-import json, sys, time
+import json, sys, threading, time
 from pathlib import Path
 from threadline.twin.server import Twin, TwinConfig
+
+def saved_bodies(path):
+    try:
+        return sorted(m["body"] for ms in json.loads(path.read_text())["queues"].values() for m in ms)
+    except (OSError, ValueError):
+        return []
 
 with Twin(TwinConfig(workdir=Path(sys.argv[1]))) as twin:
     s3, ddb, sfn = twin.client("s3"), twin.client("dynamodb"), twin.client("stepfunctions")
@@ -36,7 +45,38 @@ with Twin(TwinConfig(workdir=Path(sys.argv[1]))) as twin:
     while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
         time.sleep(0.05)
     twin.wait_for_async()
-    print(json.dumps({"old": old, "new": new, "restored": twin.restored}))
+    sqs = twin.client("sqs")
+    sqs.send_message(QueueUrl=twin.physical_id("LineageDeadLetterQueue"), MessageBody=sys.argv[2])
+    sqs.send_message(QueueUrl=twin.physical_id("NotifySlackDeadLetterQueue"), MessageBody=sys.argv[3],
+                     MessageAttributes={"ErrorMessage": {"DataType": "String", "StringValue": "Slack 502"}})
+    # Saved on the twin's one rhythm while it runs, not only at stop.
+    deadline = time.monotonic() + 60
+    while saved_bodies(twin.workdir / "state" / "sqs.json") != sorted(sys.argv[2:4]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    print(json.dumps({"old": old, "new": new, "restored": twin.restored,
+                      "saved_while_running": saved_bodies(twin.workdir / "state" / "sqs.json"),
+                      "savers": sorted(t.name for t in threading.enumerate()
+                                       if t.name.endswith(("-store", "-state")))}))
+"""
+
+QUEUES_TWIN = """
+import json, sys
+from pathlib import Path
+from threadline.lineage.redrive import redrive
+from threadline.twin.server import Twin, TwinConfig
+
+with Twin(TwinConfig(workdir=Path(sys.argv[1]))) as twin:
+    sqs = twin.client("sqs")
+    bodies = []
+    while True:
+        got = sqs.receive_message(QueueUrl=twin.physical_id("NotifySlackDeadLetterQueue"),
+                                  MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
+        if not got:
+            break
+        bodies.extend(m["Body"] for m in got)
+    moved = redrive(sqs, stack=twin.config.stack_name)  # what `threadline lineage redrive` does
+    print(json.dumps({"restored": twin.restored["messages"], "slack_dead_letters": bodies,
+                      "redriven": moved.messages}))
 """
 
 SECOND_TWIN = """
@@ -67,23 +107,35 @@ with Twin(TwinConfig(workdir=Path(sys.argv[1]))) as twin:
         "folder_file": s3.get_object(Bucket=intermediate, Key="runs/x/a")["Body"].read().decode(),
         "inside": s3.get_object(Bucket=intermediate, Key="runs/x/a/b")["Body"].read().decode(),
         "item": {"status": item["status"]["S"], "blob": list(item["blob"]["B"])},
-        "executions": len(twin.client("stepfunctions").list_executions(
-            stateMachineArn=twin.state_machine_arn)["executions"]),
+        "executions": [(e["name"], e["status"]) for e in twin.client("stepfunctions").list_executions(
+            stateMachineArn=twin.state_machine_arn)["executions"]],
         "start_function_calls": len(starts),
     }))
 """
 
 
-def _twin(script: str, workdir: Path) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-c", script, str(workdir)], capture_output=True, text=True, timeout=180,
-                          check=False)
+AFTER_THE_TWIN_STOPPED = """
+import os
+sys.stdout.flush()
+os._exit(0)  # the twin has stopped and saved its state: tearing down moto's backends at exit only takes time
+"""
+
+
+def _twin(script: str, workdir: Path, *args: str) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-c", script + AFTER_THE_TWIN_STOPPED, str(workdir), *args],
+                          capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_objects_versions_items_and_executions_survive_a_restart(tmp_path: Path) -> None:
-    first = _twin(FIRST_TWIN, tmp_path)
+def test_objects_versions_items_dead_letters_and_executions_survive_restarts(tmp_path: Path) -> None:
+    lineage_event = json.dumps({"event": "run_started", "run_id": "dead-1", "source": {"uri": "s3://b/k.csv"}})
+    notice = json.dumps({"notice": "run_failed", "run_id": "dead-1"})
+
+    first = _twin(FIRST_TWIN, tmp_path, lineage_event, notice)
     assert first["restored"] == {"objects": 0, "items": 0, "messages": 0, "executions": 0}
+    assert first["saved_while_running"] == sorted([lineage_event, notice]) and first["savers"] == ["twin-state"]
+    assert (tmp_path / "state" / "sqs.json").exists()
 
     # What a person finds in the workdir with the twin stopped.
     assert (tmp_path / "s3" / INCOMING / "notes" / "a.txt").read_bytes() == b"second"
@@ -93,6 +145,10 @@ def test_objects_versions_items_and_executions_survive_a_restart(tmp_path: Path)
     assert saved["execution"]["status"] == "FAILED" and saved["execution"]["name"] == "bad-input"
     assert saved["events"][0]["type"] == "ExecutionStarted" and isinstance(saved["events"][0]["timestamp"], str)
     assert saved["events"][-1]["type"] == "ExecutionFailed"
+
+    # Dead letters outlive the twin: the next one finds them, and a redrive works.
+    queues = _twin(QUEUES_TWIN, tmp_path)
+    assert queues == {"restored": 2, "slack_dead_letters": [notice], "redriven": 1}
 
     # Hand edits the next twin must survive: an entry made nonsense, a file deleted, a store truncated.
     manifest_path = tmp_path / "state" / "s3.json"
@@ -119,6 +175,6 @@ def test_objects_versions_items_and_executions_survive_a_restart(tmp_path: Path)
     assert second["markers"] == ["notes/gone.txt"] and second["gone"] == "404"
     assert second["folder_file"] == "a file and a folder" and second["inside"] == "inside"
     assert second["item"] == {"status": "SUCCEEDED", "blob": [0, 1]}
-    # Restoring sends no S3 events: nothing starts, nothing reruns.
-    assert second["executions"] == 0 and second["start_function_calls"] == 0
+    # Restoring sends no S3 events: nothing starts, nothing reruns (the old execution is listed as it ended).
+    assert second["executions"] == [["bad-input", "FAILED"]] and second["start_function_calls"] == 0
     assert (tmp_path / "state" / "executions" / "bad-input.json").exists()

@@ -6,28 +6,54 @@ moto cannot recreate a past execution, so each one is written down as
 it ends. `threadline runs`, `threadline open` and the execution graph read
 these files, also long after the twin stopped.
 
-A restarted twin remembers its pipeline's earlier executions as Step Functions
-does (names are taken for 90 days): StartExecution of a name one of them used
-answers `ExecutionAlreadyExists`, which the start function takes for a duplicate
-S3 event, and DescribeExecution answers from the file (what `threadline lineage
-rerun` reads). They are closed in this twin whatever their saved status, so
-the same input does not make the start idempotent as for a running execution.
+A restarted twin answers for its pipeline's earlier executions as Step
+Functions does for its own: ListExecutions lists them among the new ones,
+DescribeExecution and GetExecutionHistory answer from their files, and their
+names stay taken (StartExecution of one answers `ExecutionAlreadyExists`,
+which the start function takes for a duplicate S3 event). They never run
+again: one saved while running (its twin was killed) is closed as ABORTED when
+restored, and StartExecution with the same input does not make the start
+idempotent as for a running execution.
+
+ListExecutions and GetExecutionHistory page as Step Functions does (100 by
+default, `maxResults` up to 1000, newest execution first, `reverseOrder`), for
+live and restored executions alike: moto answers everything in one page.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .state_files import read_json, write_json
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+DEFAULT_PAGE = 100  # Step Functions' page when `maxResults` is 0 or left out
+LARGEST_PAGE = 1000
+ABORTED_ERROR = "Twin.Stopped"
+ABORTED_CAUSE = "the offline twin was killed while the run was going; a restart does not resume it"
+_LISTED = ("executionArn", "stateMachineArn", "name", "status", "startDate", "stopDate")
 
-_earlier: dict[str, Path] = {}  # execution ARN -> file, for the executions of earlier twins in this workdir
+
+@dataclass(frozen=True)
+class _Earlier:
+    """An execution of an earlier twin in this workdir: its file and its ListExecutions entry."""
+
+    path: Path
+    listed: dict[str, Any]
+
+    @property
+    def started(self) -> datetime:
+        started = _time(self.listed.get("startDate"))
+        return _aware(started) if started is not None else datetime.fromtimestamp(0, UTC)
+
+
+_earlier: dict[str, _Earlier] = {}  # execution ARN -> the executions of earlier twins in this workdir
 
 
 def executions_dir(workdir: Path) -> Path:
@@ -42,18 +68,32 @@ class ExecutionStore:
         self._final: set[str] = set()  # executions written in a terminal status
 
     def restore(self, problems: list[str]) -> int:
-        """Remember the saved executions of this state machine (see the module's docstring); how many."""
+        """Answer for the saved executions of this state machine (see the module's docstring); how many."""
         global _earlier
         _hook_moto()
         earlier = {}
         for path in sorted(self.folder.glob("*.json")):
             saved = read_json(path, problems)
-            execution = saved.get("execution") if isinstance(saved, dict) else None
-            if isinstance(execution, dict) and execution.get("stateMachineArn") == self.state_machine_arn \
-                    and isinstance(execution.get("executionArn"), str):
-                earlier[execution["executionArn"]] = path
+            if not isinstance(saved, dict) or not self._ours(saved.get("execution")):
+                continue
+            if saved["execution"].get("status") not in TERMINAL:
+                saved = _aborted(saved)
+                try:
+                    write_json(path, saved)
+                except OSError as exc:
+                    problems.append(f"{path} was still running and cannot be closed as ABORTED ({exc}); "
+                                    "not restored")
+                    continue
+            execution = saved["execution"]
+            earlier[execution["executionArn"]] = _Earlier(path, {key: execution[key] for key in _LISTED
+                                                                 if key in execution})
         _earlier = earlier
+        self._final.update(earlier)  # written for good: `save` leaves them alone
         return len(earlier)
+
+    def _ours(self, execution: Any) -> bool:
+        return isinstance(execution, dict) and execution.get("stateMachineArn") == self.state_machine_arn \
+            and isinstance(execution.get("executionArn"), str)
 
     def forget(self) -> None:
         """Stop answering for the earlier executions (the twin stops and moto forgets its own)."""
@@ -71,7 +111,9 @@ class ExecutionStore:
         described = self.sfn.describe_execution(executionArn=execution_arn)
         described.pop("ResponseMetadata", None)
         events: list[dict[str, Any]] = []
-        for page in self.sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        pages = self.sfn.get_paginator("get_execution_history").paginate(
+            executionArn=execution_arn, PaginationConfig={"PageSize": LARGEST_PAGE})
+        for page in pages:
             events.extend(page["events"])
         path = self.folder / f"{described['name']}.json"
         write_json(path, {"execution": described, "events": events})
@@ -80,9 +122,24 @@ class ExecutionStore:
         return path
 
 
+def _aborted(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved execution that was still running, closed as ABORTED when its last known event happened."""
+    execution = dict(saved["execution"])
+    events = [event for event in saved.get("events") or [] if isinstance(event, dict)]
+    stopped = events[-1].get("timestamp") if events else None
+    execution.update(status="ABORTED", stopDate=stopped or execution.get("startDate"), error=ABORTED_ERROR,
+                     cause=ABORTED_CAUSE)
+    last = max((event["id"] for event in events if isinstance(event.get("id"), int)), default=0)
+    events.append({"id": last + 1, "previousEventId": last, "timestamp": execution["stopDate"],
+                   "type": "ExecutionAborted",
+                   "executionAbortedEventDetails": {"error": ABORTED_ERROR, "cause": ABORTED_CAUSE}})
+    return {**saved, "execution": execution, "events": events}
+
+
 @functools.cache
 def _hook_moto() -> None:
-    """Make moto's Step Functions consult `_earlier` (once per process; both its backends share these)."""
+    """Make moto's Step Functions answer for `_earlier` and page (once per process; both its backends share these)."""
+    from moto.core.responses import ActionResult
     from moto.stepfunctions import models, responses
     from moto.stepfunctions.exceptions import ExecutionAlreadyExists, ExecutionDoesNotExist
 
@@ -97,19 +154,92 @@ def _hook_moto() -> None:
         return existing
 
     def describe_execution(self: Any) -> Any:
-        from moto.core.responses import ActionResult
-
         try:
             return describe(self)
         except ExecutionDoesNotExist:
-            path = _earlier.get(self._get_param("executionArn"))
-            saved = read_json(path) if path is not None else None
-            if not isinstance(saved, dict) or not isinstance(saved.get("execution"), dict):
+            saved = _saved(self._get_param("executionArn"))
+            if saved is None:
                 raise
             return ActionResult(saved["execution"])
 
+    def list_executions(self: Any) -> Any:
+        machine = self.stepfunction_backend.describe_state_machine(self._get_param("stateMachineArn"))
+        wanted = self._get_param("statusFilter")
+        found = [(_aware(execution.start_date), _live_entry(execution, machine.arn))
+                 for execution in list(machine.executions)]
+        found += [(earlier.started, earlier.listed) for earlier in _earlier.values()
+                  if earlier.listed.get("stateMachineArn") == machine.arn]
+        found.sort(key=lambda pair: (pair[0], pair[1]["executionArn"]), reverse=True)
+        chosen = [entry for _, entry in found if not wanted or entry["status"] == wanted]
+        page, token = _page(chosen, "executionArn", self._get_param("nextToken"), self._get_int_param("maxResults"))
+        return ActionResult({"executions": page, **({"nextToken": token} if token else {})})
+
+    def get_execution_history(self: Any) -> Any:
+        arn = self._get_param("executionArn")
+        try:
+            events = list(self.stepfunction_backend.get_execution_history(arn)["events"])
+        except ExecutionDoesNotExist:
+            saved = _saved(arn)
+            if saved is None:
+                raise
+            events = list(saved.get("events") or [])
+        if self._get_bool_param("reverseOrder", False):
+            events.reverse()
+        page, token = _page(events, "id", self._get_param("nextToken"), self._get_int_param("maxResults"))
+        return ActionResult({"events": page, **({"nextToken": token} if token else {})})
+
     models.StateMachine._handle_name_input_idempotency = handle_name_input_idempotency  # type: ignore[method-assign]
     responses.StepFunctionResponse.describe_execution = describe_execution  # type: ignore[method-assign]
+    responses.StepFunctionResponse.list_executions = list_executions  # type: ignore[method-assign]
+    responses.StepFunctionResponse.get_execution_history = get_execution_history  # type: ignore[method-assign]
+
+
+def _saved(execution_arn: str | None) -> dict[str, Any] | None:
+    """The file of an earlier execution, read now; None when it is not one or its file went missing."""
+    earlier = _earlier.get(execution_arn or "")
+    saved = read_json(earlier.path) if earlier is not None else None
+    return saved if isinstance(saved, dict) and isinstance(saved.get("execution"), dict) else None
+
+
+def _live_entry(execution: Any, machine_arn: str) -> dict[str, Any]:
+    """A running twin's execution as ListExecutions lists it."""
+    try:
+        status = str(getattr(execution.status, "value", execution.status))
+    except AttributeError:  # created, not yet started (moto's exec_status is still None): AWS lists it RUNNING
+        status = "RUNNING"
+    entry = {"executionArn": execution.execution_arn, "stateMachineArn": machine_arn, "name": execution.name,
+             "status": status, "startDate": _aware(execution.start_date)}
+    if status != "RUNNING" and execution.stop_date is not None:
+        entry["stopDate"] = _aware(execution.stop_date)
+    return entry
+
+
+def _page(items: list[dict[str, Any]], key: str, token: str | None,
+          max_results: int | None) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of `items` and the token of the next, if any; the token names the page's last item by `key`."""
+    from moto.stepfunctions.exceptions import InvalidToken, ValidationException
+
+    size = max_results or DEFAULT_PAGE
+    if not 0 < size <= LARGEST_PAGE:
+        raise ValidationException(f"1 validation error detected: Value '{max_results}' at 'maxResults' failed to "
+                                  f"satisfy constraint: Member must have value less than or equal to {LARGEST_PAGE}")
+    start = 0
+    if token:
+        try:
+            last = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+        except ValueError as exc:
+            raise InvalidToken(f"{token!r} is not a token of this listing") from exc
+        start = next((index + 1 for index, item in enumerate(items) if item.get(key) == last), -1)
+        if start < 0:
+            raise InvalidToken(f"{token!r} names nothing in this listing (were its other parameters changed?)")
+    page = items[start:start + size]
+    more = start + size < len(items)
+    return page, base64.urlsafe_b64encode(json.dumps(page[-1].get(key)).encode()).decode("ascii") if more else None
+
+
+def _aware(moment: datetime) -> datetime:
+    """moto's default backend keeps naive UTC times, its interpreter aware ones."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @dataclass
