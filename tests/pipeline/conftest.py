@@ -19,16 +19,30 @@ ASL = Path(__file__).resolve().parents[2] / "statemachines" / "pipeline.asl.json
 _visited: set[str] = set()
 
 
-# Task time limits for the fault matrix's `hang` cases: far above what a real step takes here.
+# Task time limits: far above what a real step takes here, so that a run stuck by a twin bug fails
+# in seconds rather than hours. The fault matrix's `hang` cases deploy a shorter limit for their run.
 TASK_LIMIT_S = 30
+# Lambda's async retries wait 1/600 of AWS's minutes: the tests check that they happen, not how long apart.
+ASYNC_RETRY_DELAYS_S = (0.1, 0.2)
+# A queue's RUNNABLE alarm threshold below the 0.9 s a capacity-starved job waits in the twin before its
+# queue cancels it (RunnableTimeoutSeconds x 0.001), so that the alarm can fire here at all.
+RUNNABLE_ALARM_S = 0.5
 
 
 @pytest.fixture(scope="session")
 def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     config = TwinConfig(workdir=tmp_path_factory.mktemp("twin"),
-                        parameters={"JobTaskTimeoutSeconds": TASK_LIMIT_S, "AnalysisTaskTimeoutSeconds": TASK_LIMIT_S})
+                        parameters={"JobTaskTimeoutSeconds": TASK_LIMIT_S, "AnalysisTaskTimeoutSeconds": TASK_LIMIT_S,
+                                    "RunnableAlarmSeconds": RUNNABLE_ALARM_S},
+                        async_retry_delays_s=ASYNC_RETRY_DELAYS_S)
     with Twin(config) as running:
         yield running
+
+
+@pytest.fixture
+def visited() -> set[str]:
+    """The states this process's runs took, for the state-machine coverage line of the summary."""
+    return _visited
 
 
 @pytest.fixture

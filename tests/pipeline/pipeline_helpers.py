@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+
+# The states of a run that succeeds, in order, and the last states of one that fails (statemachines/pipeline.asl.json).
+HAPPY_PATH = [
+    "InitialiseRun", "RecordRunStart", "CreateRunRecord", "NotifyRunStarted", "ChooseFirstStep",
+    "Preprocess", "Analysis", "Postprocess", "RecordRunSucceeded", "NotifyRunSucceeded", "RunSucceeded",
+]
+FAILURE_TAIL = ["MarkRunFailed", "RecordRunFailed", "NotifyRunFailed", "RunFailed"]
 
 
 def until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -21,3 +29,18 @@ def until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     if not value:
         pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
     return value
+
+
+@contextmanager
+def definition_changed(twin: Any, change: Callable[[str], str]) -> Iterator[None]:
+    """Deploy the state machine as `change` rewrites its definition (as `sam deploy` with a new parameter or
+    image would); the original comes back afterwards. Executions started meanwhile run the changed one."""
+    sfn = twin.client("stepfunctions")
+    original = sfn.describe_state_machine(stateMachineArn=twin.state_machine_arn)["definition"]
+    changed = change(original)
+    assert changed != original, "the change left the definition as it was"
+    sfn.update_state_machine(stateMachineArn=twin.state_machine_arn, definition=changed)
+    try:
+        yield
+    finally:
+        sfn.update_state_machine(stateMachineArn=twin.state_machine_arn, definition=original)

@@ -4,15 +4,17 @@ The twin's clocks are scaled: the queue cancels a job stuck RUNNABLE after
 RunnableTimeoutSeconds x 0.001 (0.9 s), the schedule fires `rate(1 minute)`
 every second and an alarm's period lasts 1/60 of its Period (the RUNNABLE
 alarm's 300 s are 5 s, the failure alarm's 900 s are 15 s). The metrics
-themselves are in real seconds, so the RUNNABLE threshold must sit below the
-0.9 s a capacity-starved job waits here: 0.5 s. (With 1 s, the alarm could
-never fire in the twin: no job waits that long before its queue cancels it.)
+themselves are in real seconds, so the suite's twin (conftest.py) sets the
+RUNNABLE threshold below the 0.9 s a capacity-starved job waits here.
+
+Earlier tests in the same twin move the same metrics and alarms: each test
+first waits until its alarm is quiet, then judges only what its own runs added.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,26 +22,17 @@ from typing import Any
 import pytest
 from pipeline_helpers import until
 
-from threadline.twin.alarms import judge
+from threadline.twin.alarms import TIME_SCALE, judge
 from threadline.twin.faults import Fault
 from threadline.twin.runs import collect, find_execution, upload, wait
 from threadline.twin.schedules import rate_seconds
-from threadline.twin.server import Twin, TwinConfig
+from threadline.twin.server import Twin
 
 pytestmark = pytest.mark.pipeline
 
 SAMPLE = (Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "sample-positions.csv").read_bytes()
-RUNNABLE_ALARM_S = 0.5
 CAPACITY_WAIT_S = 900 * 0.001  # RunnableTimeoutSeconds (default) x the twin's time-limit scale
 QUEUES = ("SpotJobQueue", "OnDemandJobQueue", "GpuJobQueue", "GpuFallbackJobQueue")
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
-    config = TwinConfig(workdir=tmp_path_factory.mktemp("batch-alarms"),
-                        parameters={"RunnableAlarmSeconds": RUNNABLE_ALARM_S})
-    with Twin(config) as running:
-        yield running
 
 
 def alarmed(twin: Twin, logical_id: str) -> list[dict[str, Any]]:
@@ -49,23 +42,49 @@ def alarmed(twin: Twin, logical_id: str) -> list[dict[str, Any]]:
     return [m for m in list(twin.alarms.fired) if m["AlarmName"] == name and m["NewStateValue"] == "ALARM"]
 
 
-def alarm_messages(twin: Twin, logical_id: str) -> list[dict[str, Any]]:
+def alarm_messages(twin: Twin, logical_id: str, seen: set[Path]) -> list[dict[str, Any]]:
+    """The alarm's Slack messages in the outbox, but for those in `seen`."""
     name = f"{twin.config.stack_name}-{logical_id}"
     found = []
-    for path in sorted(twin.outbox.glob("*.json")):
+    for path in sorted(set(twin.outbox.glob("*.json")) - seen):
         text = path.read_text(encoding="utf-8")
         if name in text:
             found.append(json.loads(text))
     return found
 
 
-def datapoints(twin: Twin, metric: str, dimension: str, value: str, stat: str) -> list[float]:
-    now = datetime.now(UTC)
+def datapoints(twin: Twin, metric: str, dimension: str, value: str, stat: str, since: datetime) -> list[float]:
     points = twin.client("cloudwatch").get_metric_statistics(
         Namespace="threadline/Batch", MetricName=metric, Dimensions=[{"Name": dimension, "Value": value}],
-        StartTime=now - timedelta(minutes=10), EndTime=now + timedelta(minutes=1), Period=60,
+        StartTime=since, EndTime=datetime.now(UTC) + timedelta(minutes=1), Period=60,
         Statistics=[stat])["Datapoints"]
     return [p[stat] for p in points]
+
+
+def quiet(twin: Twin, logical_id: str) -> None:
+    """Wait out earlier tests' jobs: the alarm out of ALARM and nothing in its metric over its last (scaled) period."""
+    cloudwatch = twin.client("cloudwatch")
+    name = f"{twin.config.stack_name}-{logical_id}"
+    [alarm] = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    [dimension] = alarm["Dimensions"]
+    window = timedelta(seconds=alarm["Period"] * TIME_SCALE + 1)
+
+    def is_quiet() -> bool:
+        [now] = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+        values = datapoints(twin, alarm["MetricName"], dimension["Name"], dimension["Value"], alarm["Statistic"],
+                            datetime.now(UTC) - window)
+        return now["StateValue"] != "ALARM" and not any(values)
+
+    until(is_quiet, 60, f"{logical_id} to be quiet")
+
+
+def fresh_start(twin: Twin) -> datetime:
+    """From when a test's datapoints count: after every earlier invocation published, on a whole second
+    (GetMetricStatistics drops StartTime's fraction)."""
+    assert twin.wait_for_async(60)
+    start = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)
+    time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()))
+    return start
 
 
 def run(twin: Twin, names: list[str], fault: str) -> list[Any]:
@@ -84,6 +103,12 @@ def run(twin: Twin, names: list[str], fault: str) -> list[Any]:
 
 
 def test_a_job_kept_runnable_raises_its_queue_alarm_in_slack(twin: Twin) -> None:
+    quiet(twin, "SpotJobQueueRunnableAlarm")
+    since = fresh_start(twin)
+    spot_before, on_demand_before = len(alarmed(twin, "SpotJobQueueRunnableAlarm")), \
+        len(alarmed(twin, "OnDemandJobQueueRunnableAlarm"))
+    outbox_before = set(twin.outbox.glob("*.json"))
+
     [result] = run(twin, ["ba-no-spot"], "preprocess@SpotJobQueue:capacity")
 
     # The queue cancelled the waiting job and the run went on on On-Demand, as designed ...
@@ -91,29 +116,33 @@ def test_a_job_kept_runnable_raises_its_queue_alarm_in_slack(twin: Twin) -> None
     assert "PreprocessOnDemand" in result.path
     # ... but the wait was measured: the cancelled job's event gives it, about 0.9 s here.
     spot = f"{twin.config.stack_name}-SpotJobQueue"
-    waits = until(lambda: datapoints(twin, "RunnableWaitSeconds", "JobQueue", spot, "Maximum"), 20,
+    waits = until(lambda: datapoints(twin, "RunnableWaitSeconds", "JobQueue", spot, "Maximum", since), 20,
                   "the RUNNABLE wait of the cancelled job")
     assert CAPACITY_WAIT_S * 0.9 <= max(waits) < CAPACITY_WAIT_S + 5
-    assert max(datapoints(twin, "OldestRunnableSeconds", "JobQueue", spot, "Maximum")) >= max(waits)
-    assert datapoints(twin, "JobsFailed", "JobDefinition", f"{twin.config.stack_name}-preprocess", "Sum") == [1.0]
+    assert max(datapoints(twin, "OldestRunnableSeconds", "JobQueue", spot, "Maximum", since)) >= max(waits)
+    assert datapoints(twin, "JobsFailed", "JobDefinition", f"{twin.config.stack_name}-preprocess", "Sum",
+                      since) == [1.0]
 
-    [change] = until(lambda: alarmed(twin, "SpotJobQueueRunnableAlarm"), 20, "the Spot queue's RUNNABLE alarm")
+    [change] = until(lambda: alarmed(twin, "SpotJobQueueRunnableAlarm")[spot_before:], 20,
+                     "the Spot queue's RUNNABLE alarm")
     assert change["Trigger"]["MetricName"] == "OldestRunnableSeconds"
-    [message] = until(lambda: alarm_messages(twin, "SpotJobQueueRunnableAlarm"), 20, "the alarm's Slack message")
+    [message] = until(lambda: alarm_messages(twin, "SpotJobQueueRunnableAlarm", outbox_before), 20,
+                      "the alarm's Slack message")
     assert "RUNNABLE" in json.dumps(message) and "Spot queue" in json.dumps(message)
     # The On-Demand job started at once: its queue stays quiet.
-    assert not alarmed(twin, "OnDemandJobQueueRunnableAlarm")
+    assert len(alarmed(twin, "OnDemandJobQueueRunnableAlarm")) == on_demand_before
 
 
 def test_the_schedule_measures_every_queue(twin: Twin) -> None:
     """A job still RUNNABLE sends no event: the one-minute schedule (every second here) lists each queue."""
     assert twin.schedules is not None
     until(lambda: len(twin.schedules.fired) >= 3, 10, "three firings of the schedule")
+    since = datetime.now(UTC) - timedelta(minutes=10)
     for queue in QUEUES:
         name = f"{twin.config.stack_name}-{queue}"
         # until() calls the lambda at once, inside this iteration.
-        assert until(lambda: datapoints(twin, "OldestRunnableSeconds", "JobQueue", name, "SampleCount"), 10,  # noqa: B023
-                     f"OldestRunnableSeconds of {queue}")
+        assert until(lambda: datapoints(twin, "OldestRunnableSeconds", "JobQueue", name, "SampleCount",  # noqa: B023
+                                        since), 10, f"OldestRunnableSeconds of {queue}")
     # A schedule-only rule matches no bus event: the function saw only scheduled events and job state changes.
     assert twin.lambda_runtime is not None
     payloads = [i.payload for i in twin.lambda_runtime.invocations if i.function == "BatchMetricsFunction"]
@@ -121,18 +150,24 @@ def test_the_schedule_measures_every_queue(twin: Twin) -> None:
 
 
 def test_repeated_analysis_failures_raise_the_definition_alarm_in_slack(twin: Twin) -> None:
-    assert not alarmed(twin, "AnalysisJobFailuresAlarm")
+    quiet(twin, "AnalysisJobFailuresAlarm")
+    since = fresh_start(twin)
+    analysis_before, post_before = len(alarmed(twin, "AnalysisJobFailuresAlarm")), \
+        len(alarmed(twin, "PostprocessJobFailuresAlarm"))
+    outbox_before = set(twin.outbox.glob("*.json"))
 
     results = run(twin, ["ba-fail-1", "ba-fail-2", "ba-fail-3"], "analysis:exit=3")
 
     assert [r.status for r in results] == ["FAILED"] * 3, [r.cause for r in results]
     analysis = f"{twin.config.stack_name}-analysis"
-    assert sum(datapoints(twin, "JobsFailed", "JobDefinition", analysis, "Sum")) == 3.0
-    [change] = until(lambda: alarmed(twin, "AnalysisJobFailuresAlarm"), 20, "the analysis failures alarm")
+    assert sum(datapoints(twin, "JobsFailed", "JobDefinition", analysis, "Sum", since)) == 3.0
+    [change] = until(lambda: alarmed(twin, "AnalysisJobFailuresAlarm")[analysis_before:], 20,
+                     "the analysis failures alarm")
     assert change["NewStateReason"].startswith("Threshold Crossed: 1 out of the last 1 datapoints [3]")
-    [message] = until(lambda: alarm_messages(twin, "AnalysisJobFailuresAlarm"), 20, "the alarm's Slack message")
+    [message] = until(lambda: alarm_messages(twin, "AnalysisJobFailuresAlarm", outbox_before), 20,
+                      "the alarm's Slack message")
     assert "analysis jobs failed" in json.dumps(message)
-    assert not alarmed(twin, "PostprocessJobFailuresAlarm")
+    assert len(alarmed(twin, "PostprocessJobFailuresAlarm")) == post_before
 
 
 # -- the twin's pieces on their own (no twin needed) -------------------------------

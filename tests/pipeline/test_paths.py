@@ -1,4 +1,9 @@
-"""Every branch of the state machine, driven through the twin by S3 uploads and fault injection."""
+"""Every branch of the state machine, driven through the twin by S3 uploads and fault injection.
+
+The branches a fault of the fault matrix takes (Spot and capacity fallbacks, an
+analysis exit, Slack down, the happy path) have their paths checked there, on
+the matrix's own runs; these are the rest.
+"""
 
 from __future__ import annotations
 
@@ -6,42 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
+from pipeline_helpers import FAILURE_TAIL, HAPPY_PATH
 
 SAMPLE = (Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "sample-positions.csv").read_bytes()
-
-HAPPY_PATH = [
-    "InitialiseRun", "RecordRunStart", "CreateRunRecord", "NotifyRunStarted", "ChooseFirstStep",
-    "Preprocess", "Analysis", "Postprocess", "RecordRunSucceeded", "NotifyRunSucceeded", "RunSucceeded",
-]
-FAILURE_TAIL = ["MarkRunFailed", "RecordRunFailed", "NotifyRunFailed", "RunFailed"]
-
-
-def test_happy_path_succeeds_with_outputs_record_and_slack(run_pipeline, twin):
-    result = run_pipeline("happy.csv", SAMPLE)
-
-    assert result.status == "SUCCEEDED", result.cause
-    assert result.path == HAPPY_PATH
-    results = result.objects["ResultsBucket"]
-    assert any(uri.endswith("/report.json") for uri in results)
-    assert any(uri.endswith("/report.html") for uri in results)
-    assert "QuarantineBucket" not in result.objects
-    assert result.record["status"] == "SUCCEEDED"
-    assert result.record["execution_arn"] == result.execution_arn
-    notices = [m.get("kind") for m in result.slack]
-    assert notices == ["run_started", "run_succeeded"]
-
-
-def test_spot_reclaimed_preprocess_falls_back_to_on_demand(run_pipeline, twin):
-    result = run_pipeline("spot-pre.csv", SAMPLE, faults=("preprocess@SpotJobQueue:spot",))
-
-    assert result.status == "SUCCEEDED", result.cause
-    assert result.path[:10] == HAPPY_PATH[:5] + ["Preprocess", "CheckPreprocessFailure", "ParsePreprocessFailure",
-                                                 "PreprocessFailureKind", "PreprocessOnDemand"]
-    assert result.path[10:] == HAPPY_PATH[6:]
-    spot_jobs = [job for job in twin.batch_runtime.jobs.values() if job.job_name == f"preprocess-{result.run_id}"]
-    assert len(spot_jobs) == 1
-    # Batch's own retry (evaluateOnExit: RETRY on "Host EC2*") used all three attempts before the fallback.
-    assert [a["statusReason"][:9] for a in spot_jobs[0].attempts] == ["Host EC2 "] * 3
 
 
 def test_single_spot_reclamation_is_retried_by_batch_not_the_state_machine(run_pipeline, twin):
@@ -51,26 +23,6 @@ def test_single_spot_reclamation_is_retried_by_batch_not_the_state_machine(run_p
     assert result.path == HAPPY_PATH
     job = next(j for j in twin.batch_runtime.jobs.values() if j.job_name == f"preprocess-{result.run_id}")
     assert len(job.attempts) == 2 and job.attempts[1]["container"]["exitCode"] == 0
-
-
-def test_capacity_cancelled_analysis_takes_the_fallback_gpu_queue(run_pipeline, twin):
-    result = run_pipeline("no-gpu.csv", SAMPLE, faults=("analysis@GpuJobQueue:capacity",))
-
-    assert result.status == "SUCCEEDED", result.cause
-    assert result.path == HAPPY_PATH[:7] + ["CheckAnalysisFailure", "ParseAnalysisFailure", "AnalysisFailureKind",
-                                            "AnalysisOnFallbackQueue"] + HAPPY_PATH[7:]
-    cancelled = next(j for j in twin.batch_runtime.jobs.values() if j.job_name == f"analysis-{result.run_id}")
-    assert cancelled.status_reason.startswith("Canceled by JobStateTimeLimit action due to reason: CAPACITY:")
-    assert cancelled.attempts == []  # it never left RUNNABLE
-
-
-def test_spot_reclaimed_postprocess_falls_back_to_on_demand(run_pipeline):
-    result = run_pipeline("spot-post.csv", SAMPLE, faults=("postprocess@SpotJobQueue:spot",))
-
-    assert result.status == "SUCCEEDED", result.cause
-    assert result.path == HAPPY_PATH[:8] + ["CheckPostprocessFailure", "ParsePostprocessFailure",
-                                            "PostprocessFailureKind",
-                                            "PostprocessOnDemand"] + HAPPY_PATH[8:]
 
 
 def test_malformed_csv_is_quarantined_and_the_run_fails_with_a_validation_error(run_pipeline, twin):
@@ -93,28 +45,6 @@ def test_malformed_csv_is_quarantined_and_the_run_fails_with_a_validation_error(
     # Batch did not retry a validation failure.
     job = next(j for j in twin.batch_runtime.jobs.values() if j.job_name == f"preprocess-{result.run_id}")
     assert len(job.attempts) == 1 and job.attempts[0]["container"]["exitCode"] == 65
-
-
-def test_application_failure_in_analysis_fails_the_run_with_error_and_cause_kept(run_pipeline):
-    result = run_pipeline("crash.csv", SAMPLE, faults=("analysis:exit=3",))
-
-    assert result.status == "FAILED"
-    assert result.error == "AnalysisFailed"
-    cause = json.loads(result.cause)  # the Batch job description, as Step Functions reported it
-    assert cause["Container"]["ExitCode"] == 3
-    assert cause["StatusReason"] == "Essential container in task exited"
-    assert result.path == HAPPY_PATH[:7] + ["CheckAnalysisFailure", "ParseAnalysisFailure", "AnalysisFailureKind",
-                                            "AnalysisFailed"] + FAILURE_TAIL
-    assert result.record["status"] == "FAILED"
-    assert [m.get("kind") for m in result.slack] == ["run_started", "run_failed"]
-
-
-def test_slack_down_does_not_fail_a_good_run(run_pipeline):
-    result = run_pipeline("no-slack.csv", SAMPLE, faults=("NotifySlackFunction:error",))
-
-    assert result.status == "SUCCEEDED", result.cause
-    assert result.path == HAPPY_PATH
-    assert result.slack == []
 
 
 def test_duplicate_s3_event_starts_no_second_run(run_pipeline, twin):
@@ -174,18 +104,6 @@ def test_preprocess_crash_fails_the_run_as_a_preprocess_failure(run_pipeline):
     assert result.status == "FAILED" and result.error == "PreprocessFailed"
     assert result.path == HAPPY_PATH[:6] + ["CheckPreprocessFailure", "ParsePreprocessFailure",
                                             "PreprocessFailureKind", "PreprocessFailed"] + FAILURE_TAIL
-
-
-def test_no_gpu_capacity_on_either_queue_fails_the_analysis(run_pipeline):
-    result = run_pipeline("no-gpu-anywhere.csv", SAMPLE,
-                          faults=("analysis@GpuJobQueue:capacity", "analysis@GpuFallbackJobQueue:capacity"))
-
-    assert result.status == "FAILED" and result.error == "AnalysisFailed"
-    assert json.loads(result.cause)["StatusReason"].startswith("Canceled by JobStateTimeLimit action")
-    assert result.path[6:13] == ["Analysis", "CheckAnalysisFailure", "ParseAnalysisFailure", "AnalysisFailureKind",
-                                 "AnalysisOnFallbackQueue", "CheckAnalysisFallbackFailure",
-                                 "ParseAnalysisFallbackFailure"]
-    assert result.path[13:] == ["AnalysisFailed"] + FAILURE_TAIL
 
 
 def test_postprocess_failing_on_demand_after_spot_fails_the_run(run_pipeline):

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pipeline_helpers import definition_changed
 from threadline_common.lineage import AttemptLink, NeptuneCypher, run_report
 
 from threadline.lineage.rerun import source_of_run
@@ -38,17 +38,12 @@ def batch_jobs(twin: Any, run_id: str) -> dict[str, dict[str, str]]:
     return {job["jobName"][: -len(run_id) - 1]: dict(job["parameters"]) for job in described}
 
 
-@contextmanager
-def definition_changed(twin: Any, old: str, new: str) -> Iterator[None]:
-    """Deploy a changed state machine (as `sam deploy` with a new parameter or image would), then restore it."""
-    sfn = twin.client("stepfunctions")
-    original = sfn.describe_state_machine(stateMachineArn=twin.state_machine_arn)["definition"]
-    assert old in original
-    sfn.update_state_machine(stateMachineArn=twin.state_machine_arn, definition=original.replace(old, new))
-    try:
-        yield
-    finally:
-        sfn.update_state_machine(stateMachineArn=twin.state_machine_arn, definition=original)
+def replaced(old: str, new: str) -> Callable[[str], str]:
+    """A definition change: `old` (which must be there) becomes `new`."""
+    def change(definition: str) -> str:
+        assert old in definition
+        return definition.replace(old, new)
+    return change
 
 
 def rebuilt(image: str) -> str:
@@ -139,7 +134,7 @@ def test_unchanged_reruns_skip_the_work_and_changes_rerun_only_what_depends_on_t
     assert [a.cache_key for a in reused] == [keys["preprocess"], keys["analysis"], keys["postprocess"]]
 
     # A parameter of the analysis changed: the analysis (and what follows) runs, pre-processing is reused.
-    with definition_changed(twin, SEED, '"seed": "7"'):
+    with definition_changed(twin, replaced(SEED, '"seed": "7"')):
         seeded = resume_pipeline(first)
     assert seeded.path == START + ["PlanResume", "ResumeFrom", "Analysis", "Postprocess"] + END
     assert batch_jobs(twin, seeded.run_id)["analysis"]["seed"] == "7"
@@ -148,7 +143,7 @@ def test_unchanged_reruns_skip_the_work_and_changes_rerun_only_what_depends_on_t
 
     # A new analysis image: the same.
     old, new = new_analysis_image(twin)
-    with definition_changed(twin, old, new):
+    with definition_changed(twin, replaced(old, new)):
         imaged = resume_pipeline(first)
     assert imaged.path == START + ["PlanResume", "ResumeFrom", "Analysis", "Postprocess"] + END
     attempts = run_report(graph(twin), imaged.run_id).attempts
@@ -201,7 +196,7 @@ def test_a_new_postprocess_image_reruns_only_the_postprocessing(run_pipeline, re
     assert twin.event_sources.wait_idle(60)
 
     old, new = new_postprocess_image(twin)
-    with definition_changed(twin, old, new):
+    with definition_changed(twin, replaced(old, new)):
         rerun = resume_pipeline(first)
 
     assert rerun.status == "SUCCEEDED", rerun.cause

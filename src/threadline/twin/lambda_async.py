@@ -6,7 +6,7 @@ changes the count), and then hands the event to the function's on-failure
 destination or its dead-letter queue. Nothing is dropped without a trace: an
 event that exhausted its retries with neither configured is logged as lost,
 exactly as Lambda would lose it. The twin keeps these rules, with the waits
-scaled (`retry_delays_s`).
+scaled (`retry_delays_s`, set from TwinConfig.async_retry_delays_s).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, Protocol
 logger = logging.getLogger("threadline.twin")
 
 DEFAULT_RETRIES = 2  # Lambda's default MaximumRetryAttempts for async invocations
-RETRY_DELAYS_S = (1.0, 2.0)  # AWS waits ~1 min, then ~2 min; the twin 1/60 of that
+RETRY_DELAYS_S = (1.0, 2.0)  # AWS waits ~1 min, then ~2 min; the twin 1/60 of that by default
 THROTTLE_AGE_S = 6.0  # how long a throttled event keeps coming back (AWS: up to 6 h)
 
 

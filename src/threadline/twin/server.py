@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from .event_sources import EventSourcePoller
 from .execution_store import ExecutionStore
 from .faults import FaultPlan
 from .in_process import InProcessTransport
+from .lambda_async import RETRY_DELAYS_S
 from .lambda_runtime import LocalLambdaRuntime
 from .provisioning import Provisioned, Provisioner
 from .queue_store import QueueStore
@@ -34,7 +36,7 @@ from .readiness import ReadinessGate
 from .s3_store import S3Store
 from .schedules import ScheduleRunner
 from .table_store import TableStore
-from .template import load_yaml, translate
+from .template_cache import translated_template
 from .twin_state import TwinState
 
 REGION = "us-east-1"
@@ -113,6 +115,7 @@ class TwinConfig:
     parameters: dict[str, Any] = field(default_factory=dict)
     slack_webhook_url: str = ""  # empty: the local Slack stand-in, which writes each message to the outbox
     warm_job_processes: bool = True  # fork job processes from a warm interpreter (False: start each cold)
+    async_retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S  # waits before Lambda's async retries
 
 
 class Twin:
@@ -138,6 +141,7 @@ class Twin:
         self.alarms: SqsAlarmEvaluator | None = None
         self.schedules: ScheduleRunner | None = None
         self.gate: ReadinessGate | None = None
+        self._warm_up: threading.Thread | None = None
         self.state: TwinState | None = None
         self.executions: ExecutionStore | None = None
         self.s3_store = S3Store(self.workdir, ACCOUNT_ID)
@@ -191,7 +195,7 @@ class Twin:
         self.batch_runtime = LocalBatchRuntime(self.config.root, job_env,
                                                self.workdir / "logs" / "batch", self.faults)
         self.batch_runtime.start(warm=self.config.warm_job_processes)  # the zygote imports while we provision
-        self.lambda_runtime.enable_async(self._send_to_queue)
+        self.lambda_runtime.enable_async(self._send_to_queue).retry_delays_s = self.config.async_retry_delays_s
         self.batch_runtime.state_events = moto_fixes.put_batch_job_state_event
         moto_fixes.apply(self.lambda_runtime, self.batch_runtime, skip=skip_fixes)
         self._provision()
@@ -200,6 +204,9 @@ class Twin:
         self.alarms = SqsAlarmEvaluator(self.session, self.endpoint_url, REGION).start()
         self.schedules = ScheduleRunner(self.session, self.endpoint_url, REGION).start()
         self.gate.open()  # everything is wired: an upload from now on starts a run
+        # What only a run needs (the definition's parse), while the first upload's event is on its way.
+        self._warm_up = threading.Thread(target=self.provisioned.warm_up, name="twin-warm-up", daemon=True)
+        self._warm_up.start()
         return self
 
     def _restore_state(self) -> None:
@@ -214,6 +221,9 @@ class Twin:
         self.state = TwinState([self.s3_store, tables, self.executions, queues]).start()
 
     def stop(self) -> None:
+        if self._warm_up is not None:
+            self._warm_up.join()  # before moto's state goes
+            self._warm_up = None
         self.close_running_runs()
         if self.state is not None:
             self.state.stop()  # the last save, with the runs just closed
@@ -322,7 +332,7 @@ class Twin:
 
     def _provision(self) -> None:
         assert self.lambda_runtime is not None and self.batch_runtime is not None
-        template, artifacts = translate(load_yaml(self.config.root / "template.yaml"), self.config.root)
+        template, artifacts = translated_template(self.config.root, REGION, ACCOUNT_ID)
         parameters = {**self._network_parameters(),
                       "SlackWebhookUrl": self.config.slack_webhook_url or self._slack.url,
                       "OpenLineageUrl": self._openlineage.url,
@@ -330,7 +340,7 @@ class Twin:
                       # Job definitions name their images by digest, as `threadline deploy` pins them.
                       **twin_digest_parameters(self.config.root / BUILD_CONTEXT),
                       **self.config.parameters}
-        provisioner = Provisioner(self.session, self.endpoint_url, self.config.root, self.config.stack_name,
+        provisioner = Provisioner(self.client, REGION, self.config.root, self.config.stack_name,
                                   self.lambda_runtime, self.batch_runtime,
                                   neptune_host="127.0.0.1",
                                   neptune_port=int(self._neptune.url.rsplit(":", 1)[1]))

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from ..batch_runtime import LocalBatchRuntime
 from ..lambda_runtime import LocalLambdaRuntime
 from ..template import LocalArtifacts, Resolver, TemplateError, creation_order
@@ -37,6 +35,12 @@ class Provisioned:
     cloud_only: list[CloudOnly] = field(default_factory=list)
     skipped_by_condition: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warm_ups: list[Callable[[], None]] = field(default_factory=list)  # run on a thread once the twin is ready
+
+    def warm_up(self) -> None:
+        """Work left out of the start that the first run would otherwise wait for (see definitions.py)."""
+        for work in self.warm_ups:
+            work()
 
 
 # Cloud-only resources with the local stand-in that takes their place.
@@ -57,28 +61,24 @@ CLOUD_ONLY_TYPES: dict[str, str] = {
 
 
 class Provisioner:
-    def __init__(self, session: boto3.Session, endpoint_url: str, root: Path, stack_name: str,
+    """Provisions through `client(service)`: the twin's own clients, each made once per process."""
+
+    def __init__(self, client: Callable[[str], Any], region: str, root: Path, stack_name: str,
                  lambda_runtime: LocalLambdaRuntime, batch_runtime: LocalBatchRuntime,
                  neptune_host: str, neptune_port: int) -> None:
-        self.session = session
-        self.endpoint_url = endpoint_url
+        self.client = client
         self.root = root
         self.stack_name = stack_name
-        self.region = session.region_name or "us-east-1"
+        self.region = region
         self.lambda_runtime = lambda_runtime
         self.batch_runtime = batch_runtime
         self.neptune_host = neptune_host
         self.neptune_port = neptune_port
-        self._clients: dict[str, Any] = {}
         self.artifacts = LocalArtifacts()
         self.resolver: Resolver | None = None
         self.lambda_runtime_layers: dict[str, Path] = {}  # layer version ARN -> local folder
         self.notes: list[str] = []  # what the twin does differently, said out loud
-
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = self.session.client(service, endpoint_url=self.endpoint_url)
-        return self._clients[service]
+        self.warm_ups: list[Callable[[], None]] = []
 
     # -- entry point -----------------------------------------------------------
 
@@ -126,6 +126,7 @@ class Provisioner:
                 continue
             result.outputs[name] = resolver.resolve(output["Value"])
         result.notes = self.notes
+        result.warm_ups = self.warm_ups
         return result
 
     def _parameter_values(self, declared: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
 
 from ..template import TemplateError
 from .core import Provisioner, _lower_keys, handles
+from .definitions import create_checked_once, warm
 
 
 @handles("AWS::StepFunctions::StateMachine")
@@ -29,7 +31,9 @@ def _state_machine(p: Provisioner, logical_id: str, props: dict, resource: dict)
         args["loggingConfiguration"] = _lower_keys(props["LoggingConfiguration"])
     if "TracingConfiguration" in props:
         args["tracingConfiguration"] = _lower_keys(props["TracingConfiguration"])
-    arn = p.client("stepfunctions").create_state_machine(**args)["stateMachineArn"]
+    arn, unparsed = create_checked_once(p.client("stepfunctions"), args)
+    if unparsed:
+        p.warm_ups.append(functools.partial(warm, definition))
     return arn, {"Arn": arn, "Name": name}
 
 
