@@ -5,7 +5,9 @@ moto's own StartExecution of a one-Pass-state machine (upload-free, job-free),
 from the call to SUCCEEDED, so that a busy machine moves both alike.
 
 - start: a fresh interpreter starting the twin (`Twin.start()` returned), as
-  `threadline up` does before it can take an upload, median of --starts.
+  `threadline up` does before it can take an upload, median of --starts, with
+  the start cache (the template's translation, the definitions checked: see
+  `template_cache.py`) filled as by any earlier start; also one start with it empty.
 - overhead: one upload of the sample CSV to its run's terminal status (the
   execution's stopDate), minus the jobs' own compute (the run record's
   `durations_s`, whose steps run one after another), median of --runs, with job
@@ -85,14 +87,22 @@ def baseline_start_execution(samples: int) -> list[float]:
         server.stop()
 
 
-def twin_starts(samples: int) -> list[float]:
+def twin_starts(samples: int, env: dict[str, str] | None = None) -> list[float]:
     """Seconds from a fresh interpreter's launch to a started twin."""
     seconds = []
     for _ in range(samples):
         out = subprocess.run([sys.executable, "-c", START_PROBE, str(time.time())], check=True,
-                             capture_output=True, text=True, cwd=ROOT).stdout
+                             capture_output=True, text=True, cwd=ROOT, env=env).stdout
         seconds.append(float(out.strip().splitlines()[-1]))
     return seconds
+
+
+def uncached_twin_start() -> float:
+    """One start with an empty start cache, as the first after template.yaml or the definition changed."""
+    from threadline.twin.template_cache import CACHE_DIR_ENV
+
+    with tempfile.TemporaryDirectory() as cache:
+        return twin_starts(1, {**os.environ, CACHE_DIR_ENV: cache})[0]
 
 
 def run_overheads(samples: int, warm: bool) -> list[dict[str, float]]:
@@ -137,7 +147,7 @@ def suite_seconds() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--starts", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=5, help="runs of the sample per mode (0: start only)")
     parser.add_argument("--baseline-samples", type=int, default=20)
     parser.add_argument("--cold", action=argparse.BooleanOptionalAction, default=True,
                         help="also time runs with job processes started cold (default: yes)")
@@ -148,10 +158,13 @@ def main() -> None:
     baseline = statistics.median(baselines)
     figures: dict[str, Any] = {"baseline_start_execution_s": baseline, "cpus": os.cpu_count(),
                                "load_average": os.getloadavg()[0]}
+    twin_starts(1)  # fills the start cache, as any earlier start has
     starts = twin_starts(args.starts)
     figures["twin_start_s"] = statistics.median(starts)
+    figures["twin_start_uncached_s"] = uncached_twin_start()
     figures["samples"] = {"baseline_s": baselines, "twin_start_s": starts}
     modes = (("warm", True), ("cold", False)) if args.cold else (("warm", True),)
+    modes = modes if args.runs > 0 else ()
     for mode, warm in modes:
         runs = run_overheads(args.runs, warm)
         figures[f"run_{mode}"] = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
@@ -159,9 +172,13 @@ def main() -> None:
     if args.suite:
         figures["suite_s"] = suite_seconds()
 
+    figures["load_average_end"] = os.getloadavg()[0]
+    print(f"load average (1 min) {figures['load_average']:.1f} at the start, "
+          f"{figures['load_average_end']:.1f} at the end")
     print(f"baseline: moto StartExecution of one Pass state, {baseline * 1000:.1f} ms (median)")
     print(f"{'figure':<34}{'seconds':>10}{'x baseline':>12}")
-    rows = [("twin start (fresh interpreter)", figures["twin_start_s"])]
+    rows = [("twin start (fresh interpreter)", figures["twin_start_s"]),
+            ("  the same, start cache empty", figures["twin_start_uncached_s"])]
     for mode, _ in modes:
         run = figures[f"run_{mode}"]
         rows += [(f"run upload->end, {mode} jobs", run["total_s"]),

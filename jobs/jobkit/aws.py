@@ -2,12 +2,19 @@
 
 boto3 reads `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`) by itself, so
 the same code talks to AWS in Batch and to the local moto server in the twin.
+
+A job process makes one session and one client per service, and every part of
+the job (its main, the usage record at exit) shares them: each new session
+registers botocore's few hundred event handlers again, and each client builds
+its endpoint resolver and signer, tens of milliseconds apiece. They are remade
+only when the AWS settings in the environment change (tests switch endpoints).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from boto3.exceptions import Boto3Error
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -23,12 +32,35 @@ from .s3uri import S3Uri
 
 DEFAULT_REGION = "us-east-1"
 _CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"})
+_MULTIPART_THRESHOLD = TransferConfig().multipart_threshold
+# Batch's own variables say which job this is, not how to reach AWS: they never renew the clients.
+_NOT_SETTINGS = "AWS_BATCH_"
+
+_lock = threading.Lock()
+_settings: tuple[tuple[str, str], ...] | None = None
+_session: boto3.session.Session | None = None
+_clients: dict[str, Any] = {}
 
 
 def client(service: str) -> Any:
-    """A boto3 client; the region falls back to us-east-1 when none is configured."""
-    session = boto3.session.Session()
-    return session.client(service, region_name=session.region_name or DEFAULT_REGION, config=_CONFIG)
+    """This process's boto3 client for `service`; the region falls back to us-east-1 when none is configured."""
+    global _settings, _session
+    settings = _aws_settings()
+    with _lock:
+        if settings != _settings or _session is None:
+            _settings, _session = settings, boto3.session.Session()
+            _clients.clear()
+        made = _clients.get(service)
+        if made is None:
+            made = _session.client(service, region_name=_session.region_name or DEFAULT_REGION, config=_CONFIG)
+            _clients[service] = made
+        return made
+
+
+def _aws_settings() -> tuple[tuple[str, str], ...]:
+    """The environment's AWS settings (credentials, region, endpoints, profile, config files)."""
+    return tuple(sorted((name, value) for name, value in os.environ.items()
+                        if name.startswith("AWS_") and not name.startswith(_NOT_SETTINGS)))
 
 
 def describe(exc: BaseException) -> str:
@@ -43,10 +75,10 @@ def describe(exc: BaseException) -> str:
 
 @contextmanager
 def aws_errors(action: str) -> Iterator[None]:
-    """Turn botocore failures into a JobError that says what was being done."""
+    """Turn botocore failures (and boto3's transfer failures) into a JobError that says what was being done."""
     try:
         yield
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, Boto3Error) as exc:
         raise JobError(f"{action}: {describe(exc)}") from exc
 
 
@@ -79,9 +111,15 @@ class S3:
             self.client.download_file(uri.bucket, uri.key, os.fspath(path), ExtraArgs=extra)
 
     def upload(self, path: Path, uri: S3Uri, content_type: str) -> None:
+        """One PutObject for a file below the multipart threshold (what `upload_file` would send, without
+        its transfer threads); a larger one goes in parts."""
         with aws_errors(f"cannot write {uri}"):
-            self.client.upload_file(os.fspath(path), uri.bucket, uri.key,
-                                    ExtraArgs={"ContentType": content_type})
+            if path.stat().st_size < _MULTIPART_THRESHOLD:
+                with path.open("rb") as body:
+                    self.client.put_object(Bucket=uri.bucket, Key=uri.key, Body=body, ContentType=content_type)
+            else:
+                self.client.upload_file(os.fspath(path), uri.bucket, uri.key,
+                                        ExtraArgs={"ContentType": content_type})
 
     def put_bytes(self, data: bytes, uri: S3Uri, content_type: str) -> None:
         with aws_errors(f"cannot write {uri}"):

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from jobkit import cli
+from jobkit import aws as aws_module, cli
 from jobkit.aws import S3
 from jobkit.errors import DataError, JobError
 from jobkit.runner import ERROR_PREFIX, error_line, run
@@ -85,3 +85,33 @@ def test_s3_errors_name_the_uri(aws):
         s3.head(S3Uri(BUCKETS["incoming"], "missing.csv"))
     with pytest.raises(JobError, match="NoSuchBucket"):
         s3.list_keys(S3Uri("no-such-bucket", "x/"))
+
+
+def test_a_process_keeps_one_client_per_service_until_its_aws_settings_change(aws_env, monkeypatch):
+    first = aws_module.client("s3")
+    assert aws_module.client("s3") is first and S3().client is first
+    assert aws_module.client("dynamodb") is not first
+    monkeypatch.setenv("AWS_BATCH_JOB_ATTEMPT", "2")  # which job this is, not how to reach AWS
+    assert aws_module.client("s3") is first
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4599")
+    moved = aws_module.client("s3")
+    assert moved is not first and moved.meta.endpoint_url == "http://127.0.0.1:4599"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    assert aws_module.client("s3").meta.region_name == "eu-west-1"
+
+
+@pytest.mark.parametrize("threshold", [1 << 30, 1], ids=["one request", "in parts"])
+def test_an_upload_stores_the_file_with_its_content_type_either_way(aws, tmp_path, monkeypatch, threshold):
+    monkeypatch.setattr(aws_module, "_MULTIPART_THRESHOLD", threshold)
+    local = tmp_path / "clean.parquet"
+    local.write_bytes(b"PAR1" + bytes(range(256)) * 4)
+    target = S3Uri(BUCKETS["intermediate"], "runs/r1/clean.parquet")
+
+    S3().upload(local, target, "application/vnd.apache.parquet")
+
+    stored = S3().client.get_object(Bucket=target.bucket, Key=target.key)
+    assert stored["Body"].read() == local.read_bytes()
+    assert stored["ContentType"] == "application/vnd.apache.parquet"
+    with pytest.raises(JobError, match="cannot write s3://no-such-bucket/x"):
+        S3().upload(local, S3Uri("no-such-bucket", "x"), "text/csv")

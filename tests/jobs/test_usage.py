@@ -64,6 +64,27 @@ def test_a_failed_job_writes_its_record_and_keeps_its_exit_code_and_last_line(in
     assert lines[-1].startswith(ERROR_PREFIX)
 
 
+def test_the_record_is_written_with_the_job_s_own_client(in_batch, monkeypatch):
+    from jobkit.aws import S3
+
+    writers: list[S3] = []
+
+    class Recorded(S3):
+        def put_json(self, document, uri):
+            writers.append(self)
+            super().put_json(document, uri)
+
+    monkeypatch.setattr(usage, "S3", Recorded)
+    jobs: list[S3] = []
+
+    def main(argv):
+        usage.report_to(BUCKETS["intermediate"], RUN)
+        jobs.append(S3())
+
+    assert run("demo", main) == 0
+    assert len(writers) == 1 and writers[0].client is jobs[0].client  # no second session or client at exit
+
+
 def test_an_unwritable_record_changes_nothing(in_batch, caplog):
     def main(argv):
         usage.report_to("no-such-bucket", RUN)

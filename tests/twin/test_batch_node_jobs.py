@@ -15,7 +15,7 @@ from typing import Any
 
 from moto.batch import models as batch_models
 
-from threadline.twin import moto_fixes
+from threadline.twin import moto_fixes, moto_speedups
 from threadline.twin.batch_runtime import EXITED_REASON, LocalBatchRuntime
 from threadline.twin.faults import FaultPlan
 
@@ -96,6 +96,32 @@ def test_each_node_is_a_child_job_with_its_own_events_and_task(tmp_path) -> None
     assert all("nodeDetails" not in e for e in parent)
     [attempt] = job.attempts
     assert "taskProperties" not in attempt and attempt["container"]["exitCode"] == 0
+
+
+def test_the_job_s_end_is_visible_before_its_nodes_announce_theirs_and_a_retry_announces_them_at_once(
+        tmp_path, monkeypatch) -> None:
+    job = _job(_ecs_nodes(analysis="sys.exit(6 if node == 1 else 0)"), retry={"attempts": 2})
+    polls_woken: list[str] = []
+    monkeypatch.setattr(moto_speedups, "batch_job_ended", lambda: polls_woken.append(job.status))
+    parent_seen: list[tuple[str, str, str]] = []  # (node, its status, the parent's status) at each node event
+    events: list[dict[str, Any]] = []
+    runtime = LocalBatchRuntime(tmp_path, {}, tmp_path / "logs", FaultPlan())
+    runtime.definition_dirs["tasked"] = tmp_path
+
+    def sent(described: Any) -> None:
+        events.append({**described.describe(), "status": described.status})
+        if "#" in described.job_id and described.status in ("SUCCEEDED", "FAILED"):
+            parent_seen.append((described.job_id, described.status, job.status))
+
+    runtime.state_events = sent
+    runtime.run(job)
+
+    assert polls_woken == ["FAILED"]  # once, at the job's end
+    first, last = parent_seen[:2], parent_seen[2:]
+    assert {parent for _, _, parent in first} == {"RUNNING"}  # the retried attempt's nodes: announced at once
+    assert {parent for _, _, parent in last} == {"FAILED"}  # the last attempt's: after the job's end shows
+    assert [node for node, _, _ in last] == [f"{JOB_ID}#0", f"{JOB_ID}#1"]
+    assert events[-1]["jobId"] == JOB_ID and events[-1]["status"] == "FAILED"  # the job's own event still last
 
 
 def test_a_retried_job_gives_every_node_an_attempt_per_attempt_of_the_job(tmp_path) -> None:

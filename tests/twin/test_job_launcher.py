@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -12,15 +13,19 @@ from pathlib import Path
 import pytest
 
 from threadline.twin.job_launcher import ColdProcess, JobLauncher, WarmProcess
+from threadline.twin.job_zygote import BACKSTOP_S
 
 JOB = '''
-import json, os, sys, time
+import gc, json, os, signal, sys, time
 import probejob
 probejob.calls += 1  # module state: a fresh process sees 1, however many jobs ran before
 mode = sys.argv[1]
 print(json.dumps({"argv": sys.argv[1:], "cwd": os.getcwd(), "calls": probejob.calls,
                   "secret": os.environ.get("TWIN_ONLY"), "given": os.environ.get("GIVEN"),
-                  "numpy_loaded": "numpy" in sys.modules, "path0": sys.path[0]}))
+                  "numpy_loaded": "numpy" in sys.modules, "path0": sys.path[0],
+                  "bytecode": probejob.__cached__, "frozen": gc.get_freeze_count(),
+                  "sigchld_default": signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL,
+                  "wakeup_fd": signal.set_wakeup_fd(-1)}))
 if mode == "exit":
     sys.exit(int(sys.argv[2]))
 if mode == "raise":
@@ -68,6 +73,44 @@ def test_a_job_runs_its_module_with_its_arguments_folder_and_environment_only(la
     assert Path(first["path0"]) == job_dir  # as `python -m` puts the working folder first
     second = json.loads(run(launcher, job_dir, "ok")[1])
     assert first["calls"] == second["calls"] == 1  # each job starts from a fresh process state
+
+
+def test_a_job_gets_a_fresh_process_s_signals_and_keeps_its_bytecode_out_of_its_folder(launcher,
+                                                                                   job_dir) -> None:
+    code, output = run(launcher, job_dir, "ok", env={"PYTHONDONTWRITEBYTECODE": "1"})
+    seen = json.loads(output)
+
+    assert code == 0
+    assert seen["sigchld_default"] is True and seen["wakeup_fd"] == -1  # the zygote's own wake-up is not the job's
+    bytecode = Path(seen["bytecode"])
+    assert bytecode.exists() and job_dir not in bytecode.parents  # compiled once, into the zygote's cache
+    assert not list(job_dir.rglob("__pycache__"))
+    assert seen["frozen"] > 0  # the preloaded objects stay out of the job's garbage collections
+
+
+def test_a_job_s_end_is_reported_at_once_not_at_the_zygote_s_backstop(launcher, job_dir) -> None:
+    started = time.monotonic()
+    code, _ = run(launcher, job_dir, "ok")
+
+    assert code == 0
+    assert time.monotonic() - started < BACKSTOP_S / 2  # a SIGCHLD, not the backstop, woke the zygote
+
+
+def test_starting_does_not_wait_for_the_zygote_and_every_job_gets_its_own_process(launcher, job_dir) -> None:
+    zygote = launcher._zygote
+    assert zygote is not None
+    warm_before = launcher.started_warm
+    os.kill(zygote.pid, signal.SIGSTOP)  # it can answer nothing now
+    try:
+        processes = [launcher.start([sys.executable, "-m", "probejob", "exit", str(code)], job_dir,
+                                    {"PYTHONPATH": str(job_dir)}, job_dir / f"many-{code}.log") for code in (3, 0, 5)]
+        assert all(isinstance(process, WarmProcess) for process in processes)
+        assert [process.poll() for process in processes] == [None, None, None]  # asked for, still starting
+    finally:
+        os.kill(zygote.pid, signal.SIGCONT)
+
+    assert [process.wait() for process in processes] == [3, 0, 5]
+    assert len({process.pid for process in processes}) == 3 and launcher.started_warm == warm_before + 3
 
 
 @pytest.mark.parametrize(("args", "expected"), [(("exit", "3"), 3), (("exit", "0"), 0), (("raise",), 1)])

@@ -75,3 +75,57 @@ def test_interpreter_clients_are_made_once_per_endpoint_with_the_twins_hooks(mon
     moto_speedups.hook_interpreter_clients([])
     assert boto_client.boto_client_for(region="us-east-1", service="sqs").meta.endpoint_url == \
         "http://localhost:5124"
+
+
+def _inner_nodes(tree):
+    from antlr4.tree.Tree import TerminalNode
+
+    stack, found = [tree], []
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, TerminalNode):
+            found.append(node)
+            stack.extend(node.children or ())
+    return found
+
+
+def _joined(node) -> str:
+    """A node's text as ANTLR joins it from its leaves."""
+    from antlr4.tree.Tree import TerminalNode
+
+    return "".join(child.getText() if isinstance(child, TerminalNode) else _joined(child)
+                   for child in (node.children or ()))
+
+
+def test_a_kept_tree_answers_each_node_s_text_as_antlr_joins_it_and_other_trees_are_untouched():
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    definition = (ROOT / "statemachines" / "pipeline.asl.json").read_text(encoding="utf-8")
+    _, tree = AmazonStateLanguageParser.parse(definition)
+    nodes = _inner_nodes(tree)
+    assert len(nodes) > 1000
+    assert all(node.getText() == _joined(node) for node in nodes)
+
+    from antlr4 import CommonTokenStream, InputStream
+    from moto.stepfunctions.parser.asl.antlr.runtime.ASLLexer import ASLLexer
+    from moto.stepfunctions.parser.asl.antlr.runtime.ASLParser import ASLParser
+
+    fresh = _inner_nodes(ASLParser(CommonTokenStream(ASLLexer(InputStream(definition)))).state_machine())  # not kept
+    assert all("_threadline_text" not in vars(node) for node in fresh)
+    assert [node.getText() for node in fresh] == [node.getText() for node in nodes]
+
+
+def test_state_properties_land_under_the_unique_type_moto_would_pick_and_end_with_next_still_fails():
+    from moto.stepfunctions.parser.asl.component.state import state_props
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
+
+    definition = json.loads((ROOT / "statemachines" / "pipeline.asl.json").read_text(encoding="utf-8"))
+    program, _ = AmazonStateLanguageParser.parse(json.dumps(definition))
+    task = program.states.states["Preprocess"]
+    assert task.resource is not None and task.parargs is not None  # Resource and Parameters, unique types
+    for unique in state_props.UNIQUE_SUBINSTANCES:
+        assert not any(issubclass(unique, other) for other in state_props.UNIQUE_SUBINSTANCES if other is not unique)
+
+    both = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B", "End": True}, "B": {"Type": "Succeed"}}}
+    with pytest.raises((ASLParserException, ValueError), match="redefines"):
+        AmazonStateLanguageParser.parse(json.dumps(both))

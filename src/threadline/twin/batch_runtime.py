@@ -172,13 +172,15 @@ class LocalBatchRuntime:
             finally:
                 self.scheduler.release(ticket)
             if outcome.succeeded:
-                self._finish(job, record, True, None, 0)
+                self._finish(job, record, True, None, 0, ended_nodes=outcome.ended_nodes)
                 return
             action = _evaluate_on_exit(rules, outcome)
             if action == "EXIT" or attempt == max_attempts or job.stop:
                 self._finish(job, record, False, outcome.status_reason, outcome.exit_code,
-                             outcome.container_reason)
+                             outcome.container_reason, outcome.ended_nodes)
                 return
+            for node in outcome.ended_nodes:
+                self._node_event(node)
 
     def _stay_runnable(self, job: Any, record: JobRecord, queue: QueueSpec | None, reason: str) -> None:
         """RUNNABLE for `reason` (no capacity, or none big enough) until a time-limit action or TerminateJob."""
@@ -230,6 +232,7 @@ class LocalBatchRuntime:
             entry["container"]["reason"] = outcome.container_reason
         if nodes:
             self._end_nodes(nodes, outcome, entry)
+            outcome.ended_nodes = nodes
         elif outcome.nodes and outcome.nodes[0].task is not None:
             entry["taskProperties"] = [outcome.nodes[0].task]
         job.attempts.append(entry)
@@ -254,7 +257,10 @@ class LocalBatchRuntime:
         return nodes
 
     def _end_nodes(self, nodes: list[NodeJob], outcome: _Outcome, parent_entry: dict[str, Any]) -> None:
-        """Each node's attempt (its own task or container) and its end: SUCCEEDED or FAILED by its own exit."""
+        """Each node's attempt (its own task or container) and its end: SUCCEEDED or FAILED by its own exit.
+
+        Their events are sent by the caller: after the job's own end is visible, when the attempt was its last.
+        """
         reason = parent_entry["statusReason"]
         for node in nodes:
             result = outcome.nodes[node.index] if outcome.nodes else _NodeResult(None, outcome.exit_code, None)
@@ -272,7 +278,6 @@ class LocalBatchRuntime:
             node.attempts.append(entry)
             node.stopped_at, node.status_reason = entry["stoppedAt"], reason
             node.status = "SUCCEEDED" if result.exit_code == 0 else "FAILED"
-            self._node_event(node)
 
     def _node_event(self, node: NodeJob) -> None:
         if self.state_events is not None:
@@ -431,16 +436,24 @@ class LocalBatchRuntime:
             raise RuntimeError(f"job definition {job.job_definition.name} has no Metadata.DockerContext")
         return folder
 
-    def _set_status(self, job: Any, record: JobRecord, status: str) -> None:
+    def _set_status(self, job: Any, record: JobRecord, status: str, ended_nodes: list[NodeJob] | None = None) -> None:
+        """The job's new status, then its event; a multi-node job's last attempt's nodes announce their ends first.
+
+        A `.sync` task polls as soon as the job ends, not at its next tick and not
+        after the events: EventBridge delivers Batch's events on its own time.
+        """
         job.status = status
         record.status = status
         if status in TERMINAL:
-            moto_speedups.batch_job_ended()  # the `.sync` task polls now, not at its next tick
+            moto_speedups.batch_job_ended()
+        for node in ended_nodes or ():
+            self._node_event(node)
         if self.state_events is not None:
             self.state_events(job)
 
     def _finish(self, job: Any, record: JobRecord, success: bool, reason: str | None,
-                exit_code: int | None, container_reason: str | None = None) -> None:
+                exit_code: int | None, container_reason: str | None = None,
+                ended_nodes: list[NodeJob] | None = None) -> None:
         job.exit_code = exit_code
         job.job_stopped_reason = reason
         job.twin_container_reason = container_reason
@@ -448,7 +461,7 @@ class LocalBatchRuntime:
         job.job_stopped_at = datetime.now()
         record.status_reason = reason
         record.stopped_at = time.time()
-        self._set_status(job, record, "SUCCEEDED" if success else "FAILED")
+        self._set_status(job, record, "SUCCEEDED" if success else "FAILED", ended_nodes)
 
 
 @dataclass
@@ -458,6 +471,7 @@ class _Outcome:
     status_reason: str | None
     container_reason: str | None
     nodes: list[_NodeResult] | None = None  # each node's end, when its processes ran
+    ended_nodes: list[NodeJob] = field(default_factory=list)  # a multi-node job's nodes, ended, not yet announced
 
 
 @dataclass(frozen=True)

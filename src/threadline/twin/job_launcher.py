@@ -5,6 +5,8 @@ Both give the runtime the same handle (`poll`, `kill`, `wait`, `returncode`,
 codes) does not depend on how it was started. A command of another shape than
 `python -m <module> ...`, a zygote that is not running, or one that cannot start
 the child, all fall back to `subprocess.Popen`: slower, never different.
+A warm start does not wait for the zygote's answer (`WarmProcess`), so the
+processes of a multi-node or multi-container attempt are forked back to back.
 """
 
 from __future__ import annotations
@@ -17,18 +19,22 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Protocol
 
-# What the three job images import at start (jobs/*/requirements.txt), in the order they load.
+# What the three job images import (jobs/*/requirements.txt), in the order they load, and the parts of
+# those libraries and of the standard library that the jobs load later, as they run.
 PRELOAD = ("numpy", "pyarrow", "pyarrow.parquet", "pyarrow.compute", "duckdb", "boto3", "botocore.session",
-           "botocore.client")
+           "botocore.client", "numpy.random", "numpy.ma", "pyarrow.dataset", "boto3.s3.transfer",
+           "boto3.dynamodb.types", "s3transfer.subscribers", "argparse", "csv", "gettext", "resource",
+           "encodings.idna")
 START_TIMEOUT_S = 10.0
 
 
 class JobProcess(Protocol):
-    pid: int
+    @property
+    def pid(self) -> int: ...
 
     @property
     def returncode(self) -> int | None: ...
@@ -67,33 +73,88 @@ class ColdProcess:
         return code
 
 
-@dataclass
 class WarmProcess:
-    """A job process the zygote forked; its exit status arrives through the zygote."""
+    """A job process asked of the zygote, which forks it; started cold instead if the zygote cannot.
 
-    pid: int
-    _ended: threading.Event = field(default_factory=threading.Event)
-    _returncode: int | None = None
+    Asking does not wait for the zygote's answer, so that the containers and
+    nodes of one attempt are all asked for in one go and forked back to back.
+    The answer (the child's pid) and the child's end arrive on the launcher's
+    reader thread, under `changed`, which it notifies after each. Until the
+    answer, the process counts as running; what needs its pid waits for it.
+    """
 
-    @property
-    def returncode(self) -> int | None:
-        return self._returncode
+    def __init__(self, start_cold: Callable[[], ColdProcess], deadline: float,
+                 changed: threading.Condition) -> None:
+        self._start_cold = start_cold
+        self._deadline = deadline
+        self._changed = changed
+        self._pid: int | None = None
+        self._refused = False
+        self._cold: ColdProcess | None = None
+        self._returncode: int | None = None
+
+    # -- the reader thread's news (under `changed`) ---------------------------------
+
+    def started(self, pid: int) -> None:
+        if self._cold is not None:  # answered too late: the job runs cold already
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            return
+        self._pid = pid
+
+    def refused(self) -> None:
+        self._refused = True
 
     def ended(self, returncode: int) -> None:
         self._returncode = returncode
-        self._ended.set()
+
+    # -- the handle ---------------------------------------------------------------
+
+    @property
+    def pid(self) -> int:
+        return self._wait_started()
+
+    @property
+    def returncode(self) -> int | None:
+        return self._cold.returncode if self._cold is not None else self._returncode
 
     def poll(self) -> int | None:
-        return self._returncode
+        with self._changed:
+            if self._pid is None and self._cold is None and (self._refused or time.monotonic() >= self._deadline):
+                self._cold = self._start_cold()
+        return self._cold.poll() if self._cold is not None else self._returncode
 
     def kill(self) -> None:
+        pid = self._wait_started()
+        if self._cold is not None:
+            self._cold.kill()
+            return
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
 
     def wait(self) -> int:
-        self._ended.wait()
+        self._wait_started()
+        if self._cold is not None:
+            return self._cold.wait()
+        with self._changed:
+            self._changed.wait_for(lambda: self._returncode is not None)
         assert self._returncode is not None
         return self._returncode
+
+    def _wait_started(self) -> int:
+        """The pid, once the zygote answered; a cold start's if it refused, went away or did not answer in time."""
+        with self._changed:
+            while self._pid is None and self._cold is None and not self._refused:
+                left = self._deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            if self._cold is None and self._pid is None:
+                self._cold = self._start_cold()
+            if self._cold is not None:
+                return self._cold.pid
+            assert self._pid is not None
+            return self._pid
 
 
 class JobLauncher:
@@ -105,10 +166,9 @@ class JobLauncher:
         self._zygote: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._next_id = 0
-        self._answers: dict[int, dict[str, Any]] = {}
         self._answered = threading.Condition(self._lock)
-        self._processes: dict[int, WarmProcess] = {}
-        self._early_exits: dict[int, int] = {}
+        self._pending: dict[int, WarmProcess] = {}  # asked of the zygote, not answered yet, by request id
+        self._processes: dict[int, WarmProcess] = {}  # forked and running, by pid
         self._ready = threading.Event()
         self.started_warm = 0
         self.started_cold = 0
@@ -128,9 +188,8 @@ class JobLauncher:
     def start(self, command: list[str], cwd: Path, env: dict[str, str], log_path: Path) -> JobProcess:
         module = _python_module(command)
         if module is not None and self._zygote is not None and self._zygote.poll() is None:
-            warm = self._start_warm(module, command[3:], cwd, env, log_path)
+            warm = self._start_warm(module, command, cwd, env, log_path)
             if warm is not None:
-                self.started_warm += 1
                 return warm
         self.started_cold += 1
         return ColdProcess(command, cwd, env, log_path)
@@ -161,37 +220,34 @@ class JobLauncher:
             zygote.kill()
             zygote.wait()
 
-    def _start_warm(self, module: str, argv: list[str], cwd: Path, env: dict[str, str],
+    def _start_warm(self, module: str, command: list[str], cwd: Path, env: dict[str, str],
                     log_path: Path) -> WarmProcess | None:
         zygote = self._zygote
         if zygote is None or zygote.stdin is None:
             return None
+
+        def start_cold() -> ColdProcess:  # called under the lock, by the process handle
+            self.started_warm -= 1
+            self.started_cold += 1
+            return ColdProcess(command, cwd, env, log_path)
+
         with self._lock:
             self._next_id += 1
             request_id = self._next_id
-        request = {"id": request_id, "module": module, "argv": argv, "cwd": str(cwd), "env": env,
+            process = WarmProcess(start_cold, time.monotonic() + START_TIMEOUT_S, self._answered)
+            self._pending[request_id] = process
+            self.started_warm += 1
+        request = {"id": request_id, "module": module, "argv": command[3:], "cwd": str(cwd), "env": env,
                    "log": str(log_path)}
         try:
             zygote.stdin.write((json.dumps(request) + "\n").encode())
             zygote.stdin.flush()
         except (OSError, ValueError):
+            with self._lock:
+                self._pending.pop(request_id, None)
+                self.started_warm -= 1
             return None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        with self._answered:
-            while request_id not in self._answers:
-                left = deadline - time.monotonic()
-                if left <= 0 or self._zygote is None or zygote.poll() is not None:
-                    return None
-                self._answered.wait(left)
-            answer = self._answers.pop(request_id)
-            if "pid" not in answer:
-                return None
-            process = WarmProcess(int(answer["pid"]))
-            if process.pid in self._early_exits:
-                process.ended(self._early_exits.pop(process.pid))
-            else:
-                self._processes[process.pid] = process
-            return process
+        return process
 
     def _read_answers(self) -> None:
         zygote = self._zygote
@@ -204,21 +260,26 @@ class JobLauncher:
             with self._answered:
                 if message.get("ready"):
                     self._ready.set()
-                elif "exit" in message:
-                    pid, code = int(message["exit"]), int(message["returncode"])
-                    process = self._processes.pop(pid, None)
-                    if process is None:
-                        self._early_exits[pid] = code  # it ended before its start was answered
-                    else:
-                        process.ended(code)
+                elif "exit" in message:  # always after its start's answer: the zygote answers, then reaps
+                    ended = self._processes.pop(int(message["exit"]), None)
+                    if ended is not None:
+                        ended.ended(int(message["returncode"]))
                 elif "id" in message:
-                    self._answers[int(message["id"])] = message
+                    asked = self._pending.pop(int(message["id"]), None)
+                    if asked is not None and "pid" in message:
+                        self._processes[int(message["pid"])] = asked
+                        asked.started(int(message["pid"]))
+                    elif asked is not None:
+                        asked.refused()
                 self._answered.notify_all()
         # The zygote is gone: whatever it still ran is lost with it, as a host's tasks are.
         with self._answered:
-            for process in self._processes.values():
-                process.ended(-signal.SIGKILL)
+            for running in self._processes.values():
+                running.ended(-signal.SIGKILL)
             self._processes.clear()
+            for asked in self._pending.values():
+                asked.refused()
+            self._pending.clear()
             self._answered.notify_all()
 
 

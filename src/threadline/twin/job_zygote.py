@@ -7,6 +7,15 @@ working directory, environment, arguments and log file and runs the module as
 `python -m` would, so it starts from a fresh process state except for those
 already-imported third-party modules (never threadline's own job packages).
 
+What else keeps a child's start short, none of it visible to the job:
+- the imported objects are frozen out of the garbage collector (`gc.freeze`)
+  before the first fork, so a child's collections do not walk, and so copy, the
+  pages it shares with this process;
+- the children compile the job's own modules once for the twin: they keep the
+  bytecode in this process's cache folder (`sys.pycache_prefix`), never in the
+  job's folder, which PYTHONDONTWRITEBYTECODE in the job's environment guards;
+- a child's end wakes this process at once (SIGCHLD through a wake-up pipe).
+
 Protocol, one JSON object a line. Requests on stdin:
   {"id": N, "module": M, "argv": [...], "cwd": DIR, "env": {...}, "log": FILE}
 Answers on stdout:
@@ -15,11 +24,17 @@ Answers on stdout:
   {"id": N, "error": TEXT}             it could not
   {"exit": P, "returncode": R}         a child ended (R = -N when killed by signal N)
 When stdin closes, the children still running are killed and the process exits.
+
+For profiling the twin only: with THREADLINE_JOB_PROFILE naming a folder in the
+zygote's own environment, each child runs its module under cProfile and writes
+`<module>-<pid>.prof` there as it exits (the job's environment never has it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import cProfile
+import gc
 import importlib
 import json
 import os
@@ -27,12 +42,25 @@ import runpy
 import select
 import signal
 import sys
+import tempfile
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
-POLL_S = 0.01
+BACKSTOP_S = 10.0  # the longest wait between two looks for ended children (a SIGCHLD ends it at once)
+PROFILE_ENV = "THREADLINE_JOB_PROFILE"
 # The AWS services the jobs call (jobs/jobkit/aws.py): their botocore models are parsed here once.
 BOTOCORE_SERVICES = ("s3", "dynamodb")
+
+
+@dataclass(frozen=True)
+class _ForkSettings:
+    """What every child needs from this process, besides its request."""
+
+    base_path: list[str]
+    bytecode_dir: str
+    wake_fds: tuple[int, int]
+    profile_dir: str | None
 
 
 def main(preload: list[str]) -> None:
@@ -42,14 +70,28 @@ def main(preload: list[str]) -> None:
         except ImportError as exc:  # a job that needs it imports it (and fails) itself
             print(f"job zygote: could not preload {name}: {exc}", file=sys.stderr)
     _share_botocore_models(BOTOCORE_SERVICES)
-    base_path = [entry for entry in sys.path if entry not in ("", os.getcwd())]
-    _send({"ready": True})
+    with tempfile.TemporaryDirectory(prefix="threadline-job-bytecode-") as bytecode_dir:
+        settings = _ForkSettings([entry for entry in sys.path if entry not in ("", os.getcwd())], bytecode_dir,
+                                 _wake_on_child_exit(), os.environ.get(PROFILE_ENV) or None)
+        gc.collect()
+        gc.freeze()
+        _send({"ready": True})
+        _serve(settings)
+        gc.unfreeze()  # the interpreter's own exit frees them as usual
+
+
+def _serve(settings: _ForkSettings) -> None:
+    """Start a child per request until stdin closes; report each child's end."""
     children: set[int] = set()
+    wake = settings.wake_fds[0]
     pending = b""
     while True:
-        readable, _, _ = select.select([0], [], [], POLL_S)
+        readable, _, _ = select.select([0, wake], [], [], BACKSTOP_S)
+        if wake in readable:
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake, 4096)
         _reap(children)
-        if not readable:
+        if 0 not in readable:
             continue
         chunk = os.read(0, 65536)
         if not chunk:
@@ -58,11 +100,21 @@ def main(preload: list[str]) -> None:
         while b"\n" in pending:
             line, pending = pending.split(b"\n", 1)
             if line.strip():
-                _start(json.loads(line), base_path, children)
+                _start(json.loads(line), settings, children)
     for pid in children:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     _reap(children)
+
+
+def _wake_on_child_exit() -> tuple[int, int]:
+    """A pipe that gets a byte whenever a child ends (SIGCHLD), so that `select` returns at once."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    return read_end, write_end
 
 
 def _share_botocore_models(services: tuple[str, ...]) -> None:
@@ -97,7 +149,7 @@ def _share_botocore_models(services: tuple[str, ...]) -> None:
     botocore.session.create_loader = create_loader
 
 
-def _start(request: dict[str, Any], base_path: list[str], children: set[int]) -> None:
+def _start(request: dict[str, Any], settings: _ForkSettings, children: set[int]) -> None:
     try:
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     except (OSError, KeyError) as exc:
@@ -107,16 +159,21 @@ def _start(request: dict[str, Any], base_path: list[str], children: set[int]) ->
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        _child(request, log, base_path)  # never returns
+        _child(request, log, settings)  # never returns
     os.close(log)
     children.add(pid)
     _send({"id": request["id"], "pid": pid})
 
 
-def _child(request: dict[str, Any], log: int, base_path: list[str]) -> None:
+def _child(request: dict[str, Any], log: int, settings: _ForkSettings) -> None:
     """Become the job: `python -m module argv...` in its folder, with its environment only."""
     code = 1
+    profiler = cProfile.Profile() if settings.profile_dir else None
     try:
+        signal.set_wakeup_fd(-1)  # SIGCHLD as a fresh process has it: the job's own children are its business
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for fd in settings.wake_fds:
+            os.close(fd)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(log, 1)
@@ -132,10 +189,13 @@ def _child(request: dict[str, Any], log: int, base_path: list[str]) -> None:
         os.environ.clear()
         os.environ.update(env)
         python_path = [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
-        sys.path[:] = [request["cwd"], *python_path, *base_path]
-        sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
+        sys.path[:] = [request["cwd"], *python_path, *settings.base_path]
+        sys.pycache_prefix = settings.bytecode_dir  # the twin's cache, outside the job's folder
+        sys.dont_write_bytecode = False
         sys.argv = [request["module"], *request["argv"]]
         code = 0
+        if profiler is not None:
+            profiler.enable()
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
     except SystemExit as exc:
         code = _exit_code(exc.code)
@@ -144,6 +204,9 @@ def _child(request: dict[str, Any], log: int, base_path: list[str]) -> None:
         code = 1
     finally:
         try:
+            if profiler is not None and settings.profile_dir is not None:
+                profiler.disable()
+                profiler.dump_stats(os.path.join(settings.profile_dir, f"{request['module']}-{os.getpid()}.prof"))
             sys.stdout.flush()
             sys.stderr.flush()
         finally:

@@ -9,6 +9,14 @@ moto repeats on every call, with a result that cannot differ between calls.
   never changed by the preprocessor that turns it into evaluation components, so
   it is kept per definition; the components, which hold an execution's state,
   are still built fresh for every execution.
+- Building those components walks the kept tree and asks its nodes for their text
+  again and again (ANTLR joins a node's text from all its leaves on every call),
+  and checks every property's type against each of the unique property types
+  (14 `issubclass` calls on ABCs per property). The kept tree never changes, so
+  each of its nodes remembers its text; the unique type of a property type is
+  looked up once. Components build in about a quarter of the time (80 to 20 ms
+  for the pipeline's, on a busy core), and every run waits for them before its
+  first state.
 - moto's server finds the backend for every request by listing its own package
   folder (about 150 `stat` calls a request); the list is fixed once installed.
 - The Step Functions interpreter makes a new boto3 client for every Task state
@@ -50,6 +58,7 @@ def install() -> None:
         if _installed:
             return
         cache_definition_parse()
+        cache_state_props_unique_types()
         cache_module_list()
         cache_interpreter_clients()
         wake_sync_polls_on_job_end()
@@ -73,13 +82,79 @@ def cache_definition_parse() -> None:
 
     @functools.lru_cache(maxsize=TREE_CACHE_SIZE)
     def tree_of(definition: str) -> Any:
-        return parse(definition)[1]  # a definition that does not parse raises, and nothing is cached
+        tree = parse(definition)[1]  # a definition that does not parse raises, and nothing is cached
+        _remember_texts(tree)
+        return tree
 
     def parse_cached(definition: str) -> tuple[Any, Any]:
         tree = tree_of(definition)
         return Preprocessor().visit(tree), tree
 
     parser.parse = staticmethod(parse_cached)  # type: ignore[method-assign]
+    _read_remembered_texts()
+
+
+_TEXT = "_threadline_text"  # where a node of a kept tree holds its text
+
+
+def _remember_texts(tree: Any) -> None:
+    """Give every inner node of a finished (kept, never changed) tree its text, leaves first."""
+    from antlr4.tree.Tree import TerminalNode  # type: ignore[import-untyped]
+
+    order: list[Any] = []
+    stack = [tree]
+    while stack:  # parents before children; reversed below, children before parents
+        node = stack.pop()
+        if not isinstance(node, TerminalNode):
+            order.append(node)
+            stack.extend(node.children or ())
+    for node in reversed(order):
+        setattr(node, _TEXT, "".join(vars(child).get(_TEXT) if not isinstance(child, TerminalNode)
+                                     else child.getText() for child in (node.children or ())))
+
+
+def _read_remembered_texts() -> None:
+    """`RuleContext.getText`: a kept tree's node answers from memory; any other node as ANTLR does."""
+    from antlr4.RuleContext import RuleContext  # type: ignore[import-untyped]
+
+    joined: Callable[[Any], str] = RuleContext.getText
+
+    def get_text(self: Any) -> str:
+        remembered = vars(self).get(_TEXT)
+        return joined(self) if remembered is None else remembered
+
+    RuleContext.getText = get_text
+
+
+def cache_state_props_unique_types() -> None:
+    """`StateProps.add`: which unique property type (if any) a property's type falls under, looked up once per type.
+
+    End and Next still go through moto's own `add`, which checks that a state has not both.
+    """
+    from moto.stepfunctions.parser.asl.component.common.flow.end import End
+    from moto.stepfunctions.parser.asl.component.common.flow.next import Next
+    from moto.stepfunctions.parser.asl.component.state import state_props
+    from moto.stepfunctions.parser.asl.parse.typed_props import TypedProps
+
+    props = state_props.StateProps
+    moto_add: Callable[[Any, Any], None] = props.add
+
+    @functools.cache
+    def unique_type(kind: type) -> type | None:
+        return next((unique for unique in state_props.UNIQUE_SUBINSTANCES if issubclass(kind, unique)), None)
+
+    def add(self: Any, instance: Any) -> None:
+        kind: Any = type(instance)
+        if kind in (End, Next):
+            moto_add(self, instance)
+            return
+        unique = unique_type(kind)
+        if unique is None:
+            TypedProps.add(self, instance)
+        else:
+            TypedProps._add(self, unique, instance)
+
+    props.add = add  # type: ignore[method-assign]
 
 
 def cache_module_list() -> None:
