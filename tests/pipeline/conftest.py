@@ -27,6 +27,9 @@ ASYNC_RETRY_DELAYS_S = (0.1, 0.2)
 # A queue's RUNNABLE alarm threshold below the 0.9 s a capacity-starved job waits in the twin before its
 # queue cancels it (RunnableTimeoutSeconds x 0.001), so that the alarm can fire here at all.
 RUNNABLE_ALARM_S = 0.5
+# The Slack function's backoff between webhook retries, 1/100 of production's: a Slack outage costs each
+# notice fractions of a second; the tests count the attempts, not the waits between them.
+SLACK_BACKOFF_SCALE = 0.01
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +37,9 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     config = TwinConfig(workdir=tmp_path_factory.mktemp("twin"),
                         parameters={"JobTaskTimeoutSeconds": TASK_LIMIT_S, "AnalysisTaskTimeoutSeconds": TASK_LIMIT_S,
                                     "RunnableAlarmSeconds": RUNNABLE_ALARM_S},
-                        async_retry_delays_s=ASYNC_RETRY_DELAYS_S)
+                        async_retry_delays_s=ASYNC_RETRY_DELAYS_S, slack_backoff_scale=SLACK_BACKOFF_SCALE)
+    # Event-source visibility timeouts stay at the twin's default (1/30): the graph-down tests keep Neptune
+    # down for a whole run, and five receives must outlast it on a loaded machine (at 1/180 they did not).
     with Twin(config) as running:
         yield running
 

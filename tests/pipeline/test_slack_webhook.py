@@ -62,8 +62,8 @@ def test_slack_answering_500_always_sends_the_notices_to_the_dead_letter_queue(r
         result = run_pipeline("slack-500.csv", SAMPLE)
 
         assert result.status == "SUCCEEDED", result.cause  # Slack down never fails a run
-        # Each notice: 3 invocations (Lambda's 2 retries) of up to 6 POSTs (the function's 5 retries,
-        # about 8 s of backoff each), then the dead-letter queue.
+        # Each notice: 3 invocations (Lambda's 2 retries) of up to 6 POSTs (the function's 5 retries, their
+        # backoff scaled by the twin's slack_backoff_scale), then the dead-letter queue.
         deadline = time.monotonic() + 150
         while dead_letter_count(twin) < letters_before + 2 and time.monotonic() < deadline:
             time.sleep(0.5)

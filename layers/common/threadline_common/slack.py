@@ -8,7 +8,9 @@ is never logged, and never part of an error message.
 A webhook POST that meets a rate limit, a 5xx gateway or server error, a
 refused or reset connection or a timeout is tried again, within the time the
 function has left (send_webhook); every message is checked against Block Kit's
-limits before it is sent.
+limits before it is sent. `THREADLINE_SLACK_BACKOFF_SCALE` (a positive factor,
+1 when unset) scales the backoff between attempts: the offline twin sets it so
+that a Slack outage costs its tests fractions of a second, not minutes.
 
 Powertools parameters (boto3 underneath) and slack_sdk are imported when first
 used, not with this module: together they take longer to import than the rest
@@ -21,12 +23,14 @@ from __future__ import annotations
 import email.utils
 import http.client
 import logging
+import math
+import os
 import random
 import ssl
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,6 +51,7 @@ _CLIENT_LOGGER.setLevel(logging.CRITICAL + 1)
 SECRET_CACHE_SECONDS = 300
 WEBHOOK_TIMEOUT_SECONDS = 10
 WEBHOOK_RETRIES = 5
+BACKOFF_SCALE_ENV = "THREADLINE_SLACK_BACKOFF_SCALE"
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -147,7 +152,7 @@ def send_webhook(url: str, message: SlackMessage, *, deadline: float | None = No
     `policy.margin` seconds before it: delivery gives up early instead, so the
     function fails with SlackDeliveryError rather than being stopped mid-request.
     """
-    policy = policy or RetryPolicy(retries=WEBHOOK_RETRIES, timeout=WEBHOOK_TIMEOUT_SECONDS)
+    policy = policy or default_policy()
     if urlsplit(url).scheme not in ("https", "http"):
         raise SlackConfigError("the Slack webhook URL is not an http(s) URL")
     payload = message.payload()
@@ -169,6 +174,21 @@ def send_webhook(url: str, message: SlackMessage, *, deadline: float | None = No
         logger.warning("Slack delivery failed, retrying", extra={"attempt": attempt, "failure": failure.reason,
                                                                   "retry_in_s": round(delay, 3)})
         time.sleep(delay)
+
+
+def default_policy() -> RetryPolicy:
+    """The production policy, its backoff scaled by BACKOFF_SCALE_ENV when that is set."""
+    policy = RetryPolicy(retries=WEBHOOK_RETRIES, timeout=WEBHOOK_TIMEOUT_SECONDS)
+    raw = os.environ.get(BACKOFF_SCALE_ENV, "").strip()
+    if not raw:
+        return policy
+    try:
+        scale = float(raw)
+    except ValueError:
+        scale = math.nan
+    if not (math.isfinite(scale) and scale > 0):
+        raise SlackConfigError(f"{BACKOFF_SCALE_ENV} must be a positive number, not {raw!r}")
+    return replace(policy, base_delay=policy.base_delay * scale, max_delay=policy.max_delay * scale)
 
 
 def backoff_delay(policy: RetryPolicy, attempt: int, retry_after: float | None = None) -> float:

@@ -13,7 +13,8 @@ Everything goes through the AWS APIs of the twin: ListEventSourceMappings,
 ReceiveMessage, Invoke, DeleteMessageBatch.
 
 Said out loud: the queue's visibility timeout is scaled by `visibility_scale`
-(1/30 by default: the template's 180 s become 6 s; SQS counts whole seconds),
+(TwinConfig.sqs_visibility_scale, 1/30 by default: the template's 180 s become
+6 s; SQS counts whole seconds),
 so a failed message comes back seconds rather than minutes later, and five
 receives (the redrive policy) span about as long as a run of the twin takes.
 """

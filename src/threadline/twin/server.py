@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from threadline_common.slack import BACKOFF_SCALE_ENV
 
 from ..deploy.images import BUILD_CONTEXT, twin_digest_parameters
 from . import moto_fixes, moto_speedups
 from .alarms import SqsAlarmEvaluator
 from .batch_runtime import LocalBatchRuntime
-from .event_sources import EventSourcePoller
+from .event_sources import VISIBILITY_SCALE, EventSourcePoller
 from .execution_store import ExecutionStore
 from .faults import FaultPlan
 from .in_process import InProcessTransport
@@ -116,6 +117,8 @@ class TwinConfig:
     slack_webhook_url: str = ""  # empty: the local Slack stand-in, which writes each message to the outbox
     warm_job_processes: bool = True  # fork job processes from a warm interpreter (False: start each cold)
     async_retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S  # waits before Lambda's async retries
+    slack_backoff_scale: float = 1.0  # the Slack function's waits between webhook retries (1: as deployed)
+    sqs_visibility_scale: float = VISIBILITY_SCALE  # event-source queues' visibility timeouts
 
 
 class Twin:
@@ -164,6 +167,9 @@ class Twin:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.outbox.mkdir(parents=True, exist_ok=True)
         os.environ["MOTO_PORT"] = str(self.port)
+        # Nothing in the twin reads EC2's ~1,300 default AMIs, which moto makes on EC2's first call
+        # (about 0.1 s of every start): docs/twin.md, "Differences from AWS". "true" keeps them.
+        os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         moto_speedups.install()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
@@ -188,7 +194,8 @@ class Twin:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
         }
-        self.lambda_runtime = LocalLambdaRuntime(executor_env, self.workdir / "logs" / "lambda", self.faults,
+        function_env = {**executor_env, BACKOFF_SCALE_ENV: repr(self.config.slack_backoff_scale)}
+        self.lambda_runtime = LocalLambdaRuntime(function_env, self.workdir / "logs" / "lambda", self.faults,
                                                  region=REGION)
         # The analysis's progress sidecar ships every 10 s on AWS; a twin analysis lasts about a second.
         job_env = {**executor_env, "THREADLINE_SIDECAR_INTERVAL_S": "0.5"}
@@ -200,7 +207,8 @@ class Twin:
         moto_fixes.apply(self.lambda_runtime, self.batch_runtime, skip=skip_fixes)
         self._provision()
         self._restore_state()
-        self.event_sources = EventSourcePoller(self.session, self.endpoint_url, REGION).start()
+        self.event_sources = EventSourcePoller(self.session, self.endpoint_url, REGION,
+                                               visibility_scale=self.config.sqs_visibility_scale).start()
         self.alarms = SqsAlarmEvaluator(self.session, self.endpoint_url, REGION).start()
         self.schedules = ScheduleRunner(self.session, self.endpoint_url, REGION).start()
         self.gate.open()  # everything is wired: an upload from now on starts a run
