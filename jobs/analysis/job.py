@@ -111,11 +111,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     folder = shared_dir()
     with tempfile.TemporaryDirectory(prefix="analysis-") as tmp:
         local = Path(tmp) / "clean.parquet"
-        source = s3.head(args.input) if folder else None
-        s3.download(args.input, local)
+        source = s3.download(args.input, local)
         portfolio = load_portfolio(local)
         recorder, start = None, None
-        if folder and source:
+        if folder:
             identity = Plan(scenarios=plan.scenarios, horizon_days=plan.horizon_days, seed=plan.seed,
                             num_nodes=num_nodes, node_index=node_index, block_size=BLOCK_SCENARIOS,
                             backend=backend.name, input_uri=str(args.input),

@@ -33,6 +33,7 @@ from .s3uri import S3Uri
 DEFAULT_REGION = "us-east-1"
 _CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"})
 _MULTIPART_THRESHOLD = TransferConfig().multipart_threshold
+_CHUNK_BYTES = 1024 * 1024
 # Batch's own variables say which job this is, not how to reach AWS: they never renew the clients.
 _NOT_SETTINGS = "AWS_BATCH_"
 
@@ -92,23 +93,41 @@ class ObjectInfo:
     version_id: str | None
 
 
+def _object_info(uri: S3Uri, response: dict[str, Any]) -> ObjectInfo:
+    """The object's size, ETag and version as a GetObject response gives them."""
+    version = response.get("VersionId")
+    return ObjectInfo(uri, int(response["ContentLength"]), response.get("ETag", "").strip('"'),
+                      version if version and version != "null" else None)
+
+
 class S3:
     """Thin helpers over an S3 client; every failure names the URI."""
 
     def __init__(self, s3_client: Any | None = None) -> None:
         self.client = s3_client or client("s3")
 
-    def head(self, uri: S3Uri) -> ObjectInfo:
-        with aws_errors(f"cannot read {uri}"):
-            head = self.client.head_object(Bucket=uri.bucket, Key=uri.key)
-        version = head.get("VersionId")
-        return ObjectInfo(uri, int(head["ContentLength"]), head.get("ETag", "").strip('"'),
-                          version if version and version != "null" else None)
+    def download(self, uri: S3Uri, path: Path, version_id: str | None = None) -> ObjectInfo:
+        """Write the object (the given version, else the current one) to `path` and say which one it was.
 
-    def download(self, uri: S3Uri, path: Path, version_id: str | None = None) -> None:
-        extra = {"VersionId": version_id} if version_id else None
-        with aws_errors(f"cannot download {uri}"):
-            self.client.download_file(uri.bucket, uri.key, os.fspath(path), ExtraArgs=extra)
+        One GetObject streamed to the file for an object below the multipart threshold: no HEAD and no
+        transfer threads, which cost more than a small job's whole transfer. A larger object is fetched
+        in ranged parts by boto3's transfer manager, pinned to the version the GetObject saw."""
+        request = {"Bucket": uri.bucket, "Key": uri.key}
+        if version_id:
+            request["VersionId"] = version_id
+        with aws_errors(f"cannot read {uri}"):
+            response = self.client.get_object(**request)
+            info = _object_info(uri, response)
+            if info.size >= _MULTIPART_THRESHOLD:
+                response["Body"].close()  # the parts come in requests of their own
+                pinned = {"VersionId": info.version_id} if info.version_id else None
+                self.client.download_file(uri.bucket, uri.key, os.fspath(path), ExtraArgs=pinned)
+                return info
+            # Read to its end, the response hands its connection back to the pool for the next request.
+            with path.open("wb") as out:
+                for chunk in response["Body"].iter_chunks(_CHUNK_BYTES):
+                    out.write(chunk)
+        return info
 
     def upload(self, path: Path, uri: S3Uri, content_type: str) -> None:
         """One PutObject for a file below the multipart threshold (what `upload_file` would send, without

@@ -63,12 +63,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     source: S3Uri = args.input
     output: S3Uri = args.output_prefix
     quarantine: S3Uri = args.quarantine_prefix
-    info = s3.head(source)
-    log.info("validating %s (%d bytes, version %s)", source, info.size, info.version_id)
     with tempfile.TemporaryDirectory(prefix="preprocess-") as tmp:
         workdir = Path(tmp)
         local = workdir / _local_name(source)
-        s3.download(source, local, info.version_id)
+        info = s3.download(source, local)
+        log.info("validating %s (%d bytes, version %s)", source, info.size, info.version_id)
         result = validate_file(local, workdir / "out", args.max_reject_share)
         report = _with_context(result, args.run_id, info, started_at)
         if result.passed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+import boto3
 import pytest
 
 from jobkit import aws as aws_module, cli
@@ -12,7 +13,7 @@ from jobkit.errors import DataError, JobError
 from jobkit.runner import ERROR_PREFIX, error_line, run
 from jobkit.s3uri import S3Uri
 
-from jobs_helpers import BUCKETS
+from jobs_helpers import BUCKETS, REGION
 
 
 def test_s3_uri_parse_join_and_basename():
@@ -81,8 +82,8 @@ def test_bad_command_line_exits_2_with_the_line(capsys):
 
 def test_s3_errors_name_the_uri(aws):
     s3 = S3()
-    with pytest.raises(JobError, match=r"cannot read s3://tl-incoming/missing.csv: 404"):
-        s3.head(S3Uri(BUCKETS["incoming"], "missing.csv"))
+    with pytest.raises(JobError, match=r"cannot read s3://tl-incoming/missing.json: NoSuchKey"):
+        s3.get_json(S3Uri(BUCKETS["incoming"], "missing.json"))
     with pytest.raises(JobError, match="NoSuchBucket"):
         s3.list_keys(S3Uri("no-such-bucket", "x/"))
 
@@ -115,3 +116,53 @@ def test_an_upload_stores_the_file_with_its_content_type_either_way(aws, tmp_pat
     assert stored["ContentType"] == "application/vnd.apache.parquet"
     with pytest.raises(JobError, match="cannot write s3://no-such-bucket/x"):
         S3().upload(local, S3Uri("no-such-bucket", "x"), "text/csv")
+
+
+def _recording_s3(calls: list[str]) -> S3:
+    """An S3 helper on a client of its own that notes the name of every operation it sends."""
+    s3_client = boto3.client("s3", region_name=REGION)
+    s3_client.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    return S3(s3_client)
+
+
+def _two_versions(key: str) -> list[str]:
+    """Two versions of `key` in the versioned incoming bucket; their version ids, oldest first."""
+    s3_client = boto3.client("s3", region_name=REGION)
+    return [s3_client.put_object(Bucket=BUCKETS["incoming"], Key=key, Body=body)["VersionId"]
+            for body in (b"first,version\n", b"second,version,longer\n")]
+
+
+def test_a_small_download_is_one_get_that_says_which_version_it_read(aws, tmp_path):
+    first, second = _two_versions("incoming/v.csv")
+    calls: list[str] = []
+    s3 = _recording_s3(calls)
+    uri = S3Uri(BUCKETS["incoming"], "incoming/v.csv")
+
+    latest = s3.download(uri, tmp_path / "latest.csv")
+    pinned = s3.download(uri, tmp_path / "pinned.csv", first)
+
+    assert calls == ["GetObject", "GetObject"]
+    assert (tmp_path / "latest.csv").read_bytes() == b"second,version,longer\n"
+    assert (tmp_path / "pinned.csv").read_bytes() == b"first,version\n"
+    assert (latest.version_id, latest.size) == (second, len(b"second,version,longer\n"))
+    assert (pinned.version_id, pinned.size) == (first, len(b"first,version\n"))
+    assert latest.etag == s3.client.head_object(Bucket=uri.bucket, Key=uri.key)["ETag"].strip('"')
+    assert pinned.etag != latest.etag
+
+
+def test_a_large_download_goes_through_the_transfer_manager_pinned_to_the_version_it_saw(
+        aws, tmp_path, monkeypatch):
+    monkeypatch.setattr(aws_module, "_MULTIPART_THRESHOLD", 1)
+    first, _ = _two_versions("incoming/big.csv")
+    calls: list[str] = []
+    info = _recording_s3(calls).download(S3Uri(BUCKETS["incoming"], "incoming/big.csv"), tmp_path / "big.csv",
+                                         first)
+    assert (tmp_path / "big.csv").read_bytes() == b"first,version\n" and info.version_id == first
+    assert calls[0] == "GetObject" and len(calls) > 1  # the transfer manager's own requests follow
+
+
+def test_a_failed_download_names_the_object(aws, tmp_path):
+    with pytest.raises(JobError, match=r"cannot read s3://tl-incoming/missing.csv: NoSuchKey"):
+        S3().download(S3Uri(BUCKETS["incoming"], "missing.csv"), tmp_path / "x.csv")
+    with pytest.raises(JobError, match=r"cannot read s3://no-such-bucket/x.csv: NoSuchBucket"):
+        S3().download(S3Uri("no-such-bucket", "x.csv"), tmp_path / "x.csv")

@@ -112,7 +112,7 @@ def test_quarantine_copies_the_version_that_was_read(aws, tmp_path):
 
 @pytest.mark.parametrize(("argv", "code", "text"), [
     (["--run-id", RUN], 2, "bad command line"),
-    (None, 1, "cannot read s3://tl-incoming/incoming/missing.csv: 404"),
+    (None, 1, "cannot read s3://tl-incoming/incoming/missing.csv: NoSuchKey"),
 ])
 def test_missing_input_or_arguments(aws, capsys, argv, code, text):
     assert run("preprocess", main, argv if argv is not None else args("incoming/missing.csv")) == code
