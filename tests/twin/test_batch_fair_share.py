@@ -32,11 +32,16 @@ def _runtime(tmp_path: Path, policy: SharePolicy | None) -> LocalBatchRuntime:
     return runtime
 
 
-def _job(name: str, share: str) -> Any:
+def _gated(gate: Path) -> list[str]:
+    """A job that holds its vCPU until `gate` exists: the slots free only when the test says so."""
+    return ["python", "-c", f"import os, time\nwhile not os.path.exists({str(gate)!r}): time.sleep(0.01)"]
+
+
+def _job(name: str, share: str, command: list[str] = QUICK) -> Any:
     """What the runtime reads of a moto Batch job that SubmitJob gave a share identifier."""
     definition = SimpleNamespace(name="quick", type="container", node_properties=None, parameters={},
                                  arn="arn:aws:batch:us-east-1:123456789012:job-definition/quick:1",
-                                 container_properties={"command": QUICK, "resourceRequirements": [
+                                 container_properties={"command": command, "resourceRequirements": [
                                      {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}]},
                                  retry_strategy={}, timeout=None)
     return SimpleNamespace(job_id=name, job_name=name, job_definition=definition, parameters={},
@@ -48,14 +53,15 @@ def _job(name: str, share: str) -> Any:
 class Burst:
     """Jobs run by the runtime, one thread each, as moto runs them."""
 
-    def __init__(self, runtime: LocalBatchRuntime) -> None:
+    def __init__(self, runtime: LocalBatchRuntime, command: list[str] = QUICK) -> None:
         self.runtime = runtime
+        self.command = command
         self.jobs: list[Any] = []
         self.threads: list[threading.Thread] = []
 
     def submit(self, share: str, count: int) -> None:
         for _ in range(count):
-            job = _job(f"{share}-{sum(j.share_identifier == share for j in self.jobs)}", share)
+            job = _job(f"{share}-{sum(j.share_identifier == share for j in self.jobs)}", share, self.command)
             thread = threading.Thread(target=self.runtime.run, args=(job,), daemon=True)
             self.jobs.append(job)
             self.threads.append(thread)
@@ -93,12 +99,20 @@ def test_weights_of_3_to_1_give_about_3_to_1_of_the_dispatches_under_contention(
 
 
 def _flood_then_late_team(tmp_path: Path, policy: SharePolicy | None) -> list[str]:
-    """`risk` floods the queue with 40 jobs; once they wait, `research` submits 4. The start order."""
-    burst = Burst(_runtime(tmp_path, policy))
+    """`risk` floods the queue with 40 jobs; once they wait, `research` submits 4. The start order.
+
+    The first eight hold their vCPUs until all 44 wait (a gate file), so that what starts next is the
+    scheduler's choice alone, however slow this machine is.
+    """
+    gate = tmp_path / "gate"
+    burst = Burst(_runtime(tmp_path, policy), _gated(gate))
     burst.submit("risk", 40)
     try:
         burst.wait_for(lambda: len(burst.started()) == VCPUS and len(burst.runtime.scheduler.waiting()) == 40 - VCPUS)
         burst.submit("research", 4)
+        burst.wait_for(lambda: len(burst.runtime.scheduler.waiting()) == 44 - VCPUS)
+        assert len(burst.started()) == VCPUS  # nothing ended while the gate was shut
+        gate.touch()
         burst.wait_for(lambda: sum(name.startswith("research") for name in burst.started()) == 4)
     finally:
         burst.stop()
@@ -109,9 +123,8 @@ def test_one_teams_flood_does_not_starve_the_other(tmp_path) -> None:
     order = _flood_then_late_team(tmp_path, POLICY)
     late = [index for index, name in enumerate(order) if name.startswith("research")]
     print(f"fair share: research started as dispatches {late} of the flood's 40")
-    # research starts at once, and all of it runs while the flood still has a full environment's worth
-    # waiting (first in, first out would start it last, at 40-43); where exactly between depends on how
-    # long each job took on this machine, so that is all this asserts
+    # research starts first once slots free, and all of it runs while the flood still has a full
+    # environment's worth waiting (first in, first out would start it last, at 40-43)
     assert late[0] == VCPUS and late[-1] < len(order) - VCPUS, order
 
 
