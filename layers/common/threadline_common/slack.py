@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger
 
+from .slack_backoff import BACKOFF_SCALE_ENV
 from .slack_format import MessageLimitError, SlackMessage, check_limits
 
 logger = Logger(child=True)
@@ -51,7 +52,6 @@ _CLIENT_LOGGER.setLevel(logging.CRITICAL + 1)
 SECRET_CACHE_SECONDS = 300
 WEBHOOK_TIMEOUT_SECONDS = 10
 WEBHOOK_RETRIES = 5
-BACKOFF_SCALE_ENV = "THREADLINE_SLACK_BACKOFF_SCALE"
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from threadline_common.slack import BACKOFF_SCALE_ENV
+from threadline_common.slack_backoff import BACKOFF_SCALE_ENV
 
 from ..deploy.images import BUILD_CONTEXT, twin_digest_parameters
 from . import moto_fixes, moto_speedups
