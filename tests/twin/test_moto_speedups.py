@@ -129,3 +129,32 @@ def test_state_properties_land_under_the_unique_type_moto_would_pick_and_end_wit
     both = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B", "End": True}, "B": {"Type": "Succeed"}}}
     with pytest.raises((ASLParserException, ValueError), match="redefines"):
         AmazonStateLanguageParser.parse(json.dumps(both))
+
+
+def test_a_kms_key_gets_its_private_key_at_first_use_and_signs_and_verifies_with_it(monkeypatch):
+    import boto3
+    from moto import mock_aws
+
+    made: list[str] = []
+    own = moto_speedups._PrivateKeyOnFirstUse.__init__
+
+    def counting(self, make, key_spec):
+        own(self, lambda spec: made.append(spec) or make(spec), key_spec)
+
+    monkeypatch.setattr(moto_speedups._PrivateKeyOnFirstUse, "__init__", counting)
+    with mock_aws():
+        kms = boto3.client("kms", region_name="us-east-1")
+        symmetric = kms.create_key()["KeyMetadata"]["KeyId"]
+        signing = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+        assert made == []  # no key made at creation
+        blob = kms.encrypt(KeyId=symmetric, Plaintext=b"secret")["CiphertextBlob"]
+        assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"secret"
+        assert made == []  # symmetric use needs none
+        signature = kms.sign(KeyId=signing, Message=b"report", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+        assert made == ["ECC_NIST_P256"]
+        assert kms.verify(KeyId=signing, Message=b"report", Signature=signature,
+                          SigningAlgorithm="ECDSA_SHA_256")["SignatureValid"]
+        assert not kms.verify(KeyId=signing, Message=b"forged", Signature=signature,
+                              SigningAlgorithm="ECDSA_SHA_256")["SignatureValid"]
+        assert kms.get_public_key(KeyId=signing)["PublicKey"]
+        assert made == ["ECC_NIST_P256"]  # made once

@@ -71,6 +71,7 @@ class EventSourcePoller:
     _threads: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _clients: dict[str, Any] = field(default_factory=dict)
+    _long_polling: set[threading.Thread] = field(default_factory=set)
 
     def client(self, service: str) -> Any:
         """One client per service for every poller (boto3 clients are thread-safe; each costs tens of ms)."""
@@ -106,9 +107,19 @@ class EventSourcePoller:
         return self
 
     def stop(self) -> None:
+        """Stop polling; a delivery under way is waited for, a long poll is not.
+
+        A poller waiting in ReceiveMessage would hold the stop for up to
+        WAIT_SECONDS. It is left to end on its own: what it receives after the
+        stop is not delivered and, never deleted, comes back after its
+        visibility timeout, as SQS gives back any message that was received and
+        not handled.
+        """
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=WAIT_SECONDS + 5)
+            with self._lock:
+                waiting = thread in self._long_polling
+            thread.join(timeout=0.05 if waiting else WAIT_SECONDS + 5)
         self._threads.clear()
 
     # -- observing ----------------------------------------------------------------
@@ -161,12 +172,8 @@ class EventSourcePoller:
                 time.sleep(0.2)  # the twin is stopping, or moto hiccuped: poll again shortly
 
     def _deliver_once(self, mapping: Mapping, sqs: Any, lam: Any) -> None:
-        received = sqs.receive_message(
-            QueueUrl=mapping.queue_url, MaxNumberOfMessages=min(mapping.batch_size, 10),
-            WaitTimeSeconds=WAIT_SECONDS, VisibilityTimeout=mapping.visibility_timeout,
-            AttributeNames=["All"], MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        if not received:
+        received = self._receive(mapping, sqs)
+        if not received or self._stop.is_set():
             return
         event = {"Records": [self._record(mapping, message) for message in received]}
         response = lam.invoke(FunctionName=mapping.function_arn, InvocationType="RequestResponse",
@@ -182,6 +189,20 @@ class EventSourcePoller:
         if done:
             sqs.delete_message_batch(QueueUrl=mapping.queue_url, Entries=[
                 {"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(done)])
+
+    def _receive(self, mapping: Mapping, sqs: Any) -> list[dict[str, Any]]:
+        thread = threading.current_thread()
+        with self._lock:
+            self._long_polling.add(thread)
+        try:
+            return list(sqs.receive_message(
+                QueueUrl=mapping.queue_url, MaxNumberOfMessages=min(mapping.batch_size, 10),
+                WaitTimeSeconds=WAIT_SECONDS, VisibilityTimeout=mapping.visibility_timeout,
+                AttributeNames=["All"], MessageAttributeNames=["All"],
+            ).get("Messages", []))
+        finally:
+            with self._lock:
+                self._long_polling.discard(thread)
 
     @staticmethod
     def _failed_ids(mapping: Mapping, payload: bytes, received: list[dict[str, Any]]) -> list[str]:

@@ -11,26 +11,31 @@ still calls the server over HTTP.
 
 Registered as a botocore `before-send` handler (on the twin's session, and on
 the interpreter's clients through `moto_speedups`): botocore signs, serialises
-and parses as always; only the transport changes.
+and parses as always; only the transport changes. A call the readiness gate
+lets through goes to moto's handler directly (`moto_dispatch.py`), skipping
+the WSGI app; one it would refuse, or that cannot be routed so, goes through
+the gate and the WSGI app as before.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from io import BytesIO
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from werkzeug.exceptions import InternalServerError
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from .moto_dispatch import MotoDispatch
 from .readiness import WsgiApp
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")  # the twin's server, as the twin and moto's interpreter name it
 
 
-class _Body(BytesIO):
+class ResponseBody(BytesIO):
     """The raw body botocore reads: a whole response, streamed in one piece."""
 
     def stream(self, **kwargs: Any) -> Any:
@@ -42,17 +47,32 @@ class _Body(BytesIO):
 class InProcessTransport:
     """botocore `before-send` handler answering requests to the twin's port from `app`; others go by HTTP."""
 
-    def __init__(self, app: WsgiApp, endpoint_url: str) -> None:
+    def __init__(self, app: WsgiApp, endpoint_url: str, direct: MotoDispatch | None = None,
+                 admits: Callable[[Any], bool] | None = None) -> None:
         self.app = app
         self.port = urlsplit(endpoint_url).port
+        self.direct = direct
+        self.admits = admits  # the readiness gate's word on a request's headers
 
     def __call__(self, request: AWSPreparedRequest, **kwargs: Any) -> AWSResponse | None:
         url = urlsplit(request.url)
         if url.port != self.port or url.hostname not in LOCAL_HOSTS:
             return None  # not the twin (the local Neptune or Slack stand-ins): a real request
+        body = _body(request.body)
+        if self.direct is not None and self.admits is not None and self.admits(request.headers):
+            try:
+                answer = self.direct.answer(request, url, body)
+            except Exception:  # as werkzeug's server does: the error logged, the caller answered 500
+                return _internal_error(request)
+            if answer is not None:
+                code, headers, content = answer
+                return AWSResponse(request.url, code, headers, ResponseBody(content))
+        return self._through_wsgi(request, url, body)
+
+    def _through_wsgi(self, request: AWSPreparedRequest, url: SplitResult, body: bytes) -> AWSResponse:
         builder = EnvironBuilder(
             path=url.path or "/", base_url=f"{url.scheme}://{url.netloc}", query_string=url.query,
-            method=request.method, headers=_text_headers(request.headers), data=_body(request.body),
+            method=request.method, headers=_text_headers(request.headers), data=body,
         )
         try:
             environ = builder.get_environ()
@@ -60,16 +80,19 @@ class InProcessTransport:
             builder.close()
         try:
             chunks, status, headers = run_wsgi_app(self.app, environ, buffered=True)
-            body = b"".join(chunks)
+            content = b"".join(chunks)
             if hasattr(chunks, "close"):
                 chunks.close()
         except Exception:  # as werkzeug's server does: the error logged, the caller answered 500
-            logging.getLogger("werkzeug").exception("Error on request:")
-            error = InternalServerError()
-            return AWSResponse(request.url, error.code, dict(error.get_headers()),
-                               _Body(error.get_body().encode()))
+            return _internal_error(request)
         code = int(status.split(" ", 1)[0])
-        return AWSResponse(request.url, code, dict(headers.items()), _Body(body))
+        return AWSResponse(request.url, code, dict(headers.items()), ResponseBody(content))
+
+
+def _internal_error(request: AWSPreparedRequest) -> AWSResponse:
+    logging.getLogger("werkzeug").exception("Error on request:")
+    error = InternalServerError()
+    return AWSResponse(request.url, error.code, dict(error.get_headers()), ResponseBody(error.get_body().encode()))
 
 
 def _text_headers(headers: Any) -> list[tuple[str, str]]:

@@ -77,7 +77,8 @@ def main(preload: list[str]) -> None:
         gc.freeze()
         _send({"ready": True})
         _serve(settings)
-        gc.unfreeze()  # the interpreter's own exit frees them as usual
+        # Left frozen: the interpreter's last collection would walk the whole preloaded heap
+        # (about 0.15 s of every twin stop) only to free memory the process gives back anyway.
 
 
 def _serve(settings: _ForkSettings) -> None:

@@ -30,6 +30,9 @@ moto repeats on every call, with a result that cannot differ between calls.
   learns of a job's end from Batch's own events, not from a timer). The poll
   still decides what the job's end was, and the sleeps keep their length for
   every other change.
+- Every KMS key gets an RSA private key at creation (for asymmetric signing), about
+  30 ms a key; the template's keys are symmetric and never sign. The key is made
+  at its first use instead, from the same key spec.
 """
 
 from __future__ import annotations
@@ -62,7 +65,34 @@ def install() -> None:
         cache_module_list()
         cache_interpreter_clients()
         wake_sync_polls_on_job_end()
+        make_kms_private_keys_on_first_use()
         _installed = True
+
+
+class _PrivateKeyOnFirstUse:
+    """Stands for moto's private key of a KMS key until something uses it (sign, verify, public key)."""
+
+    def __init__(self, make: Callable[[str], Any], key_spec: str) -> None:
+        self._make = make
+        self._key_spec = key_spec
+        self._key: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        with self._lock:
+            if self._key is None:
+                self._key = self._make(self._key_spec)
+        return getattr(self._key, name)
+
+
+def make_kms_private_keys_on_first_use() -> None:
+    import moto.kms.models as kms_models
+
+    make = kms_models.generate_private_key
+    def on_first_use(key_spec: str) -> Any:
+        return _PrivateKeyOnFirstUse(make, key_spec)
+
+    kms_models.generate_private_key = on_first_use
 
 
 def hook_interpreter_clients(hooks: list[Hook]) -> None:

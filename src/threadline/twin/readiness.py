@@ -46,6 +46,11 @@ class ReadinessGate:
             return self.app(environ, start_response)
         return _refuse(environ, start_response)
 
+    def admits(self, headers: Any) -> bool:
+        """Whether a request with these headers would pass the gate now (the in-process transport asks)."""
+        token = headers.get(TOKEN_HEADER)
+        return self.ready or (token.decode() if isinstance(token, bytes) else token) == self.token
+
     def sign(self, request: Any, **kwargs: Any) -> None:
         """botocore `request-created` handler: marks the twin's own calls so they pass while it starts."""
         request.headers[TOKEN_HEADER] = self.token

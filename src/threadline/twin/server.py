@@ -6,7 +6,9 @@ through the process-wide `MOTO_PORT`).
 
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
 import json
 import logging
 import os
@@ -31,6 +33,7 @@ from .faults import FaultPlan
 from .in_process import InProcessTransport
 from .lambda_async import RETRY_DELAYS_S
 from .lambda_runtime import LocalLambdaRuntime
+from .moto_dispatch import MotoDispatch
 from .provisioning import Provisioned, Provisioner
 from .queue_store import QueueStore
 from .readiness import ReadinessGate
@@ -107,6 +110,39 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+SERVER_POLL_S = 0.05  # how often moto's server loop looks for a stop (socketserver's default: 0.5 s)
+
+
+def _moto_server(port: int) -> Any:
+    """moto's threaded server on 127.0.0.1, whose loop notices a stop within SERVER_POLL_S."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    class TwinMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            self._server = make_server(self._ip_address, self._port, DomainDispatcherApplication(create_backend_app),
+                                       True, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever(poll_interval=SERVER_POLL_S)
+
+    return TwinMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+
+
+@functools.cache
+def _exit_without_final_collection() -> None:
+    """Register, once: at the process's exit, freeze the heap before the interpreter's last collections.
+
+    A twin's process holds moto's and botocore's models, hundreds of megabytes of
+    objects; the interpreter's garbage collections while it tears its modules down
+    took about a second of every `threadline` command's exit. Frozen objects are
+    left to the operating system. Objects in reference cycles are then not
+    finalised at exit; nothing in the twin relies on that (its state is saved by
+    `stop()`, and files are closed where they are written).
+    """
+    atexit.register(gc.freeze)
+
+
 @dataclass
 class TwinConfig:
     root: Path = PROJECT_ROOT
@@ -154,8 +190,6 @@ class Twin:
     # -- life cycle --------------------------------------------------------------
 
     def start(self, skip_fixes: tuple[str, ...] = ()) -> Twin:
-        from moto.server import ThreadedMotoServer
-
         from .graph_store import GraphStore, graph_path
         from .neptune_standin import NeptuneStandin
         from .openlineage_receiver import OpenLineageReceiver
@@ -171,14 +205,15 @@ class Twin:
         # (about 0.1 s of every start): docs/twin.md, "Differences from AWS". "true" keeps them.
         os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         moto_speedups.install()
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        _exit_without_final_collection()
+        self._server = _moto_server(self.port)
         self._server.start()
         self.gate = ReadinessGate(self._server._server.app)
         self._server._server.app = self.gate  # nothing but the twin's own calls until `gate.open()`
         self.session.events.register("request-created", self.gate.sign)
         # The twin's own calls (provisioning, pollers, run helpers) and its Step Functions
         # interpreter's skip the socket: in_process.py.
-        transport = InProcessTransport(self.gate, self.endpoint_url)
+        transport = InProcessTransport(self.gate, self.endpoint_url, MotoDispatch(self.gate.app), self.gate.admits)
         self.session.events.register("before-send", transport)
         moto_speedups.hook_interpreter_clients([("request-created", self.gate.sign), ("before-send", transport)])
         self._configure_moto({"stepfunctions": {"execute_state_machine": True}})
