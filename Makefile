@@ -8,7 +8,7 @@ test:
 	@scripts/setup --with-sam
 	@.venv/bin/ruff check .
 	@.venv/bin/mypy
-	@.venv/bin/python -m pytest -n 2
+	@PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/.cache/pycache .venv/bin/python -m pytest -n 2
 
 # make deploy ENV=dev|prod [DRY_RUN=1] [BUILDER=local|codebuild|auto]: see README, "Deploy to AWS".
 deploy:

@@ -13,7 +13,13 @@ from the call to SUCCEEDED, so that a busy machine moves both alike.
   `durations_s`, whose steps run one after another), median of --runs, with job
   processes forked warm (the default) and started cold, in one twin each; also
   upload to `collect` done (notices, lineage and outputs settled).
-- suite: `pytest -n 2` of the whole suite (--suite; minutes).
+- suite: `pytest -n 2` of the whole suite (--suite; minutes), with bytecode kept as
+  `make test` keeps it.
+
+Starts and the suite run with Python's bytecode kept (in a temporary
+PYTHONPYCACHEPREFIX), as Python keeps it by default; where the environment sets
+PYTHONDONTWRITEBYTECODE, every process compiles threadline's modules again, and
+the start is also given that way.
 
 Output: the table, and bench/out/twin.json (the medians, the load average at
 the start, and every sample).
@@ -87,6 +93,13 @@ def baseline_start_execution(samples: int) -> list[float]:
         server.stop()
 
 
+def bytecode_kept(prefix: str) -> dict[str, str]:
+    """This environment, with Python's bytecode kept under `prefix` (whatever PYTHONDONTWRITEBYTECODE says)."""
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": prefix}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def twin_starts(samples: int, env: dict[str, str] | None = None) -> list[float]:
     """Seconds from a fresh interpreter's launch to a started twin."""
     seconds = []
@@ -97,12 +110,12 @@ def twin_starts(samples: int, env: dict[str, str] | None = None) -> list[float]:
     return seconds
 
 
-def uncached_twin_start() -> float:
+def uncached_twin_start(env: dict[str, str]) -> float:
     """One start with an empty start cache, as the first after template.yaml or the definition changed."""
     from threadline.twin.template_cache import CACHE_DIR_ENV
 
     with tempfile.TemporaryDirectory() as cache:
-        return twin_starts(1, {**os.environ, CACHE_DIR_ENV: cache})[0]
+        return twin_starts(1, {**env, CACHE_DIR_ENV: cache})[0]
 
 
 def run_overheads(samples: int, warm: bool) -> list[dict[str, float]]:
@@ -137,10 +150,10 @@ def run_overheads(samples: int, warm: bool) -> list[dict[str, float]]:
     return runs
 
 
-def suite_seconds() -> float:
+def suite_seconds(env: dict[str, str]) -> float:
     began = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider"], cwd=ROOT,
-                   check=True)
+                   check=True, env=env)
     return time.perf_counter() - began
 
 
@@ -158,11 +171,17 @@ def main() -> None:
     baseline = statistics.median(baselines)
     figures: dict[str, Any] = {"baseline_start_execution_s": baseline, "cpus": os.cpu_count(),
                                "load_average": os.getloadavg()[0]}
-    twin_starts(1)  # fills the start cache, as any earlier start has
-    starts = twin_starts(args.starts)
+    bytecode = tempfile.TemporaryDirectory(prefix="threadline-bench-pycache-")
+    kept = bytecode_kept(bytecode.name)
+    twin_starts(1, kept)  # fills the start cache and the bytecode, as any earlier start has
+    starts = twin_starts(args.starts, kept)
     figures["twin_start_s"] = statistics.median(starts)
-    figures["twin_start_uncached_s"] = uncached_twin_start()
+    figures["twin_start_uncached_s"] = uncached_twin_start(kept)
     figures["samples"] = {"baseline_s": baselines, "twin_start_s": starts}
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        compiling = twin_starts(max(1, args.starts // 2))
+        figures["twin_start_no_bytecode_s"] = statistics.median(compiling)
+        figures["samples"]["twin_start_no_bytecode_s"] = compiling
     modes = (("warm", True), ("cold", False)) if args.cold else (("warm", True),)
     modes = modes if args.runs > 0 else ()
     for mode, warm in modes:
@@ -170,7 +189,8 @@ def main() -> None:
         figures[f"run_{mode}"] = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
         figures["samples"][f"run_{mode}"] = runs
     if args.suite:
-        figures["suite_s"] = suite_seconds()
+        figures["suite_s"] = suite_seconds(kept)
+    bytecode.cleanup()
 
     figures["load_average_end"] = os.getloadavg()[0]
     print(f"load average (1 min) {figures['load_average']:.1f} at the start, "
@@ -179,6 +199,8 @@ def main() -> None:
     print(f"{'figure':<34}{'seconds':>10}{'x baseline':>12}")
     rows = [("twin start (fresh interpreter)", figures["twin_start_s"]),
             ("  the same, start cache empty", figures["twin_start_uncached_s"])]
+    if "twin_start_no_bytecode_s" in figures:
+        rows.append(("  the same, bytecode not kept", figures["twin_start_no_bytecode_s"]))
     for mode, _ in modes:
         run = figures[f"run_{mode}"]
         rows += [(f"run upload->end, {mode} jobs", run["total_s"]),

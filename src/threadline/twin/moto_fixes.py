@@ -514,8 +514,15 @@ def fix_stepfunctions_status_events() -> None:
         original_start(self)
 
     def terminated(self: Any) -> None:
-        original_terminated(self)
-        _put_status_event(self.execution)
+        with _status_events:
+            _status_events.in_flight += 1
+        try:
+            original_terminated(self)  # from here on, DescribeExecution answers the end
+            _put_status_event(self.execution)
+        finally:
+            with _status_events:
+                _status_events.in_flight -= 1
+                _status_events.notify_all()
 
     execution_module.Execution.start = start
     execution_module.BaseExecutionWorkerCommunication.terminated = terminated
@@ -628,6 +635,25 @@ def fix_batch_sync_poll_resilience() -> None:
         return resolve
 
     service._build_sync_resolver = build_sync_resolver
+
+
+class _InFlight(threading.Condition):
+    in_flight = 0  # executions whose end is visible and whose status event is not on the bus yet
+
+
+_status_events = _InFlight()
+
+
+def status_events_sent(timeout: float) -> bool:
+    """Wait until every execution whose end can be seen has had its status event put on the bus.
+
+    moto shows an execution's end a moment before the status event leaves
+    (the event carries the end's status, date and output), so a caller that saw
+    the end and then waits for what the event starts (the finaliser) waits here
+    first. False on timeout.
+    """
+    with _status_events:
+        return _status_events.wait_for(lambda: _status_events.in_flight == 0, timeout)
 
 
 def _put_status_event(execution: Any, status: str | None = None) -> None:

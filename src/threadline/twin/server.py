@@ -104,6 +104,15 @@ def _stop_execution(sfn: Any, execution_arn: str, tries: int = 20) -> None:
             time.sleep(0.1)
 
 
+def _wait_until_ended(sfn: Any, execution_arns: list[str], timeout: float) -> None:
+    """Until each stopped execution shows its end: its worker ends it a moment after StopExecution returns."""
+    deadline = time.monotonic() + timeout
+    for arn in execution_arns:
+        while (sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -320,21 +329,22 @@ class Twin:
         if self._server is None or not self.provisioned.physical_ids.get("PipelineStateMachine"):
             return []
         sfn = self.client("stepfunctions")
-        stopped = []
+        stopped: dict[str, str] = {}  # name: ARN
         try:
             for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn,
                                                                       statusFilter="RUNNING"):
                 for execution in page["executions"]:
                     _stop_execution(sfn, execution["executionArn"])
-                    stopped.append(execution["name"])
+                    stopped[execution["name"]] = execution["executionArn"]
         except Exception:  # a twin that cannot answer any more cannot close its runs either
             logging.getLogger("threadline.twin").exception("could not stop the running executions")
-            return stopped
+            return list(stopped)
         if stopped:
+            _wait_until_ended(sfn, list(stopped.values()), timeout)
             self.wait_for_async(timeout)
             if self.event_sources is not None:
                 self.event_sources.wait_idle(timeout)
-        return stopped
+        return list(stopped)
 
     def _send_to_queue(self, queue_arn: str, body: str, attributes: dict[str, Any]) -> None:
         """Deliver to an SQS queue by ARN (Lambda's dead-letter queues and on-failure destinations)."""
@@ -343,16 +353,17 @@ class Twin:
         sqs.send_message(QueueUrl=url, MessageBody=body, **({"MessageAttributes": attributes} if attributes else {}))
 
     def wait_for_async(self, timeout: float = 30.0) -> bool:
-        """True once every async Lambda invocation (notices, the finaliser) has finished or dead-lettered."""
+        """True once every async Lambda invocation (notices, the finaliser) has finished or dead-lettered.
+
+        Ended executions' status events are waited for first: an execution seen
+        to have ended may not have sent the event that starts its finaliser yet.
+        """
         invoker = self.lambda_runtime.async_invoker if self.lambda_runtime else None
         if invoker is None:
             return True
         deadline = time.monotonic() + timeout
-        # Twice: an execution's status event may still be on its way to the finaliser.
-        for _ in range(2):
-            if not invoker.wait_idle(max(0.0, deadline - time.monotonic())):
-                return False
-            time.sleep(0.1)
+        if not moto_fixes.status_events_sent(timeout):
+            return False
         return invoker.wait_idle(max(0.0, deadline - time.monotonic()))
 
     def _reset_moto(self) -> None:
