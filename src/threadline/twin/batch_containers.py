@@ -381,7 +381,8 @@ class ContainerTask:
         env = {**self.environment, **{key: self._host_path(value) for key, value in container.spec.environment.items()}}
         container.probe_started = now
         container.probe = subprocess.Popen(self._probe_command(check), cwd=self.cwd, env=env,
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                           start_new_session=True)
 
     def _probe_command(self, check: tuple[str, ...]) -> list[str]:
         if check[0] == "CMD-SHELL":

@@ -51,7 +51,8 @@ class ColdProcess:
 
     def __init__(self, command: list[str], cwd: Path, env: dict[str, str], log_path: Path) -> None:
         self._log: IO[bytes] = log_path.open("wb")
-        self._process = subprocess.Popen(command, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self._process = subprocess.Popen(command, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)  # the twin stops it, not the terminal's Ctrl-C
         self.pid = self._process.pid
 
     @property
@@ -180,7 +181,8 @@ class JobLauncher:
         log = self._zygote_log.open("ab") if self._zygote_log else subprocess.DEVNULL
         self._zygote = subprocess.Popen(
             [sys.executable, "-m", "threadline.twin.job_zygote", *PRELOAD],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+            start_new_session=True)  # the terminal's Ctrl-C is the twin's to handle: it ends when stdin closes
         if not isinstance(log, int):
             log.close()
         threading.Thread(target=self._read_answers, name="job-zygote-answers", daemon=True).start()

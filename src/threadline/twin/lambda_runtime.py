@@ -221,6 +221,7 @@ class _Worker:
                 [sys.executable, "-P", str(BOOTSTRAP), spec.handler, str(write_end)],
                 stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, cwd=spec.code_dir, env=env,
                 pass_fds=(write_end,),
+                start_new_session=True,  # the terminal's Ctrl-C is the twin's to handle: it ends when stdin closes
             )
         os.close(write_end)
         return cls(process, read_end)

@@ -276,15 +276,15 @@ class Twin:
         if self._warm_up is not None:
             self._warm_up.join()  # before moto's state goes
             self._warm_up = None
+        if self.schedules is not None:  # no scheduled invocations while the runs close
+            self.schedules.stop()
+            self.schedules = None
         self.close_running_runs()
         if self.state is not None:
             self.state.stop()  # the last save, with the runs just closed
             self.state = None
         if self.executions is not None:
             self.executions.forget()  # moto forgets too: a later twin here remembers its own workdir's
-        if self.schedules is not None:
-            self.schedules.stop()
-            self.schedules = None
         if self.alarms is not None:
             self.alarms.stop()
             self.alarms = None
