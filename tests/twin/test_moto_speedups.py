@@ -158,3 +158,22 @@ def test_a_kms_key_gets_its_private_key_at_first_use_and_signs_and_verifies_with
                               SigningAlgorithm="ECDSA_SHA_256")["SignatureValid"]
         assert kms.get_public_key(KeyId=signing)["PublicKey"]
         assert made == ["ECC_NIST_P256"]  # made once
+
+
+def test_a_jsonpath_is_parsed_once_and_answers_every_document_and_a_bad_one_still_fails():
+    import jsonpath_ng.ext
+    from jsonpath_ng.exceptions import JsonPathParserError
+    from moto.events.utils import EventTemplateParser
+    from moto.stepfunctions.parser.asl.utils.json_path import extract_json
+
+    assert jsonpath_ng.ext.parse("$.detail.status") is jsonpath_ng.ext.parse("$.detail.status")
+    assert extract_json("$.detail.status", {"detail": {"status": "RUNNING"}}) == "RUNNING"
+    assert extract_json("$.detail.status", {"detail": {"status": "SUCCEEDED"}}) == "SUCCEEDED"  # not the first one
+    transformed = EventTemplateParser.parse(input_template='{"queue": "<queue>", "status": "<status>"}',
+                                            input_paths_map={"queue": "$.detail.jobQueue", "status": "$.detail.status"},
+                                            event={"detail": {"jobQueue": "gpu", "status": "FAILED"},
+                                                   "ingestion-time": "2026-11-30T00:00:00Z"})
+    assert transformed == {"queue": "gpu", "status": "FAILED"}
+    for _ in range(2):  # a failed parse is not remembered as a success
+        with pytest.raises(JsonPathParserError):
+            jsonpath_ng.ext.parse("$.[[")

@@ -30,6 +30,11 @@ moto repeats on every call, with a result that cannot differ between calls.
   learns of a job's end from Batch's own events, not from a timer). The poll
   still decides what the job's end was, and the sleeps keep their length for
   every other change.
+- JSONPath expressions are parsed again at every use (jsonpath_ng builds its parser
+  each time, about 0.9 ms a path): every EventBridge input transformer of every
+  event (several paths each, some 20 Batch and Step Functions events a run), and
+  every path of every state. A parsed expression is never changed by `find` or
+  `update`, so one is kept per path text (a path that fails to parse is not kept).
 - Every KMS key gets an RSA private key at creation (for asymmetric signing), about
   30 ms a key; the template's keys are symmetric and never sign. The key is made
   at its first use instead, from the same key spec.
@@ -46,6 +51,7 @@ from typing import Any
 _lock = threading.Lock()
 _installed = False
 TREE_CACHE_SIZE = 32  # distinct definitions kept parsed (a twin has one or two)
+JSONPATH_CACHE_SIZE = 4096  # distinct JSONPath texts kept parsed (the template and definition have some hundred)
 Hook = tuple[str, Callable[..., Any]]  # (botocore event name, handler)
 _client_hooks: list[Hook] = []
 _clients: dict[tuple[str, str, str], Any] = {}
@@ -66,7 +72,21 @@ def install() -> None:
         cache_interpreter_clients()
         wake_sync_polls_on_job_end()
         make_kms_private_keys_on_first_use()
+        cache_jsonpath_parse()
         _installed = True
+
+
+def cache_jsonpath_parse() -> None:
+    """`parse` of jsonpath_ng (and of its extensions), where moto's events and interpreter call it."""
+    import jsonpath_ng
+    import jsonpath_ng.ext
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    extended = functools.lru_cache(maxsize=JSONPATH_CACHE_SIZE)(jsonpath_ng.ext.parse)
+    jsonpath_ng.ext.parse = extended  # moto's EventBridge input transformer imports it at each call
+    json_path.parse = extended
+    result_path.parse = functools.lru_cache(maxsize=JSONPATH_CACHE_SIZE)(jsonpath_ng.parse)
 
 
 class _PrivateKeyOnFirstUse:
