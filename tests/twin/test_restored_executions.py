@@ -2,15 +2,13 @@
 
 They are answered from `<workdir>/state/executions/` exactly as the twin that ran
 them answered, paged as Step Functions pages, and they never run again. The
-twins run in processes of their own, as `threadline up` does (moto's state is
-per process); the paging rules are also checked on moto alone, without a twin.
+twins are the first two of the restart story (restart_story.py), each in a
+process of its own; the paging rules are also checked on moto alone, without a twin.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,88 +21,7 @@ from moto import mock_aws
 from threadline.twin.execution_store import ABORTED_ERROR, ExecutionStore, executions_dir
 from threadline.twin.state_files import write_json
 
-# What a twin answers about its executions, as JSON (datetimes as UTC ISO text) for the test to compare.
-ANSWERS = """
-import json
-from datetime import UTC
-
-def answers(sfn, machine, arns):
-    def listed(**params):
-        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, **params)
-        return [[e for e in page["executions"]] for page in pages]
-
-    def history(arn, **params):
-        pages = sfn.get_paginator("get_execution_history").paginate(executionArn=arn, **params)
-        return [page["events"] for page in pages]
-
-    found = {
-        "all": listed(), "by_one": listed(PaginationConfig={"PageSize": 1}),
-        "succeeded": listed(statusFilter="SUCCEEDED"), "failed": listed(statusFilter="FAILED"),
-        "running": listed(statusFilter="RUNNING"),
-        "described": {arn: sfn.describe_execution(executionArn=arn) for arn in arns},
-        "history": {arn: history(arn) for arn in arns},
-        "reversed": {arn: history(arn, reverseOrder=True) for arn in arns},
-        "by_seven": {arn: history(arn, PaginationConfig={"PageSize": 7}) for arn in arns},
-        "reversed_by_seven": {arn: history(arn, reverseOrder=True, PaginationConfig={"PageSize": 7})
-                              for arn in arns},
-    }
-    for described in found["described"].values():
-        described.pop("ResponseMetadata")
-    return json.loads(json.dumps(found, default=lambda moment: moment.astimezone(UTC).isoformat()))
-"""
-
-FIRST_TWIN = ANSWERS + """
-import sys, time
-from pathlib import Path
-import threadline
-from threadline.twin.runs import run_file
-from threadline.twin.server import Twin, TwinConfig
-
-sample = Path(threadline.__file__).parent / "data" / "sample-positions.csv"
-with Twin(TwinConfig(workdir=Path(sys.argv[1]))) as twin:
-    sfn = twin.client("stepfunctions")
-    run = run_file(twin, sample, "incoming/restored.csv")
-    bad = sfn.start_execution(stateMachineArn=twin.state_machine_arn, name="bad-input", input="{}")["executionArn"]
-    while sfn.describe_execution(executionArn=bad)["status"] == "RUNNING":
-        time.sleep(0.05)
-    twin.wait_for_async()
-    print(json.dumps({"machine": twin.state_machine_arn, "arns": [run.execution_arn, bad],
-                      "answers": answers(sfn, twin.state_machine_arn, [run.execution_arn, bad])}))
-"""
-
-SECOND_TWIN = ANSWERS + """
-import sys, time
-from pathlib import Path
-from typer.testing import CliRunner
-from threadline.cli.app import app
-from threadline.twin.server import Twin, TwinConfig
-
-workdir, arns = Path(sys.argv[1]), json.loads(sys.argv[2])
-with Twin(TwinConfig(workdir=workdir)) as twin:
-    sfn = twin.client("stepfunctions")
-    before = answers(sfn, twin.state_machine_arn, arns)
-    # `threadline graph` of the old run, with no saved files to fall back on: the API alone answers.
-    drawn = CliRunner().invoke(app, ["graph", arns[0].rsplit(":", 1)[1], "--endpoint-url", twin.endpoint_url,
-                                     "--workdir", str(workdir / "elsewhere"), "--out", str(workdir / "old.html")])
-    graph = {"exit": drawn.exit_code, "from_api": twin.endpoint_url in drawn.output, "output": drawn.output,
-             "page": (workdir / "old.html").is_file()}
-    new = sfn.start_execution(stateMachineArn=twin.state_machine_arn, name="after-restart",
-                              input="{}")["executionArn"]
-    while sfn.describe_execution(executionArn=new)["status"] == "RUNNING":
-        time.sleep(0.05)
-    twin.wait_for_async()
-    after = answers(sfn, twin.state_machine_arn, arns)
-    starts = [i for i in twin.lambda_runtime.invocations if i.function == "StartRunFunction"]
-    print(json.dumps({"restored": twin.restored, "problems": twin.state_problems, "new": new, "before": before,
-                      "after": after, "start_function_calls": len(starts), "graph": graph}))
-"""
-
-
-def _twin(script: str, *args: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=300,
-                          check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+from restart_story import FAILED_NAME, NEW_NAME, Story
 
 
 def _joined(pages: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -115,13 +32,17 @@ def _names(pages: list[list[dict[str, Any]]]) -> list[str]:
     return [execution["name"] for execution in _joined(pages)]
 
 
-def test_a_restarted_twin_lists_and_pages_earlier_executions_as_their_twin_did(tmp_path: Path) -> None:
-    first = _twin(FIRST_TWIN, str(tmp_path))
+def _saved_executions(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in executions_dir(folder).glob("*.json")}
+
+
+def test_a_restarted_twin_lists_and_pages_earlier_executions_as_their_twin_did(restart_story: Story) -> None:
+    first, second = restart_story.first, restart_story.second
     was = first["answers"]
     run_arn, bad_arn = first["arns"]
     assert [e["executionArn"] for e in was["all"][0]] == [bad_arn, run_arn]  # newest first
     assert [len(page) for page in was["by_one"]] == [1, 1] and was["by_one"][0] + was["by_one"][1] == was["all"][0]
-    assert _names(was["succeeded"]) == [run_arn.rsplit(":", 1)[1]] and _names(was["failed"]) == ["bad-input"]
+    assert _names(was["succeeded"]) == [run_arn.rsplit(":", 1)[1]] and _names(was["failed"]) == [FAILED_NAME]
     assert _names(was["running"]) == []
     # A pipeline run's history is longer than one page of seven, in either order.
     events = was["history"][run_arn][0]
@@ -129,9 +50,6 @@ def test_a_restarted_twin_lists_and_pages_earlier_executions_as_their_twin_did(t
     assert was["reversed"][run_arn] == [events[::-1]]
     assert len(was["by_seven"][run_arn]) > 2 and _joined(was["by_seven"][run_arn]) == events
     assert _joined(was["reversed_by_seven"][run_arn]) == events[::-1]
-    saved = {path.name: path.read_bytes() for path in executions_dir(tmp_path).glob("*.json")}
-
-    second = _twin(SECOND_TWIN, str(tmp_path), json.dumps(first["arns"]))
 
     assert second["problems"] == [] and second["restored"]["executions"] == 2
     assert second["before"] == was  # every answer, before any new run
@@ -141,15 +59,17 @@ def test_a_restarted_twin_lists_and_pages_earlier_executions_as_their_twin_did(t
     listed = second["after"]["all"][0]
     assert listed[0]["executionArn"] == second["new"] and listed[0]["status"] == "FAILED"
     assert listed[1:] == was["all"][0]
-    assert _names(second["after"]["by_one"]) == ["after-restart", "bad-input", run_arn.rsplit(":", 1)[1]]
-    assert _names(second["after"]["failed"]) == ["after-restart", "bad-input"]
+    assert _names(second["after"]["by_one"]) == [NEW_NAME, FAILED_NAME, run_arn.rsplit(":", 1)[1]]
+    assert _names(second["after"]["failed"]) == [NEW_NAME, FAILED_NAME]
     assert second["after"]["succeeded"] == was["succeeded"] and _names(second["after"]["running"]) == []
     for key in ("described", "history", "reversed", "by_seven", "reversed_by_seven"):
         assert second["after"][key] == was[key], key
     # They never ran again: no start, and their files are as the first twin left them.
     assert second["start_function_calls"] == 0
-    assert saved == {path.name: path.read_bytes() for path in executions_dir(tmp_path).glob("*.json")
-         if path.name != "after-restart.json"}
+    saved, kept = _saved_executions(restart_story.after("first")), _saved_executions(restart_story.after("second"))
+    assert {name: kept.get(name) for name in saved} == saved
+    # The only new files are the second twin's own executions: the new one and the rerun.
+    assert sorted(kept.keys() - saved.keys()) == sorted([f"{NEW_NAME}.json", f"{second['rerun']['run_id']}.json"])
 
 
 # -- the same rules on moto alone, without starting a twin ---------------------------------------------
