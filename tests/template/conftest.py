@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import background_checks
 import pytest
 from cfnlint.decode import decode
 
@@ -40,3 +41,8 @@ def template() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def resources(template: dict[str, Any]) -> dict[str, Any]:
     return template["Resources"]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the external checkers as soon as the tests to run are known (see background_checks.py)."""
+    background_checks.start_collected(session)

@@ -12,6 +12,10 @@ the expanded form. The tests check three things:
 - no check crashed on template.yaml as written (a crashed check did not run); without the
   skips, a crash counts as a failure.
 
+One checkov run scans the three files (each on its own: its graph links a file's resources
+only), started in the background once the tests are collected (`background_checks.py`); its
+report also names the checkov version that ran, checked against the pin.
+
 checkov lives in its own virtualenv (.tools/checkov, pinned in requirements-checkov.txt):
 its pins clash with the project's. `scripts/setup --with-sam`, which `make test` runs,
 installs it; without it these tests skip and say so.
@@ -20,15 +24,13 @@ installs it; without it these tests skip and say so.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from background_checks import Check, register, shared_folder
 
 from threadline.twin.template import load_yaml, translate
 
@@ -41,49 +43,33 @@ SETUP_HINT = (
     "(`make test` does), which installs requirements-checkov.txt into its own virtualenv"
 )
 CHECK_ID = re.compile(r"^CKV2?_AWS_[0-9]+$")
-CRASH = re.compile(r"Failed to run check (\S+) on \S+?:(\S+)")
+CRASH = re.compile(r"Failed to run check (\S+) on (\S+?):(\S+)")  # check, file, resource
 
 Finding = tuple[str, str]  # (check id, logical id)
 
 
 @dataclass
 class Scan:
-    """One checkov run: its summary, failures, skips (with comments) and crashed checks."""
+    """checkov's findings on one file: checks passed, failures, skips (with comments) and crashed checks."""
 
     name: str
-    summary: dict[str, Any]
+    passed: int = 0
     failed: set[Finding] = field(default_factory=set)
     skipped: dict[Finding, str] = field(default_factory=dict)
     crashed: set[Finding] = field(default_factory=set)
 
 
+@dataclass
+class Report:
+    """The one checkov run over every form: the version that ran, and a scan per form."""
+
+    version: str
+    scans: dict[str, Scan]
+
+
 def _logical_id(resource: str) -> str:
     """checkov names a resource `Type.LogicalId` (`AWS::S3::Bucket.IncomingBucket`)."""
     return resource.rsplit(".", 1)[-1]
-
-
-def _run_checkov(name: str, path: Path) -> Scan:
-    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "LOG_LEVEL": "WARNING"}
-    result = subprocess.run(
-        [str(CHECKOV_BIN), "--file", str(path), "--framework", "cloudformation", "--output", "json",
-         "--skip-download"],
-        cwd=path.parent, env=env, capture_output=True, text=True, timeout=600,
-    )
-    # Exit status 1 means "some check failed"; the JSON says which. Anything else is an error.
-    assert result.returncode in (0, 1), f"checkov failed on {name}:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
-    report = json.loads(result.stdout)
-    if isinstance(report, list):  # one report per framework; only cloudformation ran
-        (report,) = report
-    scan = Scan(name, report["summary"])
-    assert scan.summary["parsing_errors"] == 0, f"checkov could not parse {name}: {scan.summary}"
-    results = report.get("results", {})
-    for check in results.get("failed_checks", []):
-        scan.failed.add((check["check_id"], _logical_id(check["resource"])))
-    for check in results.get("skipped_checks", []):
-        comment = (check.get("check_result") or {}).get("suppress_comment") or ""
-        scan.skipped[(check["check_id"], _logical_id(check["resource"]))] = comment
-    scan.crashed = {(check, _logical_id(resource)) for check, resource in CRASH.findall(result.stderr)}
-    return scan
 
 
 def _declared_skips(template: dict[str, Any]) -> dict[Finding, str]:
@@ -110,6 +96,52 @@ def _write(path: Path, template: dict[str, Any]) -> Path:
     return path
 
 
+# The forms scanned, by file name: template.yaml as written; and both forms with the skips taken out.
+FORMS = {
+    TEMPLATE_PATH.name: "template.yaml",
+    "template-without-skips.json": "template.yaml without skips",
+    "expanded-without-skips.json": "expanded template without skips",
+}
+
+
+def _checkov_command(folder: Path) -> list[str]:
+    """Write the forms without skips into `folder`; one checkov run scans all three (each file on its own)."""
+    sam_template = load_yaml(TEMPLATE_PATH)
+    expanded, _ = translate(sam_template, REPO_ROOT)
+    files = [TEMPLATE_PATH,
+             _write(folder / "template-without-skips.json", _without_skips(sam_template)),
+             _write(folder / "expanded-without-skips.json", _without_skips(expanded))]
+    return [str(CHECKOV_BIN), *(arg for path in files for arg in ("--file", str(path))),
+            "--framework", "cloudformation", "--output", "json", "--skip-download"]
+
+
+CHECKOV = register(Check("checkov", __name__, CHECKOV_BIN, _checkov_command, cwd=REPO_ROOT,
+                         env={"BC_SKIP_MAPPING": "TRUE", "LOG_LEVEL": "WARNING"}))
+
+
+def _form(file_path: str) -> str:
+    return FORMS[Path(file_path).name]
+
+
+def _parse(stdout: str, stderr: str) -> Report:
+    report = json.loads(stdout)
+    if isinstance(report, list):  # one report per framework; only cloudformation ran
+        (report,) = report
+    summary, results = report["summary"], report.get("results", {})
+    assert summary["parsing_errors"] == 0 and not results.get("parsing_errors"), f"checkov could not parse: {results}"
+    scans = {name: Scan(name) for name in FORMS.values()}
+    for check in results.get("passed_checks", []):
+        scans[_form(check["file_path"])].passed += 1
+    for check in results.get("failed_checks", []):
+        scans[_form(check["file_path"])].failed.add((check["check_id"], _logical_id(check["resource"])))
+    for check in results.get("skipped_checks", []):
+        comment = (check.get("check_result") or {}).get("suppress_comment") or ""
+        scans[_form(check["file_path"])].skipped[(check["check_id"], _logical_id(check["resource"]))] = comment
+    for check, file_path, resource in CRASH.findall(stderr):
+        scans[_form(file_path)].crashed.add((check, _logical_id(resource)))
+    return Report(summary["checkov_version"], scans)
+
+
 @pytest.fixture(scope="module")
 def checkov() -> Path:
     if not CHECKOV_BIN.exists():
@@ -123,29 +155,27 @@ def sam_template() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def scans(checkov: Path, sam_template: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Scan]:
-    """template.yaml as written; and both forms with the skips taken out. Run side by side."""
-    folder = tmp_path_factory.mktemp("checkov")
-    expanded, _ = translate(sam_template, REPO_ROOT)
-    jobs = {
-        "template.yaml": TEMPLATE_PATH,
-        "template.yaml without skips": _write(folder / "template-without-skips.json", _without_skips(sam_template)),
-        "expanded template without skips": _write(folder / "expanded-without-skips.json", _without_skips(expanded)),
-    }
-    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        futures = {name: pool.submit(_run_checkov, name, path) for name, path in jobs.items()}
-        return {name: future.result() for name, future in futures.items()}
+def report(checkov: Path, tmp_path_factory: pytest.TempPathFactory) -> Report:
+    """The run started in the background when the tests were collected (or now, if none was)."""
+    result = CHECKOV.result(shared_folder(tmp_path_factory))
+    # Exit status 1 means "some check failed"; the JSON says which. Anything else is an error.
+    assert result.returncode in (0, 1), f"checkov failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    return _parse(result.stdout, result.stderr)
 
 
-def test_checkov_matches_the_pin(checkov: Path) -> None:
+@pytest.fixture(scope="module")
+def scans(report: Report) -> dict[str, Scan]:
+    return report.scans
+
+
+def test_checkov_matches_the_pin(report: Report) -> None:
+    """The checkov that scanned the template is the pinned one (its report names its version)."""
     pins = dict(
         line.split("==", 1)
         for line in CHECKOV_REQUIREMENTS.read_text().splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     )
-    result = subprocess.run([str(checkov), "--version"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == pins["checkov"].strip()
+    assert report.version == pins["checkov"].strip()
 
 
 def test_every_declared_skip_names_a_check_and_gives_a_reason(sam_template: dict[str, Any]) -> None:
@@ -158,7 +188,7 @@ def test_every_declared_skip_names_a_check_and_gives_a_reason(sam_template: dict
 
 def test_the_template_as_written_has_no_unexplained_failure(scans: dict[str, Scan]) -> None:
     scan = scans["template.yaml"]
-    assert scan.summary["passed"] > 0, scan.summary
+    assert scan.passed > 0, scan
     assert not scan.failed, (
         "checkov failures on template.yaml without a written reason: fix them, or add "
         "Metadata.checkov.skip (id and comment) to the resource:\n"

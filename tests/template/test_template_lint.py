@@ -1,14 +1,19 @@
-"""The template passes `sam validate --lint` (pinned SAM CLI) and cfn-lint."""
+"""The template passes `sam validate --lint` (pinned SAM CLI) and cfn-lint.
+
+Both run in the background from the moment the tests are collected (`background_checks.py`).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from cfnlint.api import lint_file
+from background_checks import Check, register, shared_folder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
@@ -26,8 +31,21 @@ def _sam() -> Path:
     return SAM_BIN
 
 
+SAM_ENV = {"SAM_CLI_TELEMETRY": "0"}
+# cfn-lint's own API with its defaults, as the CLI runs it; prints the matches' text as a JSON list.
+CFN_LINT = ("import json, sys; from pathlib import Path; from cfnlint.api import lint_file; "
+            "print(json.dumps([str(match) for match in lint_file(Path(sys.argv[1]))]))")
+
+SAM_VALIDATE = register(Check(
+    "sam-validate-lint", __name__, SAM_BIN,
+    lambda _: [str(SAM_BIN), "validate", "--lint", "--template", str(TEMPLATE_PATH), "--region", "us-east-1"],
+    cwd=REPO_ROOT, env=SAM_ENV, timeout_s=300))
+CFN_LINT_CHECK = register(Check("cfn-lint", __name__, Path(sys.executable),
+                                lambda _: [sys.executable, "-c", CFN_LINT, str(TEMPLATE_PATH)], cwd=REPO_ROOT))
+
+
 def _run_sam(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    env = {**os.environ, **SAM_ENV}
     return subprocess.run(
         [str(_sam()), *args],
         cwd=REPO_ROOT,
@@ -51,14 +69,17 @@ def test_sam_cli_matches_the_pin() -> None:
     assert found and found.group(1) == pins["aws-sam-cli"].strip(), result.stdout
 
 
-def test_sam_validate_lint_passes() -> None:
-    result = _run_sam("validate", "--lint", "--template", str(TEMPLATE_PATH), "--region", "us-east-1")
+def test_sam_validate_lint_passes(tmp_path_factory: pytest.TempPathFactory) -> None:
+    _sam()
+    result = SAM_VALIDATE.result(shared_folder(tmp_path_factory))
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "is a valid SAM Template" in output, output
 
 
-def test_cfn_lint_reports_nothing() -> None:
+def test_cfn_lint_reports_nothing(tmp_path_factory: pytest.TempPathFactory) -> None:
     """No errors and no warnings (informational checks stay off, as in the CLI default)."""
-    matches = lint_file(Path(TEMPLATE_PATH))
-    assert not matches, "\n".join(str(m) for m in matches)
+    result = CFN_LINT_CHECK.result(shared_folder(tmp_path_factory))
+    assert result.returncode == 0, result.stdout + result.stderr
+    matches = json.loads(result.stdout)
+    assert not matches, "\n".join(matches)

@@ -60,16 +60,24 @@ class ScenarioRunner:
         self._server_log: IO[bytes] | None = None
         self._pending = b""
         self._next_id = 0
+        self._answers: dict[int, dict] = {}  # by request id, until taken
+        self._started: dict[str, tuple[int, int]] = {}  # pairs started ahead, by scenario: their request ids
 
     def pair(self, name: str, timeout_s: float = TIMEOUT_S) -> tuple[dict, dict]:
         """(without the fix, with it); each run is killed after `timeout_s`."""
         if not self.fork:
             return _cold_pair(name, timeout_s)
         server = self._running_server()
-        broken, fixed = self._ask(server, name, False, timeout_s), self._ask(server, name, True, timeout_s)
+        ahead = self._started.pop(name, None) if timeout_s == TIMEOUT_S else None
+        broken, fixed = ahead or self._start(server, name, timeout_s)
         answers = self._await(server, {broken, fixed}, timeout_s)
         return (parse_result(name, False, *_fields(answers[broken])),
                 parse_result(name, True, *_fields(answers[fixed])))
+
+    def start_ahead(self, name: str) -> None:
+        """Start `name`'s pair now, so that it runs while the caller does other work; `pair(name)` takes it."""
+        if self.fork and name not in self._started:
+            self._started[name] = self._start(self._running_server(), name, TIMEOUT_S)
 
     def close(self) -> None:
         """End the server: it kills any child still running when its stdin closes."""
@@ -97,7 +105,12 @@ class ScenarioRunner:
             self._server = subprocess.Popen([sys.executable, str(Path(__file__)), "--serve"],
                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._server_log)
             self._pending = b""
+            self._answers.clear()  # what the old server was asked, it will never answer
+            self._started.clear()
         return self._server
+
+    def _start(self, server: subprocess.Popen[bytes], name: str, timeout_s: float) -> tuple[int, int]:
+        return self._ask(server, name, False, timeout_s), self._ask(server, name, True, timeout_s)
 
     def _ask(self, server: subprocess.Popen[bytes], name: str, with_fix: bool, timeout_s: float) -> int:
         assert server.stdin is not None
@@ -108,9 +121,12 @@ class ScenarioRunner:
         return self._next_id
 
     def _await(self, server: subprocess.Popen[bytes], ids: set[int], timeout_s: float) -> dict[int, dict]:
-        """Read answers until every one of `ids` has come (the server itself times out each child)."""
+        """Read answers until every one of `ids` has come (the server itself times out each child).
+
+        Answers to other requests (pairs started ahead) are kept for their turn.
+        """
         assert server.stdout is not None
-        answers: dict[int, dict] = {}
+        answers = self._answers
         deadline = time.monotonic() + timeout_s + 60  # the server's own deadline, then some
         with selectors.DefaultSelector() as selector:
             selector.register(server.stdout, selectors.EVENT_READ)
@@ -125,7 +141,7 @@ class ScenarioRunner:
                 for line in lines:
                     answer = json.loads(line)
                     answers[answer["id"]] = answer
-        return answers
+        return {request: answers.pop(request) for request in ids}
 
     def _server_tail(self) -> str:
         if self._server_log is None:

@@ -28,6 +28,7 @@ from threadline.twin.lambda_runtime import FunctionSpec, LocalLambdaRuntime
 from threadline.twin.server import _shared_loader, free_port
 
 REGION = "us-east-1"
+MOTO_SETTINGS = {"MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}  # no scenario runs instances from an AMI
 POLL_S = 0.05  # between looks at something awaited: often enough to see it soon, rarely enough to cost little CPU
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
@@ -44,7 +45,7 @@ class Scene:
         self.tmp = Path(tempfile.mkdtemp())
         port = free_port()
         os.environ["MOTO_PORT"] = str(port)
-        os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"  # no scenario runs instances from an AMI
+        os.environ.update(MOTO_SETTINGS)
         _shared_loader()
         self.url = f"http://127.0.0.1:{port}"
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -447,6 +448,18 @@ def _queue(scene: Scene, name: str) -> tuple[str, str]:
     return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
 
+def _receive_all(scene: Scene, url: str) -> list[dict]:
+    """Receive (and delete) every message now in the queue, waiting for none."""
+    sqs = scene.client("sqs")
+    messages: list[dict] = []
+    while received := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
+                                          WaitTimeSeconds=0).get("Messages", []):
+        for message in received:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        messages.extend(received)
+    return messages
+
+
 def _drain(scene: Scene, url: str, until, timeout: float) -> list[dict]:
     """Receive (and delete) the queue's messages until `until(messages)` holds or `timeout` passes."""
     sqs = scene.client("sqs")
@@ -464,12 +477,18 @@ def _drain(scene: Scene, url: str, until, timeout: float) -> list[dict]:
 
 
 def _failing_function(scene: Scene) -> str:
-    """A function "failing" that runs 1 s and always raises, with a dead-letter queue; returns the queue URL."""
+    """A function "failing" that always raises, with a dead-letter queue; returns the queue URL.
+
+    Its first run takes 1 s (long enough to tell an answer before the run's end from one after
+    it); the retries raise at once. Its runs start in its code folder, where the first leaves a mark.
+    """
     from threadline.twin.lambda_async import AsyncConfig
 
     dead_url, dead_arn = _queue(scene, "async-dead")
-    _consumer(scene, "failing", "import time\n\ndef handler(event, context):\n"
-                                "    time.sleep(1)\n    raise ValueError('always fails: ' + event['n'])\n")
+    _consumer(scene, "failing", "import os, time\n\ndef handler(event, context):\n"
+                                "    if not os.path.exists('ran-once'):\n"
+                                "        open('ran-once', 'w').close()\n        time.sleep(1)\n"
+                                "    raise ValueError('always fails: ' + event['n'])\n")
     scene.lambdas.functions["failing"].async_config = AsyncConfig(dead_letter_arn=dead_arn)
     scene.lambdas.async_invoker.retry_delays_s = (0.1, 0.1)
     return dead_url
@@ -478,7 +497,8 @@ def _failing_function(scene: Scene) -> str:
 def _async_aftermath(scene: Scene, dead_url: str) -> dict:
     """Once the async invocations are over: the function's runs and what reached its dead-letter queue."""
     finished = scene.lambdas.async_invoker.wait_idle(20)
-    messages = _drain(scene, dead_url, lambda found: bool(found), timeout=2 if finished else 0.1)
+    # The invoker sends an event's dead letter before it counts the event done: all are in the queue.
+    messages = _receive_all(scene, dead_url)
     runs = sorted((i for i in scene.lambdas.invocations if i.function == "failing"), key=lambda i: i.started_at)
     dead_letters = [{"body": json.loads(m["Body"]),
                      "attributes": {k: v.get("StringValue") for k, v in m.get("MessageAttributes", {}).items()}}
@@ -517,6 +537,17 @@ def lambda_invocation_type(scene: Scene) -> dict:
             and ended < aftermath["first_run_ended"], **aftermath}
 
 
+STATUS_MARKER = {"marker": "every status event put before this one has been delivered"}
+
+
+def _status_events_settled(messages: list[dict]) -> bool:
+    """The marker has come, and so has the end of every execution whose RUNNING event came."""
+    details = [json.loads(m["Body"]).get("detail", {}) for m in messages]
+    started = {d.get("executionArn") for d in details if d.get("status") == "RUNNING"}
+    ended = {d.get("executionArn") for d in details if d.get("status") not in (None, "RUNNING")}
+    return STATUS_MARKER in details and started <= ended
+
+
 def stepfunctions_status_events(scene: Scene) -> dict:
     """Executions' status changes reach a rule on the default bus (delivered to an SQS target)."""
     url, arn = _queue(scene, "status-events")
@@ -529,8 +560,12 @@ def stepfunctions_status_events(scene: Scene) -> dict:
         "Fail": {"Type": "Fail", "Error": "Scene.Broken", "Cause": "it had to fail"}}}, execution_input={"n": 1})
     succeeded = scene.run_state_machine({"StartAt": "Done", "States": {
         "Done": {"Type": "Pass", "Result": {"ok": True}, "End": True}}}, execution_input={"n": 2})
-    messages = _drain(scene, url, lambda found: len(found) >= 4, timeout=3)
-    received = [json.loads(m["Body"]) for m in messages]
+    # Then a marker on the same rule: events already put reach the queue before it, and each
+    # execution's end event follows its RUNNING one (put when moto records the end).
+    events.put_events(Entries=[{"Source": "aws.states", "DetailType": "Step Functions Execution Status Change",
+                                "Detail": json.dumps(STATUS_MARKER)}])
+    messages = _drain(scene, url, _status_events_settled, timeout=3)
+    received = [body for body in (json.loads(m["Body"]) for m in messages) if body.get("detail") != STATUS_MARKER]
     # Each execution's events, as received (expected: RUNNING, then how it ended).
     return {"statuses": [failed["status"], succeeded["status"]],
             "failed": [e for e in received if e.get("detail", {}).get("executionArn") == failed.get("executionArn")],
@@ -549,8 +584,10 @@ def schedule_rules_ignore_bus_events(scene: Scene) -> dict:
     events.put_rule(Name="patterned", EventPattern=json.dumps({"source": ["threadline.test"]}))
     events.put_targets(Rule="patterned", Targets=[{"Id": "queue", "Arn": pattern_arn}])
     events.put_events(Entries=[{"Source": "threadline.test", "DetailType": "t", "Detail": "{}"}])
-    return {"scheduled": len(_drain(scene, url, lambda found: len(found) >= 1, timeout=2)),
-            "patterned": len(_drain(scene, pattern_url, lambda found: len(found) >= 1, timeout=5))}
+    # PutEvents hands the event to every matching rule's targets before it answers: once the
+    # patterned queue has it, the scheduled queue holds whatever the bus gave it.
+    patterned = _drain(scene, pattern_url, lambda found: len(found) >= 1, timeout=5)
+    return {"scheduled": len(_receive_all(scene, url)), "patterned": len(patterned)}
 
 
 def batch_sync_poll_resilience(scene: Scene) -> dict:
@@ -707,12 +744,18 @@ INTERPRETER = ("models", "asl.parse.preprocessor",
 def preload() -> None:
     """Do once what every scenario would do on first use, so that processes forked from this one need not.
 
-    It imports moto's server, services and ASL interpreter, and parses the services' botocore models into
-    the process's one loader (as the twin does). No backend, server, connection or thread is created:
-    processes forked afterwards start clean.
+    It imports moto's server, services and ASL interpreter, parses the services' botocore models into
+    the process's one loader (as the twin does), and makes each service's backend where the scenarios
+    use it, in its initial state (EC2's alone takes half a second); the fixes patch moto's classes, so
+    backends made before them are patched too. No server, connection or thread is created: processes
+    forked afterwards start clean, each with its own copy of the untouched backends.
     """
+    from moto.backends import get_backend
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.base_backend import BackendDict
     from moto.core.utils import get_service_model
 
+    os.environ.update(MOTO_SETTINGS)  # read when the backends are made
     importlib.import_module("moto.server")
     _shared_loader()
     session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
@@ -721,6 +764,10 @@ def preload() -> None:
             importlib.import_module(f"moto.{MOTO_PACKAGES.get(service, service)}.{part}")
         session.client(service, endpoint_url="http://127.0.0.1:9")  # never called: only built
         get_service_model(service)
+        backends = get_backend(service)
+        if isinstance(backends, BackendDict):  # as moto's server looks the backend up: the region, or the partition
+            account = backends[DEFAULT_ACCOUNT_ID]
+            account[REGION if REGION in account else "aws"]
     for module in INTERPRETER:
         importlib.import_module(f"moto.stepfunctions.parser.{module}")
 

@@ -24,6 +24,23 @@ def scenarios() -> Iterator[ScenarioRunner]:
     runner.close()
 
 
+def _scenario_of(item: pytest.Item) -> str | None:
+    """The scenario a regression test runs: `test_<scenario>_regression`."""
+    name = item.name.removeprefix("test_").removesuffix("_regression")
+    return name if item.name.endswith("_regression") and name in moto_fixes.FIXES else None
+
+
+@pytest.fixture(autouse=True)
+def next_pair_ahead(request: pytest.FixtureRequest, scenarios: ScenarioRunner) -> None:
+    """Start the next test's pair while this test runs: most pairs spend their time waiting on jobs and timers."""
+    items = request.session.items
+    following = items.index(request.node) + 1
+    if following < len(items) and getattr(items[following], "module", None) is request.module:
+        name = _scenario_of(items[following])
+        if name is not None:
+            scenarios.start_ahead(name)
+
+
 def test_a_failing_scenario_is_reported_with_its_stderr(scenarios):
     with pytest.raises(ScenarioFailed, match=r"(?s)scenario no_such_scenario \(without its fix\) exited 1:.*KeyError"):
         scenarios.pair("no_such_scenario")
