@@ -5,7 +5,9 @@ a person would stop it; the finaliser marks the run ABORTED in the lineage graph
 (which outlives the twin) and tells Slack.
 
 One `threadline up` serves every check here, the stop last: a twin start is the
-costly part, and none of the checks while it serves changes what another sees.
+costly part, and none of the checks while it serves changes what another sees. The
+run the stop interrupts is uploaded first, to get under way while the checks run;
+a fault makes its pre-processing hang, so no Batch job runs before the stop.
 """
 
 from __future__ import annotations
@@ -72,10 +74,10 @@ class Serving:
 
 @pytest.fixture
 def serving(tmp_path: Path) -> Iterator[Serving]:
-    """`threadline up` with the analysis made to hang, so that a run is under way when the twin is stopped."""
+    """`threadline up` with the pre-processing made to hang, so that a run is under way when the twin is stopped."""
     workdir = tmp_path / "twin"
     process = subprocess.Popen([sys.executable, "-m", "threadline.cli", "up", "--port", "0", "--workdir", str(workdir),
-                                "--fault", "analysis:hang"],
+                                "--fault", "preprocess:hang"],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
     twin = Serving(process, workdir)
@@ -129,9 +131,13 @@ def check_lineage_rerun_of_an_unknown_run_says_so(serving: Serving) -> None:
     assert "Traceback" not in result.output
 
 
-def start_a_run_that_hangs_in_its_analysis(serving: Serving) -> str:
-    """Upload the sample and wait until its run is in the analysis the fault makes hang; its run id."""
+def upload_a_run_that_hangs(serving: Serving) -> None:
+    """Upload the sample: its run hangs in the pre-processing the fault makes hang."""
     serving.client("s3").put_object(Bucket="threadline-incomingbucket", Key="incoming/stopped.csv", Body=SAMPLE)
+
+
+def hanging_run(serving: Serving) -> str:
+    """Wait until the uploaded run is in its hanging pre-processing; its run id."""
     sfn = serving.client("stepfunctions")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -139,15 +145,16 @@ def start_a_run_that_hangs_in_its_analysis(serving: Serving) -> str:
             if not execution["name"].startswith("stopped-"):
                 continue
             history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
-            if any(e.get("stateEnteredEventDetails", {}).get("name") == "Analysis" for e in history):
+            if any(e.get("stateEnteredEventDetails", {}).get("name") == "Preprocess" for e in history):
                 return str(execution["name"])
-        time.sleep(0.25)
-    raise AssertionError(f"the run never reached its analysis: {serving.output()[-3000:]}")
+        time.sleep(0.1)
+    raise AssertionError(f"the run never reached its pre-processing: {serving.output()[-3000:]}")
 
 
 @pytest.mark.usefixtures("no_twin_starts", "no_aws_environment")
 def test_a_serving_twin_refuses_reports_and_closes_its_run_when_stopped(serving: Serving,
                                                                          subtests: pytest.Subtests) -> None:
+    upload_a_run_that_hangs(serving)
     for check in (check_a_second_twin_on_its_workdir_is_refused_naming_the_holder,
                   check_up_reports_an_upload_that_started_no_run,
                   check_lineage_redrive_against_the_twin_needs_no_region_or_credentials,
@@ -155,7 +162,7 @@ def test_a_serving_twin_refuses_reports_and_closes_its_run_when_stopped(serving:
         with subtests.test(check.__name__.removeprefix("check_")):
             check(serving)
 
-    run_id = start_a_run_that_hangs_in_its_analysis(serving)
+    run_id = hanging_run(serving)
     serving.process.send_signal(signal.SIGTERM)  # as `kill` or a CI runner's cancel sends it
     output = serving.ended(timeout=120)
     assert serving.process.returncode == 0, output[-3000:]

@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pipeline_helpers import SAMPLE_RUN, start_resume
 
-from threadline.lineage.rerun import rerun, source_of_run
 from threadline.lineage.view import twin_graph
 from threadline.twin.faults import Fault
 from threadline.twin.runs import RunResult, collect, run_file, wait
 from threadline.twin.server import Twin, TwinConfig
 
 ASL = Path(__file__).resolve().parents[2] / "statemachines" / "pipeline.asl.json"
+SAMPLE = Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "sample-positions.csv"
 _visited: set[str] = set()
 
 
@@ -44,7 +45,7 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
         yield running
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def visited() -> set[str]:
     """The states this process's runs took, for the state-machine coverage line of the summary."""
     return _visited
@@ -54,6 +55,15 @@ def visited() -> set[str]:
 def graph(twin: Twin) -> Any:
     """The production lineage client, pointed at the twin's neptunedata endpoint."""
     return twin_graph(twin)
+
+
+@pytest.fixture(scope="session")
+def sample_run(twin: Twin) -> RunResult:
+    """One plain run of the sample, its lineage written, shared by the tests that only read what it did."""
+    result = run_file(twin, SAMPLE.read_bytes(), f"incoming/{SAMPLE_RUN}")
+    _visited.update(result.path)
+    assert twin.event_sources is not None and twin.event_sources.wait_idle(60)
+    return result
 
 
 @pytest.fixture
@@ -81,10 +91,7 @@ def resume_pipeline(twin: Twin):
 
     def resume(earlier: RunResult) -> RunResult:
         assert twin.event_sources is not None and twin.event_sources.wait_idle(60)
-        sfn = twin.client("stepfunctions")
-        source = source_of_run(sfn, twin.state_machine_arn, earlier.run_id)
-        _, arn = rerun(sfn, twin.state_machine_arn, source, base_run_id=earlier.run_id)
-        result = collect(twin, wait(twin, arn))
+        result = collect(twin, wait(twin, start_resume(twin, earlier)))
         _visited.update(result.path)
         assert twin.event_sources.wait_idle(60)
         return result

@@ -7,24 +7,26 @@ alarm's 300 s are 5 s, the failure alarm's 900 s are 15 s). The metrics
 themselves are in real seconds, so the suite's twin (conftest.py) sets the
 RUNNABLE threshold below the 0.9 s a capacity-starved job waits here.
 
-Earlier tests in the same twin move the same metrics and alarms: each test
-first waits until its alarm is quiet, then judges only what its own runs added.
+Earlier tests in the same twin move the same metrics and alarms: the runs here
+start once both alarms are quiet, and each test judges only what they added.
+The two tests' runs go at once: they move different metrics (the Spot queue's
+RUNNABLE time; the analysis definition's failures).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_helpers import until
+from pipeline_helpers import run_together, until
 
 from threadline.twin.alarms import TIME_SCALE, judge
-from threadline.twin.faults import Fault
-from threadline.twin.runs import collect, find_execution, upload, wait
+from threadline.twin.runs import RunResult
 from threadline.twin.schedules import rate_seconds
 from threadline.twin.server import Twin
 
@@ -33,6 +35,11 @@ pytestmark = pytest.mark.pipeline
 SAMPLE = (Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "sample-positions.csv").read_bytes()
 CAPACITY_WAIT_S = 900 * 0.001  # RunnableTimeoutSeconds (default) x the twin's time-limit scale
 QUEUES = ("SpotJobQueue", "OnDemandJobQueue", "GpuJobQueue", "GpuFallbackJobQueue")
+NO_SPOT = "ba-no-spot.csv"  # a preprocessing job the Spot queue has no capacity for
+FAILURES = ("ba-fail-1.csv", "ba-fail-2.csv", "ba-fail-3.csv")  # analyses that fail
+ALARMS = ("SpotJobQueueRunnableAlarm", "OnDemandJobQueueRunnableAlarm", "AnalysisJobFailuresAlarm",
+          "PostprocessJobFailuresAlarm")
+RUN_TIMEOUT_S = 180
 
 
 def alarmed(twin: Twin, logical_id: str) -> list[dict[str, Any]]:
@@ -87,29 +94,34 @@ def fresh_start(twin: Twin) -> datetime:
     return start
 
 
-def run(twin: Twin, names: list[str], fault: str) -> list[Any]:
-    """Upload every file at once (their faults scoped to each run), then wait for all the runs."""
-    uploads = []
-    for name in names:
-        twin.faults.add(Fault.parse(fault, run_id=name))
-        uploads.append(upload(twin, SAMPLE, f"incoming/{name}.csv"))
-    try:
-        arns = [find_execution(twin, u["bucket"], u["key"], u["version_id"], since=u["uploaded_at"])
-                for u in uploads]
-        return [collect(twin, wait(twin, arn, timeout=180)) for arn in arns]
-    finally:
-        for name in names:
-            twin.faults.clear(run_id=name)
+@dataclass
+class AlarmRuns:
+    since: datetime  # from when the runs' datapoints count
+    alarmed_before: dict[str, int]  # each alarm's changes to ALARM before the runs
+    outbox_before: set[Path]
+    results: dict[str, RunResult]
 
 
-def test_a_job_kept_runnable_raises_its_queue_alarm_in_slack(twin: Twin) -> None:
+@pytest.fixture(scope="module")
+def alarm_runs(twin: Twin, visited: set[str]) -> AlarmRuns:
+    """Both tests' runs, uploaded at once once both alarms are quiet."""
     quiet(twin, "SpotJobQueueRunnableAlarm")
+    quiet(twin, "AnalysisJobFailuresAlarm")
     since = fresh_start(twin)
-    spot_before, on_demand_before = len(alarmed(twin, "SpotJobQueueRunnableAlarm")), \
-        len(alarmed(twin, "OnDemandJobQueueRunnableAlarm"))
+    before = {alarm: len(alarmed(twin, alarm)) for alarm in ALARMS}
     outbox_before = set(twin.outbox.glob("*.json"))
+    files = {NO_SPOT: (SAMPLE, ("preprocess@SpotJobQueue:capacity",))}
+    files.update({name: (SAMPLE, ("analysis:exit=3",)) for name in FAILURES})
+    results = run_together(twin, files, timeout=RUN_TIMEOUT_S)
+    for result in results.values():
+        visited.update(result.path)
+    return AlarmRuns(since, before, outbox_before, results)
 
-    [result] = run(twin, ["ba-no-spot"], "preprocess@SpotJobQueue:capacity")
+
+def test_a_job_kept_runnable_raises_its_queue_alarm_in_slack(twin: Twin, alarm_runs: AlarmRuns) -> None:
+    since, outbox_before, result = alarm_runs.since, alarm_runs.outbox_before, alarm_runs.results[NO_SPOT]
+    spot_before = alarm_runs.alarmed_before["SpotJobQueueRunnableAlarm"]
+    on_demand_before = alarm_runs.alarmed_before["OnDemandJobQueueRunnableAlarm"]
 
     # The queue cancelled the waiting job and the run went on on On-Demand, as designed ...
     assert result.status == "SUCCEEDED", result.cause
@@ -149,14 +161,11 @@ def test_the_schedule_measures_every_queue(twin: Twin) -> None:
     assert payloads and all(isinstance(p, dict) and p.get("status") == "published" for p in payloads), payloads
 
 
-def test_repeated_analysis_failures_raise_the_definition_alarm_in_slack(twin: Twin) -> None:
-    quiet(twin, "AnalysisJobFailuresAlarm")
-    since = fresh_start(twin)
-    analysis_before, post_before = len(alarmed(twin, "AnalysisJobFailuresAlarm")), \
-        len(alarmed(twin, "PostprocessJobFailuresAlarm"))
-    outbox_before = set(twin.outbox.glob("*.json"))
-
-    results = run(twin, ["ba-fail-1", "ba-fail-2", "ba-fail-3"], "analysis:exit=3")
+def test_repeated_analysis_failures_raise_the_definition_alarm_in_slack(twin: Twin, alarm_runs: AlarmRuns) -> None:
+    since, outbox_before = alarm_runs.since, alarm_runs.outbox_before
+    analysis_before = alarm_runs.alarmed_before["AnalysisJobFailuresAlarm"]
+    post_before = alarm_runs.alarmed_before["PostprocessJobFailuresAlarm"]
+    results = [alarm_runs.results[name] for name in FAILURES]
 
     assert [r.status for r in results] == ["FAILED"] * 3, [r.cause for r in results]
     analysis = f"{twin.config.stack_name}-analysis"

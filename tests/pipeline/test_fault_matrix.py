@@ -1,10 +1,12 @@
 """The fault matrix (fault_matrix.CASES) through the twin: every fault kind x stage ends as the table says.
 
-For each case: the execution's status and error, the run record's status (and who
-closed it), the lineage Run node's status, the run's Slack messages in order, new
-dead letters, and where the table names one, the alarm's Slack message; and the
-evidence behind the row (`_check_details`), such as the states the run took. A
-`hang` case's run meets a task time limit of a few seconds, deployed for that run only.
+Each case is one run, its faults scoped to it. For each: the execution's status and
+error, the run record's status (and who closed it), the lineage Run node's status,
+the run's Slack messages, and where the table names one, the alarm's Slack message;
+the evidence behind the row (`_check_details`), such as the states the run took; and,
+over the matrix, the new dead letters of each queue. Runs overlap as runs of
+several uploads do, except where a fault reaches past its own run (`run_matrix`).
+A `hang` case's run meets a task time limit of a few seconds, deployed for that run only.
 """
 
 from __future__ import annotations
@@ -13,17 +15,26 @@ import csv
 import io
 import json
 from collections.abc import Callable
-from contextlib import nullcontext
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pipeline_helpers import FAILURE_TAIL, HAPPY_PATH, definition_changed, until
+from pipeline_helpers import FAILURE_TAIL, HAPPY_PATH, definition_changed, start_resume, until
 
 from threadline import samples
-from threadline.lineage.rerun import rerun, source_of_run
 from threadline.lineage.view import twin_graph
 from threadline.twin.faults import Fault
-from threadline.twin.runs import RunNotStarted, RunResult, collect, find_execution, slack_messages, upload, wait
+from threadline.twin.runs import (
+    TERMINAL,
+    RunNotStarted,
+    RunResult,
+    collect,
+    find_execution,
+    slack_messages,
+    upload,
+    wait,
+)
 from threadline.twin.server import Twin
 
 from fault_matrix import CASES, NO_RUN, FaultCase
@@ -36,6 +47,10 @@ DEAD_LETTER_QUEUES = ("StartRunDeadLetterQueue", "NotifySlackDeadLetterQueue", "
 # A hung job waits out its task's time limit, whatever it is; a real step never meets this one in a `hang` case
 # (pre-processing's limit ends a hung pre-processing job before any other step runs; the analysis has its own).
 HANG_LIMIT_S = 3
+# Runs in flight at once: the GPU queue runs two analyses at a time and the twin four job attempts, so
+# more runs would only wait RUNNABLE, and that wait counts against each task's time limit.
+CONCURRENT_RUNS = 4
+RUN_TIMEOUT_S = 180
 PREPROCESS_FAILED = ["CheckPreprocessFailure", "ParsePreprocessFailure", "PreprocessFailureKind"]
 ANALYSIS_FAILED = ["CheckAnalysisFailure", "ParseAnalysisFailure", "AnalysisFailureKind"]
 POSTPROCESS_FAILED = ["CheckPostprocessFailure", "ParsePostprocessFailure", "PostprocessFailureKind"]
@@ -53,6 +68,163 @@ PATHS = {
 }
 
 
+@dataclass(eq=False)
+class CaseRun:
+    """One case's run: its execution, then the run ended and collected, or what went wrong on the way."""
+
+    case: FaultCase
+    arn: str | None = None
+    result: RunResult | None = None
+    error: BaseException | None = None
+
+    @property
+    def stem(self) -> str:
+        """The uploaded file's stem, which starts the run id: "-run" ends it so that none starts another
+        (ana-capacity, ana-capacity-both), and a fault scoped to one run never hits another."""
+        return f"fm-{self.case.name}-run"
+
+    def step(self, action: Callable[[Twin, CaseRun], None], twin: Twin) -> None:
+        """Take the next step, unless an earlier one failed; a failure is kept for the case's check to raise."""
+        if self.error is None:
+            try:
+                action(twin, self)
+            except (Exception, pytest.fail.Exception) as exc:
+                self.error = exc
+
+
+def test_every_fault_ends_as_the_matrix_says(twin: Twin, visited: set[str], subtests: pytest.Subtests) -> None:
+    letters_before = dead_letters(twin)
+    outbox_before = set(twin.outbox.glob("*.json"))
+    runs = [CaseRun(case) for case in CASES]
+    try:
+        run_matrix(twin, runs)
+        for run in runs:
+            with subtests.test(run.case.name):
+                _check_case(twin, run, outbox_before, visited)
+    finally:
+        for run in runs:
+            twin.faults.clear(run_id=run.stem)
+    # Runs overlap, so dead letters are counted over the matrix: each queue gets what its cases expect there.
+    assert dead_letters(twin) == expected_letters(CASES, letters_before)
+
+
+def run_matrix(twin: Twin, runs: list[CaseRun]) -> None:
+    """Start, end and collect every case's run. Runs overlap, except where a fault reaches past its own run.
+
+    With Neptune down no run records lineage, so that case runs alone; a `hang` case's time limit
+    is deployed for the state machine, so nothing else starts while it is; the start function's
+    fault cannot be scoped to one upload, so nothing else is uploaded while it is in force. The
+    rest run CONCURRENT_RUNS at a time.
+    """
+    for run in runs:
+        for spec in run.case.faults:
+            twin.faults.add(Fault.parse(spec, run_id=run.stem))
+    alone = [run for run in runs if run.case.action == "neptune-down"]
+    hanging = [run for run in runs if _hangs(run.case)]
+    unstarted = [run for run in runs if run.case.action == "start-fault"]
+    for run in alone:
+        run.step(_run_with_neptune_down, twin)
+    for run in hanging:
+        run.step(_start_with_hang_limit, twin)
+    for run in unstarted:
+        run.step(_upload_unstarted, twin)
+    # Two-part cases first (a resumed second run; a big file to write and validate): started last, they
+    # would end the matrix alone.
+    together = sorted((run for run in runs if run not in alone + hanging + unstarted),
+                      key=lambda run: run.case.action not in ("resume", "invalid-file"))
+    with ThreadPoolExecutor(CONCURRENT_RUNS) as pool:
+        list(pool.map(lambda run: run.step(_run_to_end, twin), together))
+    for run in hanging:
+        run.step(_wait, twin)
+    # Collected once every run has ended: a collect waits for all the twin's async work (notices, the finaliser),
+    # which runs of other cases would otherwise keep busy.
+    ended = [run for run in runs if run.result is not None]
+    with ThreadPoolExecutor(max(1, len(ended))) as pool:
+        list(pool.map(lambda run: run.step(_collect, twin), ended))
+
+
+def _hangs(case: FaultCase) -> bool:
+    return any(Fault.parse(spec).kind == "hang" for spec in case.faults)
+
+
+def _start(twin: Twin, run: CaseRun) -> None:
+    """Upload the case's file as users do; the execution it started."""
+    body = invalid_file() if run.case.action == "invalid-file" else SAMPLE
+    uploaded = upload(twin, body, f"incoming/{run.stem}.csv")
+    run.arn = find_execution(twin, uploaded["bucket"], uploaded["key"], uploaded["version_id"],
+                             since=uploaded["uploaded_at"])
+
+
+def _wait(twin: Twin, run: CaseRun) -> None:
+    """The run, once ended. Polled every 0.1 s, not `wait`'s 0.05 s: several runs' polls share the CPU with the runs."""
+    arn = run.arn
+    assert arn is not None
+    sfn = twin.client("stepfunctions")
+    until(lambda: sfn.describe_execution(executionArn=arn)["status"] in TERMINAL, RUN_TIMEOUT_S, f"{arn} to end")
+    run.result = wait(twin, arn, timeout=RUN_TIMEOUT_S)
+
+
+def _collect(twin: Twin, run: CaseRun) -> None:
+    assert run.result is not None
+    run.result = collect(twin, run.result, save=False)  # read through the APIs: no local files needed
+
+
+def _run_with_neptune_down(twin: Twin, run: CaseRun) -> None:
+    """Neptune is down from the upload until the execution ends; the run's lineage must come back after it."""
+    twin.neptune.set_down(True)
+    try:
+        _start(twin, run)
+        _wait(twin, run)
+    finally:
+        twin.neptune.set_down(False)
+
+
+def _start_with_hang_limit(twin: Twin, run: CaseRun) -> None:
+    """Start the run under a definition whose time limit for the case's stage is HANG_LIMIT_S."""
+    with definition_changed(twin, hang_limit(run.case)):
+        _start(twin, run)
+
+
+def _upload_unstarted(twin: Twin, run: CaseRun) -> None:
+    """An upload whose start function fails on every try: once its event is dead-lettered, no run ever starts."""
+    start_fault = Fault.parse("StartRunFunction:error")  # the S3 event carries no run id to scope by
+    queue = "StartRunDeadLetterQueue"
+    expected = dead_letters(twin)[queue] + run.case.dead_letters.get(queue, 0)
+    twin.faults.add(start_fault)
+    try:
+        uploaded = upload(twin, SAMPLE, f"incoming/{run.stem}.csv")
+        # Once the event is dead-lettered, Lambda never runs the start function for it again.
+        until(lambda: dead_letters(twin)[queue] == expected, 60, "the upload's event in its dead-letter queue")
+    finally:
+        twin.faults.remove(start_fault)
+    with pytest.raises(RunNotStarted) as raised:
+        find_execution(twin, uploaded["bucket"], uploaded["key"], uploaded["version_id"], timeout=0)
+    assert type(raised.value) is RunNotStarted, raised.value  # not skipped: never started
+
+
+def _run_to_end(twin: Twin, run: CaseRun) -> None:
+    """Start the run, act on it as the case says (stop it, or resume it when it has ended), wait for its end."""
+    _start(twin, run)
+    assert run.arn is not None
+    if run.case.action == "abort":
+        arn = run.arn
+        until(lambda: "Analysis" in _states(twin, arn), 60, "the analysis to start")
+        twin.client("stepfunctions").stop_execution(executionArn=arn, error="Stopped", cause="the fault matrix")
+    _wait(twin, run)
+    if run.case.action == "resume":
+        earlier = run.result
+        assert earlier is not None and earlier.status == "SUCCEEDED", earlier and earlier.cause
+        # The resumed run plans from the lineage graph, which must hold the earlier run by then.
+        until(lambda: lineage_status(twin, earlier.run_id) == "SUCCEEDED", 60, "the earlier run's lineage")
+        run.arn = start_resume(twin, earlier)
+        _wait(twin, run)
+
+
+def _states(twin: Twin, arn: str) -> list[str]:
+    events = twin.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+
 def dead_letters(twin: Twin) -> dict[str, int]:
     sqs = twin.client("sqs")
     counts = {}
@@ -61,6 +233,10 @@ def dead_letters(twin: Twin) -> dict[str, int]:
                                               AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
         counts[queue] = int(attributes["ApproximateNumberOfMessages"])
     return counts
+
+
+def expected_letters(cases: tuple[FaultCase, ...], before: dict[str, int]) -> dict[str, int]:
+    return {queue: before[queue] + sum(case.dead_letters.get(queue, 0) for case in cases) for queue in before}
 
 
 def invalid_file() -> bytes:
@@ -100,70 +276,10 @@ def hang_limit(case: FaultCase) -> Callable[[str], str]:
     return change
 
 
-def expected_letters(case: FaultCase, before: dict[str, int]) -> dict[str, int]:
-    return {queue: before[queue] + case.dead_letters.get(queue, 0) for queue in before}
-
-
-def run_case(twin: Twin, case: FaultCase, letters_before: dict[str, int]) -> RunResult | None:
-    """Start the case's run as users do (an upload), with its faults and action; the finished run."""
-    stem = f"fm-{case.name}"
-    for spec in case.faults:
-        twin.faults.add(Fault.parse(spec, run_id=stem))
-    if case.action == "start-fault":
-        twin.faults.add(Fault.parse("StartRunFunction:error"))  # the S3 event carries no run id to scope by
-    if case.action == "neptune-down":
-        twin.neptune.set_down(True)
-    hangs = any(Fault.parse(spec).kind == "hang" for spec in case.faults)
-    try:
-        with definition_changed(twin, hang_limit(case)) if hangs else nullcontext():
-            return _upload_and_wait(twin, case, stem, letters_before)
-    finally:
-        if case.action == "neptune-down":
-            twin.neptune.set_down(False)
-        twin.faults.clear(run_id=stem)
-        if case.action == "start-fault":
-            twin.faults.clear()
-
-
-def _upload_and_wait(twin: Twin, case: FaultCase, stem: str, letters_before: dict[str, int]) -> RunResult | None:
-    body = invalid_file() if case.action == "invalid-file" else SAMPLE
-    uploaded = upload(twin, body, f"incoming/{stem}.csv")
-    if case.status == NO_RUN:
-        # Once the event is dead-lettered, Lambda never runs the start function for it again.
-        until(lambda: dead_letters(twin) == expected_letters(case, letters_before), 60,
-              "the upload's event in its dead-letter queue")
-        with pytest.raises(RunNotStarted) as raised:
-            find_execution(twin, uploaded["bucket"], uploaded["key"], uploaded["version_id"], timeout=0)
-        assert type(raised.value) is RunNotStarted, raised.value  # not skipped: never started
-        return None
-    arn = find_execution(twin, uploaded["bucket"], uploaded["key"], uploaded["version_id"])
-    if case.action == "abort":
-        until(lambda: "Analysis" in _states(twin, arn), 60, "the analysis to start")
-        twin.client("stepfunctions").stop_execution(executionArn=arn, error="Stopped", cause="the fault matrix")
-    result = wait(twin, arn, timeout=180)
-    if case.action == "resume":
-        assert result.status == "SUCCEEDED", result.cause
-        assert twin.event_sources is not None and twin.event_sources.wait_idle(60)
-        sfn = twin.client("stepfunctions")
-        source = source_of_run(sfn, twin.state_machine_arn, result.run_id)
-        _, arn = rerun(sfn, twin.state_machine_arn, source, base_run_id=result.run_id)
-        result = wait(twin, arn, timeout=180)
-    return collect(twin, result)
-
-
-def _states(twin: Twin, arn: str) -> list[str]:
-    events = twin.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
-
-
-@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
-def test_fault_ends_as_the_matrix_says(twin: Twin, case: FaultCase, visited: set[str]) -> None:
-    letters_before = dead_letters(twin)
-    outbox_before = set(twin.outbox.glob("*.json"))
-
-    result = run_case(twin, case, letters_before)
-
-    twin.wait_for_async(60)
+def _check_case(twin: Twin, run: CaseRun, outbox_before: set[Path], visited: set[str]) -> None:
+    case, result = run.case, run.result
+    if run.error is not None:
+        raise run.error
     if result is None:
         assert case.status == NO_RUN
     else:
@@ -175,12 +291,9 @@ def test_fault_ends_as_the_matrix_says(twin: Twin, case: FaultCase, visited: set
         # Each notice is its own async invocation: a retried one may land after a later notice, in
         # Slack as here, so the matrix names which notices arrive, each once, not their order.
         assert sorted(m["kind"] for m in slack_messages(twin, result.run_id)) == sorted(case.slack)
-        assert twin.event_sources is not None
         until(lambda: lineage_status(twin, result.run_id) == case.lineage, 60,
               f"lineage run status {case.lineage} (now {lineage_status(twin, result.run_id)})")
         _check_details(twin, case, result)
-
-    assert dead_letters(twin) == expected_letters(case, letters_before)
     if case.alarm:
         alarm_name = f"{twin.config.stack_name}-{case.alarm}"
         until(lambda: [m for m in set(twin.outbox.glob("*.json")) - outbox_before

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline_helpers import until
+from pipeline_helpers import SAMPLE_RUN, until
 from threadline_common.lineage import NeptuneCypher, run_report, upstream
 from typer.testing import CliRunner
 
@@ -40,8 +40,8 @@ def edge_count(graph: NeptuneCypher, pattern: str, run_id: str) -> int:
     return graph.run(f"MATCH {pattern} RETURN count(*) AS n", {"run_id": run_id})[0]["n"]
 
 
-def test_lineage_is_queued_and_written_with_images_keys_and_dataset_facts(run_pipeline, twin, graph):
-    result = run_pipeline("lineage-facts.csv", SAMPLE)
+def test_lineage_is_queued_and_written_with_images_keys_and_dataset_facts(sample_run, twin, graph):
+    result = sample_run
     assert result.status == "SUCCEEDED", result.cause
     assert twin.event_sources.wait_idle(60)
 
@@ -60,7 +60,7 @@ def test_lineage_is_queued_and_written_with_images_keys_and_dataset_facts(run_pi
     assert attempts[1].parameters["seed"] == "20261121"
 
     datasets = {(d.rel, d.uri.rsplit("/", 1)[-1] or d.uri): d for d in report.datasets}
-    source = next(d for d in report.datasets if d.uri.endswith("/lineage-facts.csv"))
+    source = next(d for d in report.datasets if d.uri.endswith(f"/{SAMPLE_RUN}"))
     assert (source.row_count, source.size) == (200, len(SAMPLE)) and source.schema_hash
     clean = datasets[("CONTAINS", "clean.parquet")]
     assert clean.row_count == 200 and clean.schema_hash == source.schema_hash and clean.etag
@@ -69,7 +69,7 @@ def test_lineage_is_queued_and_written_with_images_keys_and_dataset_facts(run_pi
     report_uri = next(uri for uri in result.objects["ResultsBucket"] if uri.endswith("/report.json"))
     tree = upstream(graph, report_uri)
     assert [a.step for a in tree.attempts] == ["preprocess", "analysis", "postprocess"]
-    assert any(d.uri.endswith("/lineage-facts.csv") for d in tree.datasets)  # back to the input file
+    assert any(d.uri.endswith(f"/{SAMPLE_RUN}") for d in tree.datasets)  # back to the input file
 
     dead_url, _ = dead_letter_queue(twin.client("sqs"), "threadline")
     assert waiting(twin.client("sqs"), dead_url) == 0
@@ -124,7 +124,9 @@ def test_dead_letters_raise_the_alarm_and_a_redrive_writes_them(twin, graph, mon
     twin.wait_for_async(60)
     assert twin.event_sources.wait_idle(60)
     saved = mapping.visibility_timeout
-    mapping.visibility_timeout = 1  # five receives in about five seconds instead of thirty
+    # Visible again at once: the five receives follow each other, each as long as a failed write, not
+    # thirty seconds apart (one poller per mapping, so the next receive waits for the failed delivery).
+    mapping.visibility_timeout = 0
     twin.neptune.set_down(True)
     try:
         # As the state machine does:

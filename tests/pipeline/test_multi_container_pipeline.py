@@ -12,13 +12,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_helpers import until
+from pipeline_helpers import run_together, until
 from threadline_common.lineage.reader import Container, run_containers
+
+from threadline.twin.runs import RunResult
 
 pytestmark = pytest.mark.pipeline
 
 SAMPLE = (Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "sample-positions.csv").read_bytes()
 NODES = 2  # the template's AnalysisNodes default
+# The failure tests' runs: each input file and the faults scoped to it.
+RUNS = {"multi-container-sidecar.csv": ("analysis/progress:exit=3",),
+        "multi-container-main.csv": ("analysis/analysis:exit=5",)}
+
+
+@pytest.fixture(scope="module")
+def runs(twin: Any, visited: set[str]) -> dict[str, RunResult]:
+    """The failure tests' runs, run at once: they share nothing but the twin."""
+    results = run_together(twin, {name: (SAMPLE, faults) for name, faults in RUNS.items()})
+    for result in results.values():
+        visited.update(result.path)
+    return results
 
 
 def _containers(twin: Any, graph: Any, run_id: str) -> dict[tuple[int, str], Container]:
@@ -27,8 +41,8 @@ def _containers(twin: Any, graph: Any, run_id: str) -> dict[tuple[int, str], Con
     return {(c.node_index, c.name): c for c in found}
 
 
-def test_the_sidecar_ships_progress_and_lineage_records_every_container(twin, graph, run_pipeline) -> None:
-    result = run_pipeline("multi-container-ok.csv", SAMPLE)
+def test_the_sidecar_ships_progress_and_lineage_records_every_container(twin, graph, sample_run) -> None:
+    result = sample_run
     assert result.status == "SUCCEEDED", result.cause
 
     containers = _containers(twin, graph, result.run_id)
@@ -45,8 +59,8 @@ def test_the_sidecar_ships_progress_and_lineage_records_every_container(twin, gr
         s3.head_object(Bucket=bucket, Key=f"runs/{result.run_id}/analysis/checkpoints/node-{node:04d}/latest.npz")
 
 
-def test_a_failed_sidecar_does_not_fail_the_job(twin, graph, run_pipeline) -> None:
-    result = run_pipeline("multi-container-sidecar.csv", SAMPLE, faults=("analysis/progress:exit=3",))
+def test_a_failed_sidecar_does_not_fail_the_job(twin, graph, runs) -> None:
+    result = runs["multi-container-sidecar.csv"]
     assert result.status == "SUCCEEDED", result.cause
 
     containers = _containers(twin, graph, result.run_id)
@@ -55,8 +69,8 @@ def test_a_failed_sidecar_does_not_fail_the_job(twin, graph, run_pipeline) -> No
     assert {c.exit_code for (_, name), c in containers.items() if name == "analysis"} == {0}
 
 
-def test_a_failed_main_container_fails_the_job_and_stops_the_sidecar(twin, graph, run_pipeline) -> None:
-    result = run_pipeline("multi-container-main.csv", SAMPLE, faults=("analysis/analysis:exit=5",))
+def test_a_failed_main_container_fails_the_job_and_stops_the_sidecar(twin, graph, runs) -> None:
+    result = runs["multi-container-main.csv"]
     assert result.status == "FAILED"
     assert "AnalysisFailed" in result.path
     assert "exit code 5" in (result.cause or "") or '"ExitCode":5' in (result.cause or "").replace(" ", "")

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pipeline_helpers import definition_changed
+import pytest
+from pipeline_helpers import definition_changed, finish_together, run_together, start_resume
 from threadline_common.lineage import AttemptLink, NeptuneCypher, run_report
 
 from threadline.lineage.rerun import source_of_run
@@ -23,6 +24,21 @@ SAMPLE = (Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / 
 START = ["InitialiseRun", "RecordRunStart", "CreateRunRecord", "NotifyRunStarted", "ChooseFirstStep"]
 END = ["RecordRunSucceeded", "NotifyRunSucceeded", "RunSucceeded"]
 SEED = '"seed": "20261121"'
+FAILED, SUCCEEDED = "resume-failed.csv", "resume-done.csv"  # the earlier runs the reruns resume
+
+
+@pytest.fixture(scope="module")
+def earlier(twin: Any, visited: set[str]) -> dict[str, RunResult]:
+    """The runs the reruns resume, run at once: one whose analysis failed, one that succeeded.
+
+    Every test that changes a step resumes the same succeeded run: a changed step gets a key of its
+    own, so no rerun can reuse another rerun's work, in whatever order the tests run.
+    """
+    runs = run_together(twin, {FAILED: (SAMPLE, ("analysis:exit=3",)), SUCCEEDED: (SAMPLE, ())})
+    for run in runs.values():
+        visited.update(run.path)
+    assert twin.event_sources.wait_idle(60)  # lineage is written from the queue, after the run
+    return runs
 
 
 def graph(twin: Any) -> NeptuneCypher:
@@ -83,10 +99,10 @@ def new_analysis_image(twin: Any) -> tuple[str, str]:
     return old, new
 
 
-def test_resume_after_a_failed_analysis_reruns_from_the_analysis(run_pipeline, resume_pipeline, twin):
-    failed = run_pipeline("resume-failed.csv", SAMPLE, faults=("analysis:exit=3",))
+def test_resume_after_a_failed_analysis_reruns_from_the_analysis(earlier, resume_pipeline, twin):
+    failed = earlier[FAILED]
     assert failed.status == "FAILED" and failed.error == "AnalysisFailed"
-    twin.faults.clear(run_id="resume-failed")  # the cause is fixed
+    # The cause is fixed: the fault was scoped to the failed run and is gone.
 
     resumed = resume_pipeline(failed)
 
@@ -110,15 +126,25 @@ def test_resume_after_a_failed_analysis_reruns_from_the_analysis(run_pipeline, r
     assert AttemptLink(reused.attempt_id, "FOLLOWED_BY", analysis.attempt_id) in report.links
 
 
-def test_unchanged_reruns_skip_the_work_and_changes_rerun_only_what_depends_on_them(run_pipeline, resume_pipeline,
-                                                                                     twin):
-    first = run_pipeline("resume-same.csv", SAMPLE)
+def test_unchanged_reruns_skip_the_work_and_changes_rerun_only_what_depends_on_them(earlier, twin, visited):
+    first = earlier[SUCCEEDED]
     assert first.status == "SUCCEEDED", first.cause
-    assert twin.event_sources.wait_idle(60)  # lineage is written from the queue, after the run
     keys = {a.step: a.cache_key for a in run_report(graph(twin), first.run_id).attempts}
 
+    # Three reruns at once: each execution runs the definition deployed when it started.
+    same_arn = start_resume(twin, first)
+    with definition_changed(twin, replaced(SEED, '"seed": "7"')):
+        seeded_arn = start_resume(twin, first)
+    old, new = new_analysis_image(twin)
+    with definition_changed(twin, replaced(old, new)):
+        imaged_arn = start_resume(twin, first)
+    reruns = finish_together(twin, {"same": same_arn, "seeded": seeded_arn, "imaged": imaged_arn})
+    for run in reruns.values():
+        visited.update(run.path)
+    assert twin.event_sources.wait_idle(60)
+    same, seeded, imaged = reruns["same"], reruns["seeded"], reruns["imaged"]
+
     # Nothing changed: every step is reused, no Batch job runs, the run's record points at the earlier report.
-    same = resume_pipeline(first)
     assert same.status == "SUCCEEDED", same.cause
     assert same.path == START + ["PlanResume", "ResumeFrom", "MarkRunReused"] + END
     assert batch_jobs(twin, same.run_id) == {}
@@ -134,17 +160,12 @@ def test_unchanged_reruns_skip_the_work_and_changes_rerun_only_what_depends_on_t
     assert [a.cache_key for a in reused] == [keys["preprocess"], keys["analysis"], keys["postprocess"]]
 
     # A parameter of the analysis changed: the analysis (and what follows) runs, pre-processing is reused.
-    with definition_changed(twin, replaced(SEED, '"seed": "7"')):
-        seeded = resume_pipeline(first)
     assert seeded.path == START + ["PlanResume", "ResumeFrom", "Analysis", "Postprocess"] + END
     assert batch_jobs(twin, seeded.run_id)["analysis"]["seed"] == "7"
     seeded_keys = {a.step: a.cache_key for a in run_report(graph(twin), seeded.run_id).attempts}
     assert seeded_keys["preprocess"] == keys["preprocess"] and seeded_keys["analysis"] != keys["analysis"]
 
     # A new analysis image: the same.
-    old, new = new_analysis_image(twin)
-    with definition_changed(twin, replaced(old, new)):
-        imaged = resume_pipeline(first)
     assert imaged.path == START + ["PlanResume", "ResumeFrom", "Analysis", "Postprocess"] + END
     attempts = run_report(graph(twin), imaged.run_id).attempts
     assert attempts[1].image == definition_image(twin, new) and attempts[1].job_definition == new
@@ -190,10 +211,9 @@ def new_postprocess_image(twin: Any) -> tuple[str, str]:
     return old, new
 
 
-def test_a_new_postprocess_image_reruns_only_the_postprocessing(run_pipeline, resume_pipeline, twin):
-    first = run_pipeline("resume-post-image.csv", SAMPLE)
+def test_a_new_postprocess_image_reruns_only_the_postprocessing(earlier, resume_pipeline, twin):
+    first = earlier[SUCCEEDED]
     assert first.status == "SUCCEEDED", first.cause
-    assert twin.event_sources.wait_idle(60)
 
     old, new = new_postprocess_image(twin)
     with definition_changed(twin, replaced(old, new)):

@@ -8,8 +8,9 @@ waits on any of it.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+
+from pipeline_helpers import until
 
 from threadline.twin.runs import slack_messages
 
@@ -64,9 +65,7 @@ def test_slack_answering_500_always_sends_the_notices_to_the_dead_letter_queue(r
         assert result.status == "SUCCEEDED", result.cause  # Slack down never fails a run
         # Each notice: 3 invocations (Lambda's 2 retries) of up to 6 POSTs (the function's 5 retries, their
         # backoff scaled by the twin's slack_backoff_scale), then the dead-letter queue.
-        deadline = time.monotonic() + 150
-        while dead_letter_count(twin) < letters_before + 2 and time.monotonic() < deadline:
-            time.sleep(0.5)
+        until(lambda: dead_letter_count(twin) >= letters_before + 2, 150, "both notices in the dead-letter queue")
         assert dead_letter_count(twin) == letters_before + 2
         assert twin.wait_for_async(60)
     finally:

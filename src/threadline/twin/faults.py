@@ -129,6 +129,11 @@ class FaultPlan:
         with self._lock:
             self._faults = [f for f in self._faults if run_id is not None and f.run_id != run_id]
 
+    def remove(self, fault: Fault) -> None:
+        """Take back one fault, leaving the others in force (e.g. an unscoped one while scoped ones stay)."""
+        with self._lock:
+            self._faults.remove(fault)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._faults)

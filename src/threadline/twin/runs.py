@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ START_FUNCTION = "StartRunFunction"  # logical id of the function that starts ru
 # How long `collect` waits for the lineage function, which adds the run's cost to its record
 # after `run_finished`: bounded, since a graph that is down keeps its events queued far longer.
 LINEAGE_WAIT_S = 3.0
+START_SLACK_S = 1.0  # the start dates' rounding and clock steps, for `since`
 
 Progress = Callable[[str, str | None, float], None]  # (status, current state, seconds since start)
 
@@ -93,6 +94,19 @@ def upload(twin: Twin, source: Path | bytes, key: str) -> dict[str, Any]:
             "etag": response["ETag"].strip('"'), "uploaded_at": uploaded_at}
 
 
+def _executions_since(sfn: Any, state_machine_arn: str, since: float | None) -> Iterator[dict[str, Any]]:
+    """The state machine's executions, newest first, down to the first that started before `since`.
+
+    An upload's execution starts after the upload: older ones (a long session's, or an earlier
+    twin's) need not be described again for every upload.
+    """
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn):
+        for execution in page["executions"]:
+            if since is not None and execution["startDate"].timestamp() < since - START_SLACK_S:
+                return
+            yield execution
+
+
 def find_execution(twin: Twin, bucket: str, key: str, version_id: str, timeout: float = 30.0,
                    since: float | None = None) -> str:
     """The execution whose input names this object version (the start function named it).
@@ -106,17 +120,16 @@ def find_execution(twin: Twin, bucket: str, key: str, version_id: str, timeout: 
     seen: set[str] = set()
     uri = f"s3://{bucket}/{key}"
     while True:
-        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=twin.state_machine_arn):
-            for execution in page["executions"]:
-                arn = execution["executionArn"]
-                if arn in seen:
-                    continue
-                described = sfn.describe_execution(executionArn=arn)
-                source = json.loads(described.get("input") or "{}").get("source", {})
-                if source.get("bucket") == bucket and source.get("key") == key and \
-                        (source.get("version_id") or "") == version_id:
-                    return arn
-                seen.add(arn)
+        for execution in _executions_since(sfn, twin.state_machine_arn, since):
+            arn = execution["executionArn"]
+            if arn in seen:
+                continue
+            described = sfn.describe_execution(executionArn=arn)
+            source = json.loads(described.get("input") or "{}").get("source", {})
+            if source.get("bucket") == bucket and source.get("key") == key and \
+                    (source.get("version_id") or "") == version_id:
+                return arn
+            seen.add(arn)
         if since is not None:
             skipped = start_skipped(twin, uri, since)
             if skipped is not None:
@@ -218,8 +231,11 @@ def _elapsed(started: datetime) -> float:
     return max(0.0, (now - started).total_seconds())
 
 
-def collect(twin: Twin, result: RunResult) -> RunResult:
-    """Add the run's outputs: S3 objects, the DynamoDB record, Slack messages."""
+def collect(twin: Twin, result: RunResult, save: bool = True) -> RunResult:
+    """Add the run's outputs: S3 objects, the DynamoDB record, Slack messages.
+
+    `save=False` skips writing the workdir's state (the twin writes it every second anyway):
+    for callers that read the outputs through the APIs, not as local files."""
     twin.wait_for_async()  # the notices and the finaliser run asynchronously, as on AWS
     if twin.event_sources is not None:
         twin.event_sources.wait_idle(LINEAGE_WAIT_S)
@@ -235,7 +251,8 @@ def collect(twin: Twin, result: RunResult) -> RunResult:
                                             Key={"run_id": {"S": result.run_id}}).get("Item")
     result.record = _plain(item) if item else None
     result.slack = slack_messages(twin, result.run_id)
-    twin.save_state()  # the outputs' local files and the execution's file exist from here on
+    if save:
+        twin.save_state()  # the outputs' local files and the execution's file exist from here on
     return result
 
 
