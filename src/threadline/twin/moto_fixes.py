@@ -522,6 +522,7 @@ def fix_stepfunctions_status_events() -> None:
         finally:
             with _status_events:
                 _status_events.in_flight -= 1
+                _status_events.ended += 1
                 _status_events.notify_all()
 
     execution_module.Execution.start = start
@@ -639,6 +640,7 @@ def fix_batch_sync_poll_resilience() -> None:
 
 class _InFlight(threading.Condition):
     in_flight = 0  # executions whose end is visible and whose status event is not on the bus yet
+    ended = 0  # executions ended in this process so far
 
 
 _status_events = _InFlight()
@@ -654,6 +656,23 @@ def status_events_sent(timeout: float) -> bool:
     """
     with _status_events:
         return _status_events.wait_for(lambda: _status_events.in_flight == 0, timeout)
+
+
+def executions_ended() -> int:
+    """How many executions have ended in this process so far (for `wait_for_execution_end`)."""
+    with _status_events:
+        return _status_events.ended
+
+
+def wait_for_execution_end(seen: int, timeout: float) -> int:
+    """Until some execution ends after `seen` ends were counted, or `timeout`; the count then.
+
+    What a waiter for one execution sleeps on between its DescribeExecution calls,
+    instead of polling: its end, or any other, wakes it at once.
+    """
+    with _status_events:
+        _status_events.wait_for(lambda: _status_events.ended != seen, timeout)
+        return _status_events.ended
 
 
 def _put_status_event(execution: Any, status: str | None = None) -> None:

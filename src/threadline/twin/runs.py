@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import moto_fixes
 from .server import Twin
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -22,6 +23,7 @@ START_FUNCTION = "StartRunFunction"  # logical id of the function that starts ru
 # How long `collect` waits for the lineage function, which adds the run's cost to its record
 # after `run_finished`: bounded, since a graph that is down keeps its events queued far longer.
 LINEAGE_WAIT_S = 3.0
+END_POLL_S = 0.5  # a waiter's backstop between looks when no end wakes it
 START_SLACK_S = 1.0  # the start dates' rounding and clock steps, for `since`
 
 Progress = Callable[[str, str | None, float], None]  # (status, current state, seconds since start)
@@ -195,6 +197,7 @@ def wait(twin: Twin, execution_arn: str, timeout: float | None = None,
     sfn = twin.client("stepfunctions")
     deadline = None if timeout is None else time.monotonic() + timeout
     next_report = 0.0
+    ends_seen = moto_fixes.executions_ended()
     while True:
         described = sfn.describe_execution(executionArn=execution_arn)
         if described["status"] in TERMINAL:
@@ -205,7 +208,8 @@ def wait(twin: Twin, execution_arn: str, timeout: float | None = None,
             next_report = time.monotonic() + progress_every
             progress(described["status"], current_state(_history(sfn, execution_arn)),
                      _elapsed(described["startDate"]))
-        time.sleep(0.05)
+        # Woken by any execution's end; otherwise look again in time for the next progress report.
+        ends_seen = moto_fixes.wait_for_execution_end(ends_seen, progress_every if progress else END_POLL_S)
     history = _history(sfn, execution_arn)
     output = json.loads(described["output"]) if described.get("output") else None
     run_id = json.loads(described.get("input") or "{}").get("run_id", described["name"])
