@@ -71,7 +71,7 @@ def fake_twin(sfn: FakeStepFunctions, invocations: list[Invocation] | None = Non
 
 @pytest.fixture
 def fast_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each look at the clock in runs.py is a minute later, and sleeps are instant."""
+    """Each look at the clock in runs.py is a minute later, and sleeps (waits for an execution's end) are instant."""
     now = [0.0]
 
     def monotonic() -> float:
@@ -80,6 +80,8 @@ def fast_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(runs, "time", SimpleNamespace(monotonic=monotonic, sleep=lambda seconds: None,
                                                       time=time.time))
+    monkeypatch.setattr(runs, "moto_fixes", SimpleNamespace(executions_ended=lambda: 0,
+                                                            wait_for_execution_end=lambda seen, timeout: seen))
 
 
 def test_wait_follows_a_run_for_as_long_as_it_runs_reporting_its_state(fast_clock):
