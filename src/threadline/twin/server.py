@@ -264,7 +264,7 @@ class Twin:
     def _restore_state(self) -> None:
         """Put back what the workdir kept (S3 objects, DynamoDB items, messages, execution names) and keep it."""
         self.executions = ExecutionStore(self.workdir, self.client("stepfunctions"), self.state_machine_arn)
-        tables = TableStore(self.workdir / "state" / "dynamodb.json", self.client("dynamodb"))
+        tables = TableStore(self.workdir / "state" / "dynamodb.json", self.client("dynamodb"), ACCOUNT_ID, REGION)
         queues = QueueStore(self.workdir / "state" / "sqs.json", ACCOUNT_ID, REGION)
         self.restored = {"objects": self.s3_store.restore(self.state_problems),
                          "items": tables.restore(self.state_problems),
