@@ -35,7 +35,7 @@ def test_unreadable_stores_are_set_aside_and_said(tmp_path: Path) -> None:
     problems: list[str] = []
 
     assert S3Store(tmp_path, ACCOUNT_ID).restore(problems) == 0
-    assert TableStore(state / "dynamodb.json", dynamodb=None).restore(problems) == 0
+    assert TableStore(state / "dynamodb.json", None, ACCOUNT_ID, REGION).restore(problems) == 0
     assert saved_runs(tmp_path, problems) == []
     assert QueueStore(state / "sqs.json", ACCOUNT_ID, REGION).restore(problems) == 0
 

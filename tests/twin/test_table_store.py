@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from threadline.twin.server import ACCOUNT_ID, REGION
 from threadline.twin.table_store import TableStore
 
 KEY = {"AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
@@ -32,13 +33,13 @@ def _as_json(value: Any) -> Any:
 def test_saved_items_are_what_a_scan_answers_and_are_restored_as_they_were(tmp_path):
     path = tmp_path / "dynamodb.json"
     with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
         dynamodb.create_table(TableName="runs", **KEY)
         dynamodb.put_item(TableName="runs", Item=ITEM)
         dynamodb.update_item(TableName="runs", Key={"id": {"S": "run-1"}}, UpdateExpression="SET s = :s",
                              ExpressionAttributeValues={":s": {"S": "SUCCEEDED"}})
         dynamodb.put_item(TableName="runs", Item={"id": {"S": "run-2"}})
-        store = TableStore(path, dynamodb)
+        store = TableStore(path, dynamodb, ACCOUNT_ID, REGION)
         store.save()
         scanned = [_as_json(item) for item in dynamodb.scan(TableName="runs")["Items"]]
         assert json.loads(path.read_text(encoding="utf-8")) == {"tables": {"runs": scanned}}

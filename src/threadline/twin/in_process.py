@@ -29,7 +29,7 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from werkzeug.exceptions import InternalServerError
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from .moto_dispatch import MotoDispatch
+from .moto_dispatch import MotoDispatch, header_text
 from .readiness import WsgiApp
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")  # the twin's server, as the twin and moto's interpreter name it
@@ -96,7 +96,7 @@ def _internal_error(request: AWSPreparedRequest) -> AWSResponse:
 
 
 def _text_headers(headers: Any) -> list[tuple[str, str]]:
-    return [(name, value.decode() if isinstance(value, bytes) else str(value)) for name, value in headers.items()]
+    return [(name, header_text(value)) for name, value in headers.items()]
 
 
 def _body(body: Any) -> bytes:

@@ -9,8 +9,8 @@ for 14 services). Here the service is picked by the server's own code
 (`DomainDispatcherApplication.infer_service_region_host`), the route is the
 first of the service's `url_paths` that matches the path, in their order, as
 moto's decorator mode matches them, and the handler gets the request in the form
-moto's decorator mode gives it (`normalize_request`), with the same URL the server
-would give. What the server answers for errors the handler raises, this answers
+moto's decorator mode gives it (`Request.from_primitives`), with the same URL the
+server would give. What the server answers for errors the handler raises, this answers
 too: 400 for a `ClientError`, the exception's own answer for an `HTTPException`.
 
 A request this cannot route (unsigned, moto's own `/moto-api/`, a path no route
@@ -61,10 +61,10 @@ class MotoDispatch:
         authorization = request.headers.get("Authorization")
         if not authorization or url.path.startswith("/moto-api"):
             return None
-        environ = {"HTTP_AUTHORIZATION": _text(authorization), "PATH_INFO": url.path, "HTTP_HOST": url.netloc}
+        environ = {"HTTP_AUTHORIZATION": header_text(authorization), "PATH_INFO": url.path, "HTTP_HOST": url.netloc}
         target = request.headers.get("X-Amz-Target")
         if target:
-            environ["HTTP_X_AMZ_TARGET"] = _text(target)
+            environ["HTTP_X_AMZ_TARGET"] = header_text(target)
         host = self.dispatcher.infer_service_region_host(environ, url.path)
         service = self.dispatcher.get_backend_for_host(host) if host else None
         if not service:
@@ -121,5 +121,6 @@ def _bytes(content: Any) -> bytes:
     return b"".join(part.encode() if isinstance(part, str) else bytes(part) for part in content)
 
 
-def _text(value: Any) -> str:
+def header_text(value: Any) -> str:
+    """A header's value as text (botocore's prepared headers may hold bytes)."""
     return value.decode() if isinstance(value, bytes) else str(value)

@@ -107,10 +107,11 @@ def _stop_execution(sfn: Any, execution_arn: str, tries: int = 20) -> None:
 def _wait_until_ended(sfn: Any, execution_arns: list[str], timeout: float) -> None:
     """Until each stopped execution shows its end: its worker ends it a moment after StopExecution returns."""
     deadline = time.monotonic() + timeout
+    ends_seen = moto_fixes.executions_ended()
     for arn in execution_arns:
         while (sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
                and time.monotonic() < deadline):
-            time.sleep(0.01)
+            ends_seen = moto_fixes.wait_for_execution_end(ends_seen, max(0.0, deadline - time.monotonic()))
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ _BINARY = ("B", "BS")
 
 
 class TableStore:
-    def __init__(self, path: Path, dynamodb: Any, account_id: str = "123456789012", region: str = "us-east-1") -> None:
+    def __init__(self, path: Path, dynamodb: Any, account_id: str, region: str) -> None:
         self.path = path
         self.dynamodb = dynamodb  # a boto3 DynamoDB client of the twin
         self.account_id = account_id
