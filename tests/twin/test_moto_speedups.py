@@ -177,3 +177,62 @@ def test_a_jsonpath_is_parsed_once_and_answers_every_document_and_a_bad_one_stil
     for _ in range(2):  # a failed parse is not remembered as a success
         with pytest.raises(JsonPathParserError):
             jsonpath_ng.ext.parse("$.[[")
+
+
+OFFERINGS_CHECK = """
+import json, os, sys
+from threadline.twin import moto_speedups
+moto_speedups.install()
+import moto
+from moto.ec2.models import instance_types
+from moto.utilities.utils import load_resource
+
+folder = os.path.join(os.path.dirname(moto.__file__), "ec2", "resources", "instance_type_offerings")
+offerings = instance_types.INSTANCE_TYPE_OFFERINGS
+report = {"location_types": sorted(offerings) == sorted(os.listdir(folder)), "unread_at_first": {}, "same": True}
+for location_type in sorted(os.listdir(folder)):
+    lazy = offerings[location_type]
+    files = sorted(os.listdir(os.path.join(folder, location_type)))
+    report["unread_at_first"][location_type] = dict.__len__(lazy)
+    regions = sorted(name.split(".")[0] for name in files)
+    report["same"] &= len(lazy) == len(regions) and "us-east-1" in lazy and "nowhere-1" not in lazy
+    report["same"] &= lazy.get("nowhere-1", "absent") == "absent"
+    for name in files:
+        expected = load_resource(f"ec2/resources/instance_type_offerings/{location_type}/{name}")
+        for offering in expected:
+            offering["LocationType"] = location_type
+        report["same"] &= lazy.get(name.split(".")[0]) == expected
+    report["same"] &= sorted(lazy) == regions and sorted(dict(lazy.items())) == regions
+print(json.dumps(report))
+"""
+
+
+def test_instance_type_offerings_are_read_at_first_use_with_moto_s_data():
+    """In a fresh interpreter: moto's EC2 imports without reading them, and each region answers as the file says."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", OFFERINGS_CHECK], capture_output=True, text=True, check=True,
+                         cwd=ROOT, timeout=120).stdout
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["location_types"]
+    assert report["unread_at_first"] and set(report["unread_at_first"].values()) == {0}
+    assert report["same"]
+
+
+def test_a_response_class_s_methods_are_listed_once_and_a_method_added_later_is_listed():
+    import moto.core.responses as responses
+
+    class Answers(responses.BaseResponse):
+        def first_action(self) -> str:
+            return "first"
+
+    names = responses.method_names_from_class(Answers)
+    assert "first_action" in names and "second_action" not in names
+    assert responses.method_names_from_class(Answers) is names  # listed once
+
+    def second_action(self: Answers) -> str:
+        return "second"
+
+    Answers.second_action = second_action  # type: ignore[attr-defined]
+    assert "second_action" in responses.method_names_from_class(Answers)

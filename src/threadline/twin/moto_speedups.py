@@ -19,6 +19,8 @@ moto repeats on every call, with a result that cannot differ between calls.
   first state.
 - moto's server finds the backend for every request by listing its own package
   folder (about 150 `stat` calls a request); the list is fixed once installed.
+  Then it lists the response class's methods (`inspect.getmembers`, about 0.3 ms)
+  to see whether the action is one; they are listed once per class.
 - The Step Functions interpreter makes a new boto3 client for every Task state
   (two for a `.sync` one), 20 to 50 ms each on a busy core. Its clients are all
   alike (same credentials and settings per region and service), so one per
@@ -35,6 +37,8 @@ moto repeats on every call, with a result that cannot differ between calls.
   event (several paths each, some 20 Batch and Step Functions events a run), and
   every path of every state. A parsed expression is never changed by `find` or
   `update`, so one is kept per path text (a path that fails to parse is not kept).
+- moto's EC2 reads the instance type offerings of every region at import (90
+  files, about 0.2 s of every start); each region's are read at their first use.
 - Every KMS key gets an RSA private key at creation (for asymmetric signing), about
   30 ms a key; the template's keys are symmetric and never sign. The key is made
   at its first use instead, from the same key spec.
@@ -66,9 +70,11 @@ def install() -> None:
     with _lock:
         if _installed:
             return
+        read_instance_type_offerings_on_first_use()  # before anything imports moto's EC2
         cache_definition_parse()
         cache_state_props_unique_types()
         cache_module_list()
+        cache_response_method_names()
         cache_interpreter_clients()
         wake_sync_polls_on_job_end()
         make_kms_private_keys_on_first_use()
@@ -113,6 +119,100 @@ def make_kms_private_keys_on_first_use() -> None:
         return _PrivateKeyOnFirstUse(make, key_spec)
 
     kms_models.generate_private_key = on_first_use
+
+
+_OFFERINGS_FOLDER = "ec2/resources/instance_type_offerings/"
+
+
+class _OfferingsByRegion(dict[str, Any]):
+    """One location type's instance type offerings, each region's file read when something first asks for it."""
+
+    def __init__(self, location_type: str, files: dict[str, str], read: Callable[[str], Any]) -> None:
+        super().__init__()
+        self._location_type = location_type
+        self._files = files  # region -> resource path, for the regions not read yet
+        self._read = read
+        self._lock = threading.Lock()
+
+    def _load(self, region: str) -> None:
+        with self._lock:
+            path = self._files.pop(region, None)
+            if path is not None:
+                offerings = self._read(path)
+                for offering in offerings:  # as moto marks each offering when it reads the file
+                    offering["LocationType"] = self._location_type
+                super().__setitem__(region, offerings)
+
+    def _load_all(self) -> None:
+        for region in list(self._files):
+            self._load(region)
+
+    def __missing__(self, region: str) -> Any:
+        self._load(region)
+        if not super().__contains__(region):
+            raise KeyError(region)
+        return super().__getitem__(region)
+
+    def __contains__(self, region: object) -> bool:
+        return region in self._files or super().__contains__(region)
+
+    def get(self, region: str, default: Any = None) -> Any:
+        try:
+            return self[region]
+        except KeyError:
+            return default
+
+    def __iter__(self) -> Any:
+        self._load_all()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        return len(self._files) + super().__len__()
+
+    def keys(self) -> Any:
+        self._load_all()
+        return super().keys()
+
+    def values(self) -> Any:
+        self._load_all()
+        return super().values()
+
+    def items(self) -> Any:
+        self._load_all()
+        return super().items()
+
+
+def read_instance_type_offerings_on_first_use() -> None:
+    """moto's EC2 reads the instance type offerings of every region at import, 90 files (about 0.2 s).
+
+    The twin asks for one region's at most. While moto's module imports, the
+    offering files are not read; each location type's regions are then read at
+    their first use, with the same data. Nothing changes where EC2 was imported
+    already.
+    """
+    import sys
+
+    import moto.utilities.utils as moto_utils
+
+    if "moto.ec2.models.instance_types" in sys.modules:
+        return
+    read = moto_utils.load_resource
+    skipped: dict[str, dict[str, str]] = {}  # location type -> region -> resource path
+
+    def read_later(resource: str) -> Any:
+        if not resource.startswith(_OFFERINGS_FOLDER):
+            return read(resource)
+        location_type, file_name = resource[len(_OFFERINGS_FOLDER):].split("/")
+        skipped.setdefault(location_type, {})[file_name.split(".")[0]] = resource
+        return []
+
+    moto_utils.load_resource = read_later
+    try:
+        from moto.ec2.models import instance_types
+    finally:
+        moto_utils.load_resource = read
+    for location_type, files in skipped.items():
+        instance_types.INSTANCE_TYPE_OFFERINGS[location_type] = _OfferingsByRegion(location_type, files, read)
 
 
 def hook_interpreter_clients(hooks: list[Hook]) -> None:
@@ -217,6 +317,32 @@ def cache_module_list() -> None:
         return listed
 
     moto.backends.list_of_moto_modules = list_of_moto_modules
+
+
+def cache_response_method_names() -> None:
+    """`method_names_from_class`: a response class's methods, listed once per class and per set of names.
+
+    The key holds how many names each class of the response class's MRO has, so
+    that a method added later (a fix adding an action) is listed; one replaced
+    in place keeps its name.
+    """
+    import moto.core.responses as responses
+
+    list_names = responses.method_names_from_class
+    listed: dict[tuple[Any, tuple[int, ...]], list[str]] = {}
+
+    def names_per_class(response_class: Any) -> tuple[int, ...]:
+        return tuple(len(vars(kind)) for kind in response_class.__mro__)
+
+    def method_names_from_class(clazz: object) -> list[str]:
+        names = listed.get((clazz, names_per_class(clazz)))
+        if names is None:
+            names = list_names(clazz)
+            # Keyed after listing: the first listing may add a name (`__annotations__`) to the class.
+            listed[(clazz, names_per_class(clazz))] = names
+        return names
+
+    responses.method_names_from_class = method_names_from_class
 
 
 def cache_interpreter_clients() -> None:

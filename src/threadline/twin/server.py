@@ -56,13 +56,17 @@ def _shared_loader() -> Any:
     parse the same multi-megabyte service models again: moto's EC2 alone makes
     four throwaway sessions at import, each parsing EC2's model and the endpoint
     list. Sharing the loader saves seconds at start-up. A session given its own
-    data path (AWS_DATA_PATH) still gets a loader of its own.
+    data path (AWS_DATA_PATH) still gets a loader of its own. The shared loader
+    reads the files it has decoded before from the start cache (botocore_data.py).
     """
     import botocore.loaders
     import botocore.session
     import moto.core.utils
 
+    from .botocore_data import CachedJSONFileLoader
+
     loader = botocore.loaders.create_loader()
+    loader.file_loader = CachedJSONFileLoader()
     own_loader = botocore.session.create_loader
 
     def create_loader(search_path_string: str | None = None) -> Any:
