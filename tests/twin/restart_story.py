@@ -13,7 +13,8 @@ instead of each restarting twins of their own:
 
 Each twin runs in a process of its own, as `threadline up` does (moto's state is
 per process): `python restart_story.py first|second|third WORKDIR [FIRST-JSON]` prints
-what that twin saw as JSON. Under pytest-xdist the workers share one story: the
+what that twin saw as JSON. Under pytest-xdist its readers run on one worker
+(tests/conftest.py); should they not, the workers still share one story: the
 first to ask tells it under a file lock, the others wait for its result file.
 """
 
