@@ -1,7 +1,8 @@
 """A warm Lambda execution environment for one function, as the Lambda runtime keeps one.
 
-Started by `lambda_runtime.LocalLambdaRuntime` with `python -P` so that only the
-function's code folder and its layers are importable (no twin code). It imports
+Started by `lambda_runtime.LocalLambdaRuntime` with `python -P`, or run by a child
+of lambda_zygote.py as that would run it, so that the function's code folder and
+its layers come first on the import path (no twin code). It imports
 the handler once (the cold start), then serves invocations: one JSON request per
 line on stdin naming the event, result and log files. On the control pipe it
 says "ready" once the import is done and "done" after each invocation. While a

@@ -1,9 +1,13 @@
-"""Runs Lambda handlers from their CodeUri/Handler, one process per invocation.
+"""Runs Lambda handlers from their CodeUri/Handler, in warm execution environments as Lambda keeps them.
 
-Each invocation gets a fresh interpreter whose import path is the function's
-code folder and its layers only, and whose environment is the template's
-environment for that function plus the Lambda runtime's reserved variables and
-the twin's endpoints: functions are isolated from each other as on AWS.
+Each execution environment is a process of its own whose import path is the
+function's code folder and its layers (then the runtime's libraries), and whose
+environment is the template's environment for that function plus the Lambda
+runtime's reserved variables and the twin's endpoints: functions are isolated
+from each other as on AWS. An environment is forked from a warm parent that
+imported the layer's libraries once (lambda_zygote.py; lambda_launcher.py is
+the twin's end of it) where it can be, else started as a fresh interpreter;
+both run lambda_bootstrap.py alike.
 """
 
 from __future__ import annotations
@@ -19,13 +23,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .faults import FaultPlan
 from .lambda_async import AsyncConfig, AsyncInvoker, LambdaThrottled
+from .lambda_launcher import EXIT_WAIT_S, START_TIMEOUT_S, Interpreter, Process, Zygote
+from .lambda_zygote import forkable
 
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 _PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+# What every environment's interpreter and runtime share: the zygote starts with these too.
+_RUNTIME_ENV = {"AWS_EXECUTION_ENV": "AWS_Lambda_python3.13", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
 INIT_LIMIT_S = 10.0  # Lambda's limit on the init phase, timed apart from the function timeout
 OVERSIZE_BYTES = 300 * 1024  # an `oversize` fault's padding: past Step Functions' 256 KiB payload limit
 
@@ -70,6 +78,13 @@ class LocalLambdaRuntime:
     # concurrency (1,000); one machine cannot, so the rest wait their turn: slower, never kinder.
     concurrency: int = 4
     _concurrency: dict[str, threading.BoundedSemaphore] = field(default_factory=dict)
+    # Fork environments from a warm parent that imported the layer's libraries once (lambda_zygote.py);
+    # False, or a parent that cannot start or has gone, starts each as a fresh interpreter.
+    warm_start: bool = True
+    started_warm: int = 0  # environments asked of the zygote
+    started_cold: int = 0  # environments started as fresh interpreters
+    _zygote: Zygote | None = None
+    _closed: bool = False
 
     def enable_async(self, send_message: Any) -> AsyncInvoker:
         """Async invocations (EventBridge, SNS, `Event`) with Lambda's retries and failure targets."""
@@ -137,8 +152,7 @@ class LocalLambdaRuntime:
             return self._concurrency[spec.name]
 
     def _run_in_slot(self, spec: FunctionSpec, event: Any, log_path: Path) -> tuple[Any, bool]:
-        worker = self._take_worker(spec)
-        worker.wait_ready(INIT_LIMIT_S)
+        worker = self._ready_worker(spec)
         with tempfile.TemporaryDirectory(prefix="threadline-invoke-") as scratch:
             event_path, result_path = Path(scratch) / "event.json", Path(scratch) / "result.json"
             event_path.write_text(json.dumps(event), encoding="utf-8")
@@ -162,21 +176,53 @@ class LocalLambdaRuntime:
         """Start an execution environment ahead of the first invocation (a cold start off the clock)."""
         self._give_back(spec, self._spawn(spec))
 
+    def _ready_worker(self, spec: FunctionSpec) -> _Worker:
+        """An environment past its init phase; a cold one if the zygote went away before forking it."""
+        worker = self._take_worker(spec)
+        worker.wait_ready(INIT_LIMIT_S)
+        if worker.never_started():
+            worker.kill()
+            worker = self._spawn(spec, cold=True)
+            worker.wait_ready(INIT_LIMIT_S)
+        return worker
+
     def _take_worker(self, spec: FunctionSpec) -> _Worker:
+        """An idle environment of the function, else a new one; those found gone on the way are closed."""
+        taken: _Worker | None = None
+        gone: list[_Worker] = []
         with self._lock:
             pool = self._idle.setdefault(spec.name, [])
-            while pool:
+            while pool and taken is None:
                 worker = pool.pop()
                 if worker.alive():
-                    return worker
-        return self._spawn(spec)
+                    taken = worker
+                else:
+                    gone.append(worker)
+        for worker in gone:  # its pipes closed; one the zygote left behind as it went is ended too
+            worker.kill()
+        return taken or self._spawn(spec)
 
     def _give_back(self, spec: FunctionSpec, worker: _Worker) -> None:
         with self._lock:
             self._idle.setdefault(spec.name, []).append(worker)
 
-    def _spawn(self, spec: FunctionSpec) -> _Worker:
+    def _spawn(self, spec: FunctionSpec, cold: bool = False) -> _Worker:
+        env = self._environment(spec)
+        init_log = self.log_dir / spec.logical_id / "init.log"
+        init_log.parent.mkdir(parents=True, exist_ok=True)
+        zygote = None if cold else self._warm_parent(env)
+        started = zygote.start_environment(spec.handler, spec.code_dir, env, init_log) if zygote is not None else None
+        worker = _Worker(*started) if started is not None else None
+        with self._lock:
+            if worker is not None:
+                self.started_warm += 1
+            else:
+                self.started_cold += 1
+        return worker or _Worker.start(spec, env, init_log)
+
+    def _environment(self, spec: FunctionSpec) -> dict[str, str]:
         env = {key: os.environ[key] for key in _PASSTHROUGH_ENV if key in os.environ}
+        env.update(_RUNTIME_ENV)
         env.update({
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
@@ -184,37 +230,53 @@ class LocalLambdaRuntime:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
             "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
             "THREADLINE_FUNCTION_ARN": spec.arn,
             "_HANDLER": spec.handler,
             "PYTHONPATH": os.pathsep.join(str(p) for p in [spec.code_dir, *spec.layer_dirs]),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONUNBUFFERED": "1",
         })
         env.update(spec.environment)
         env.update(self.twin_environment)
-        init_log = self.log_dir / spec.logical_id / "init.log"
-        init_log.parent.mkdir(parents=True, exist_ok=True)
-        return _Worker.start(spec, env, init_log)
+        return env
+
+    def _warm_parent(self, env: dict[str, str]) -> Zygote | None:
+        """The zygote (started on the first request), if it is up and can fork an environment with `env`."""
+        with self._lock:
+            if not self.warm_start or self._closed:
+                return None
+            if self._zygote is None:
+                zygote_env = {key: os.environ[key] for key in _PASSTHROUGH_ENV if key in os.environ}
+                try:
+                    self._zygote = Zygote.start({**zygote_env, **_RUNTIME_ENV}, self.log_dir / "zygote.log")
+                except OSError:
+                    self.warm_start = False
+                    return None
+            zygote = self._zygote
+        return zygote if not zygote.gone and forkable(env, zygote.env) else None
 
     def close(self) -> None:
+        """End every idle environment, and the zygote with all it forked; later ones start cold."""
         with self._lock:
             workers = [w for pool in self._idle.values() for w in pool]
             self._idle.clear()
+            zygote, self._zygote, self._closed = self._zygote, None, True
+        if zygote is not None:
+            zygote.close()  # it kills the environments it forked
         for worker in workers:
             worker.kill()
 
 
 class _Worker:
-    """One warm interpreter running lambda_bootstrap for one function."""
+    """One warm execution environment running lambda_bootstrap for one function."""
 
-    def __init__(self, process: subprocess.Popen[bytes], control: int) -> None:
+    def __init__(self, process: Process, stdin: IO[bytes], control: int) -> None:
         self.process = process
+        self.stdin = stdin
         self.control = control
         self.ready = False
 
     @classmethod
     def start(cls, spec: FunctionSpec, env: dict[str, str], init_log: Path) -> _Worker:
+        """A fresh interpreter: the cold start."""
         read_end, write_end = os.pipe()
         with init_log.open("ab") as log:
             process = subprocess.Popen(
@@ -224,26 +286,27 @@ class _Worker:
                 start_new_session=True,  # the terminal's Ctrl-C is the twin's to handle: it ends when stdin closes
             )
         os.close(write_end)
-        return cls(process, read_end)
+        assert process.stdin is not None
+        return cls(Interpreter(process), process.stdin, read_end)
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return self.process.running()
+
+    def never_started(self) -> bool:
+        """Whether the zygote refused it or went away before forking it."""
+        return not self.process.started(START_TIMEOUT_S)
 
     def returncode(self) -> int | None:
-        """The exit status once the interpreter has gone (None if it is somehow still there)."""
-        try:
-            return self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            return None
+        """The exit status once the process has gone (None if it is somehow still there)."""
+        return self.process.exit_status(EXIT_WAIT_S)
 
     def invoke(self, event_path: Path, result_path: Path, log_path: Path, timeout: float) -> bool:
         """False only when the handler is still running at `timeout`; a result file exists unless it died."""
         request = {"event_path": str(event_path), "result_path": str(result_path), "log_path": str(log_path)}
         try:
-            assert self.process.stdin is not None
-            self.process.stdin.write((json.dumps(request) + "\n").encode())
-            self.process.stdin.flush()
-        except (BrokenPipeError, OSError):
+            self.stdin.write((json.dumps(request) + "\n").encode())
+            self.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
             return True  # the process is gone; the caller finds no result and reports the exit
         return self._hear(b"done", timeout)
 
@@ -269,11 +332,8 @@ class _Worker:
                 return True
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        for stream in (self.process.stdin,):
-            if stream is not None:
-                stream.close()
+        self.process.kill()
+        with contextlib.suppress(OSError):
+            self.stdin.close()
         with contextlib.suppress(OSError):
             os.close(self.control)
