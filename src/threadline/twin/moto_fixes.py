@@ -13,12 +13,12 @@ from __future__ import annotations
 import copy
 import json
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import botocore.session
 
+from . import moto_speedups
 from .lambda_async import LambdaThrottled
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ FIXES: tuple[str, ...] = (
     "batch_ecs_properties",
 )
 
-SYNC_POLL_SECONDS = 0.05
+SYNC_POLL_SECONDS = 0.15  # a job's end wakes the poll at once (moto_speedups.batch_job_ended)
 RETRY_WAIT_SCALE = 0.02  # a state's Retry interval of 60 s lasts 1.2 s in the twin
 
 _applied: set[str] = set()
@@ -139,7 +139,7 @@ def fix_sync_stale_token_listener() -> None:
 
 
 def fix_sync_poll_interval(seconds: float = SYNC_POLL_SECONDS) -> None:
-    """`.sync` polls every 0.5 s (a module global); the twin polls every 50 ms."""
+    """`.sync` polls every 0.5 s (a module global); the twin polls every 0.15 s, and at once when a job ends."""
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_callback as callback_module,
     )
@@ -600,8 +600,9 @@ def fix_batch_sync_poll_resilience() -> None:
     shows its callers a transient failure (a timeout, a throttle, a 5xx). Under a
     hundred concurrent runs the twin's endpoint answers slowly and every such poll
     ended its run in `States.Runtime`. A transient error now means "poll again";
-    the interval also backs off from 50 ms towards 1 s for long jobs, so that many
-    waiting tasks do not flood the endpoint.
+    the interval also backs off towards 1 s for long jobs, so that many waiting
+    tasks do not flood the endpoint. The back-off is a sleep that a job's end
+    ends, as the poll's own sleep is (`moto_speedups.sleep_until_job_end`).
     """
     from botocore.exceptions import BotoCoreError, ClientError
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
@@ -619,8 +620,8 @@ def fix_batch_sync_poll_resilience() -> None:
         def resolve() -> Any:
             nonlocal polls
             polls += 1
-            if polls > 20:  # after about a second of 50 ms polls
-                time.sleep(min(0.95, 0.01 * (polls - 20)))
+            if polls > 7:  # after about a second of polls
+                moto_speedups.sleep_until_job_end(min(0.85, 0.03 * (polls - 7)))
             try:
                 return resolver()
             except ClientError as exc:

@@ -380,7 +380,7 @@ def batch_job_ended() -> None:
         _job_ends.notify_all()
 
 
-def _sleep_until_job_end(seconds: float) -> None:
+def sleep_until_job_end(seconds: float) -> None:
     """Sleep `seconds`, or less when a Batch job ends meanwhile or ended since this thread last slept.
 
     The second case covers a job that ended between the thread's last poll and
@@ -396,7 +396,7 @@ def _sleep_until_job_end(seconds: float) -> None:
 class _WakeableTime:
     """What the `.sync` loop's module reads as `time`: its one call, `sleep`, ends early at a job's end."""
 
-    sleep = staticmethod(_sleep_until_job_end)
+    sleep = staticmethod(sleep_until_job_end)
 
 
 def wake_sync_polls_on_job_end() -> None:
