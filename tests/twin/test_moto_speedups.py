@@ -236,3 +236,20 @@ def test_a_response_class_s_methods_are_listed_once_and_a_method_added_later_is_
 
     Answers.second_action = second_action  # type: ignore[attr-defined]
     assert "second_action" in responses.method_names_from_class(Answers)
+
+
+def test_each_intrinsic_parse_gives_a_fresh_function_from_one_tree_that_reads_as_antlr_reads_it():
+    from antlr4 import CommonTokenStream, InputStream
+    from moto.stepfunctions.parser.asl.antlr.runtime.ASLIntrinsicLexer import ASLIntrinsicLexer
+    from moto.stepfunctions.parser.asl.antlr.runtime.ASLIntrinsicParser import ASLIntrinsicParser
+    from moto.stepfunctions.parser.asl.parse.intrinsic.intrinsic_parser import IntrinsicParser
+
+    text = "States.Format('run {} of {}', $.run_id, States.ArrayLength($.steps))"
+    first_function, first_tree = IntrinsicParser.parse(text)
+    second_function, second_tree = IntrinsicParser.parse(text)
+    assert first_tree is second_tree
+    assert first_function is not second_function  # built afresh for every execution
+    assert type(first_function) is type(second_function)
+    fresh_tree = ASLIntrinsicParser(CommonTokenStream(ASLIntrinsicLexer(InputStream(text)))).func_decl()
+    assert _inner_nodes(first_tree) and [_joined(node) for node in _inner_nodes(first_tree)] == \
+        [node.getText() for node in _inner_nodes(first_tree)] == [_joined(node) for node in _inner_nodes(fresh_tree)]
