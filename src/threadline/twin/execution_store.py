@@ -66,6 +66,8 @@ class ExecutionStore:
         self.sfn = sfn  # a boto3 Step Functions client of the twin
         self.state_machine_arn = state_machine_arn
         self._final: set[str] = set()  # executions written in a terminal status
+        self._progress: dict[str, tuple[str, int] | None] = {}  # execution -> (status, events) when last written
+        self._events: dict[str, list[dict[str, Any]]] = {}  # running execution -> its events written so far
 
     def restore(self, problems: list[str]) -> int:
         """Answer for the saved executions of this state machine (see the module's docstring); how many."""
@@ -101,25 +103,85 @@ class ExecutionStore:
         _earlier = {}
 
     def save(self) -> None:
-        """Write every execution not yet written in its terminal status."""
-        for page in self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn):
-            for execution in page["executions"]:
-                if execution["executionArn"] not in self._final:
-                    self.save_execution(execution["executionArn"])
+        """Write every execution not yet written in its terminal status that moved since it was last written.
+
+        moto's executions are read in this process (a ListExecutions through botocore
+        every second was most of an idle twin's save); one is described and written,
+        through the API as before, only when its status or its number of events changed.
+        """
+        for execution in self._live():
+            arn = execution.execution_arn
+            if arn in self._final:
+                continue
+            progress = _progress(execution)
+            if progress is None or self._progress.get(arn) != progress:
+                self.save_execution(arn)
+                self._progress[arn] = progress
+
+    def _live(self) -> list[Any]:
+        """moto's executions of the state machine (the backend the twin's Step Functions calls reach)."""
+        from moto.stepfunctions.responses import get_backend
+
+        _, _, _, region, account, _ = self.state_machine_arn.split(":", 5)
+        machine = get_backend(account, region).describe_state_machine(self.state_machine_arn)
+        return list(machine.executions)
 
     def save_execution(self, execution_arn: str) -> Path:
         described = self.sfn.describe_execution(executionArn=execution_arn)
         described.pop("ResponseMetadata", None)
-        events: list[dict[str, Any]] = []
-        pages = self.sfn.get_paginator("get_execution_history").paginate(
-            executionArn=execution_arn, PaginationConfig={"PageSize": LARGEST_PAGE})
-        for page in pages:
-            events.extend(page["events"])
+        events = self._history(execution_arn)
         path = self.folder / f"{described['name']}.json"
         write_json(path, {"execution": described, "events": events})
         if described["status"] in TERMINAL:
             self._final.add(execution_arn)
+            self._events.pop(execution_arn, None)
+            self._progress.pop(execution_arn, None)
+        else:
+            self._events[execution_arn] = events
         return path
+
+    def _history(self, execution_arn: str) -> list[dict[str, Any]]:
+        """The execution's events: those written before, then the rest, asked for after the last one written.
+
+        A running execution is written every second it moves; asking for its whole
+        history each time cost more the longer it ran. Events never change once
+        recorded, and this module's paging token names the event a page follows.
+        """
+        from botocore.exceptions import ClientError
+
+        known = self._events.get(execution_arn, [])
+        events = list(known)
+        last = known[-1]["id"] if known else 0
+        token = _token(last) if known else None
+        try:
+            while True:
+                page = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=LARGEST_PAGE,
+                                                      **({"nextToken": token} if token else {}))
+                # moto's own paging (before `restore` hooks it) ignores the token: skip what is known.
+                events.extend(event for event in page["events"] if event["id"] > last)
+                token = page.get("nextToken")
+                if not token:
+                    break
+        except ClientError:
+            if not known:
+                raise
+            self._events.pop(execution_arn, None)  # the token named nothing: read it whole
+            return self._history(execution_arn)
+        return events
+
+
+def _progress(execution: Any) -> tuple[str, int] | None:
+    """How far a live execution has got, (status, events so far); None when moto's execution does not say.
+
+    The ASL interpreter keeps the history in its event manager; moto's other backend
+    (no interpreter) has none, so its executions are written at every save, as before.
+    """
+    status = _live_entry(execution, "")["status"]
+    try:
+        events = execution.exec_worker.env.event_manager._history_event_list
+    except AttributeError:  # no interpreter, or not started yet
+        return None
+    return status, len(events)
 
 
 def _aborted(saved: dict[str, Any]) -> dict[str, Any]:
@@ -234,7 +296,12 @@ def _page(items: list[dict[str, Any]], key: str, token: str | None,
             raise InvalidToken(f"{token!r} names nothing in this listing (were its other parameters changed?)")
     page = items[start:start + size]
     more = start + size < len(items)
-    return page, base64.urlsafe_b64encode(json.dumps(page[-1].get(key)).encode()).decode("ascii") if more else None
+    return page, _token(page[-1].get(key)) if more else None
+
+
+def _token(last: Any) -> str:
+    """The paging token of the page that follows the item whose key is `last`."""
+    return base64.urlsafe_b64encode(json.dumps(last).encode()).decode("ascii")
 
 
 def _aware(moment: datetime) -> datetime:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .state_files import read_json, write_json
+from .state_files import ChangedFile, json_bytes, read_json
 
 
 class QueueStore:
@@ -26,6 +26,7 @@ class QueueStore:
         self.path = path
         self.account_id = account_id
         self.region = region
+        self._file = ChangedFile(path)  # rewritten only when the messages changed
 
     def restore(self, problems: list[str]) -> int:
         """Put the saved messages back into the queues that exist now; the number restored."""
@@ -55,7 +56,7 @@ class QueueStore:
             with queue._messages_lock:
                 messages = list(queue._messages)
             queues[name] = [{"body": m.body, "attributes": m.message_attributes or {}} for m in messages]
-        write_json(self.path, {"queues": queues})
+        self._file.write(json_bytes({"queues": queues}))
 
     def _backend(self) -> Any:
         from moto.sqs.models import sqs_backends

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ class S3Store:
         self.account_id = account_id
         self.partition = partition
         self._written: dict[str, _Written] = {}  # relative file -> what it holds now
+        self._saved: dict[tuple[str, str], _SavedKey] = {}  # (bucket, key) -> what the last save wrote of it
+        self._folders: dict[str, tuple[frozenset[str], frozenset[str]]] = {}  # bucket -> (names, folder names)
 
     def local_path(self, uri: str) -> Path | None:
         """Where the current version of `s3://bucket/key` is kept (it exists once saved); None for other URIs."""
@@ -101,29 +104,64 @@ class S3Store:
     # -- save --------------------------------------------------------------------
 
     def save(self) -> None:
-        """Write what changed since the last save, drop files of deleted objects, then the manifest."""
+        """Write what changed since the last save, drop files of deleted objects, then the manifest.
+
+        A key whose versions are the very objects of the last save (moto makes a new
+        object for each put and delete marker) is not looked at again, and when no key
+        changed nothing is written: a save of an idle twin costs a walk over the key
+        names, not a stat of every file and a manifest of every version. (So a file
+        removed by hand while the twin runs is written again when its key next changes.)
+        """
         backend = self._backend()
         manifest: dict[str, dict[str, list[dict[str, Any]]]] = {}
-        written: dict[str, _Written] = {}
+        saved: dict[tuple[str, str], _SavedKey] = {}
+        folders: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        changed = False
         for bucket_name, bucket in list(backend.buckets.items()):
             listed = list(bucket.keys.iterlists())
-            folders = {key[:index] for key, _ in listed for index, char in enumerate(key) if char == "/"}
+            folders[bucket_name] = self._folders_of(bucket_name, listed)
             keys: dict[str, list[dict[str, Any]]] = {}
             for key_name, versions in listed:
-                current = self._current_file(bucket_name, key_name, key_name in folders)
-                entries = self._save_key(bucket_name, current, list(versions), written)
-                if entries:
-                    keys[key_name] = entries
+                is_folder = key_name in folders[bucket_name][1]
+                before = self._saved.get((bucket_name, key_name))
+                if before is None or not before.holds(versions, is_folder):
+                    before = self._save_key(bucket_name, key_name, tuple(versions), is_folder)
+                    changed = True
+                saved[(bucket_name, key_name)] = before
+                if before.entries:
+                    keys[key_name] = before.entries
             if keys:
                 manifest[bucket_name] = keys
+        self._folders = folders
+        if not changed and saved.keys() == self._saved.keys():
+            return
+        written = {relative: holds for key in saved.values() for relative, holds in key.files.items()}
         for gone in set(self._written) - set(written):
             (self.workdir / gone).unlink(missing_ok=True)
         self._written = written
+        self._saved = saved
         write_json(self.manifest, {"buckets": manifest})
 
-    def _save_key(self, bucket_name: str, current: str, versions: list[Any],
-                  written: dict[str, _Written]) -> list[dict[str, Any]]:
+    def _folders_of(self, bucket_name: str, listed: list[tuple[str, Any]]) -> tuple[frozenset[str], frozenset[str]]:
+        """The bucket's key names and the names that other keys sit under (recomputed when the names change)."""
+        names = frozenset(key for key, _ in listed)
+        before = self._folders.get(bucket_name)
+        if before is not None and before[0] == names:
+            return before
+        under = set()
+        for key in names:
+            slash = key.find("/")
+            while slash >= 0:
+                under.add(key[:slash])
+                slash = key.find("/", slash + 1)
+        return names, frozenset(under)
+
+    def _save_key(self, bucket_name: str, key_name: str, versions: tuple[Any, ...],
+                  is_folder: bool) -> _SavedKey:
+        current = self._current_file(bucket_name, key_name, is_folder)
         entries = []
+        files: dict[str, _Written] = {}
+        complete = True
         latest = versions[-1] if versions and not _is_marker(versions[-1]) else None  # deleted: no current file
         for version in versions:
             if _is_marker(version):
@@ -136,13 +174,23 @@ class S3Store:
                 try:
                     value = version.value
                 except ValueError:  # replaced and disposed while we looked: the next save has it
+                    complete = False
                     continue
+                self._make_room(relative)
                 write_bytes(self.workdir / relative, value)
-            written[relative] = holds
+            files[relative] = holds
             entries.append({"version_id": version.version_id, "etag": version.etag, "size": version.size,
                             "last_modified": version.last_modified, "metadata": dict(version.metadata),
                             "file": relative})
-        return entries
+        return _SavedKey(versions if complete else (), is_folder, entries, files)
+
+    def _make_room(self, relative: str) -> None:
+        """Remove a file written earlier where `relative` needs a folder (its key is now a folder's name too)."""
+        parts = relative.split("/")
+        for end in range(1, len(parts)):
+            parent = "/".join(parts[:end])
+            if self._written.pop(parent, None) is not None:
+                (self.workdir / parent).unlink(missing_ok=True)
 
     def _current_file(self, bucket: str, key: str, is_folder: bool = False) -> str:
         """`s3/BUCKET/KEY`, unless KEY cannot be a file there (`is_folder`: another key is under `KEY/`)."""
@@ -160,8 +208,26 @@ class S3Store:
         return s3_backends[self.account_id][self.partition]
 
 
+@dataclass(frozen=True)
+class _SavedKey:
+    """What a save wrote of one key: its versions (held, so that no other object takes their identities)."""
+
+    versions: tuple[Any, ...]
+    is_folder: bool
+    entries: list[dict[str, Any]]
+    files: dict[str, _Written]
+
+    def holds(self, versions: list[Any], is_folder: bool) -> bool:
+        """Whether `versions` are still the very objects saved (moto never changes a saved one)."""
+        return is_folder == self.is_folder and len(versions) == len(self.versions) and \
+            all(now is then for now, then in zip(versions, self.versions, strict=True))
+
+
 def _is_marker(version: Any) -> bool:
-    return not hasattr(version, "value")
+    """A delete marker (asking a key for `value` would read its whole body)."""
+    from moto.s3.models import FakeDeleteMarker
+
+    return isinstance(version, FakeDeleteMarker)
 
 
 def _time(value: Any) -> datetime | None:

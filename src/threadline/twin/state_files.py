@@ -40,8 +40,34 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 def write_json(path: Path, value: Any) -> None:
     """JSON of `value`; datetimes become ISO 8601 strings."""
-    data = json.dumps(value, default=_iso, ensure_ascii=False).encode("utf-8")
-    write_bytes(path, data)
+    write_bytes(path, json_bytes(value))
+
+
+def json_bytes(value: Any, encoder: type[json.JSONEncoder] | None = None) -> bytes:
+    """The bytes `write_json` writes for `value` (or `encoder` writes, for values of its own types)."""
+    if encoder is not None:
+        return json.dumps(value, cls=encoder, ensure_ascii=False).encode("utf-8")
+    return json.dumps(value, default=_iso, ensure_ascii=False).encode("utf-8")
+
+
+class ChangedFile:
+    """A state file written only when its bytes differ from what this process last wrote to it.
+
+    A twin saves every second and is mostly idle: rewriting the same bytes cost a
+    temporary file and a rename each time.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._written: bytes | None = None
+
+    def write(self, data: bytes) -> bool:
+        """Write `data` unless the file already holds it; whether it was written."""
+        if data == self._written:
+            return False
+        write_bytes(self.path, data)
+        self._written = data
+        return True
 
 
 def read_json(path: Path, problems: list[str] | None = None) -> Any | None:

@@ -9,11 +9,10 @@ BatchWriteItem into the tables of the same name when the next twin starts.
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
 from typing import Any
 
-from .state_files import read_json, write_json
+from .state_files import ChangedFile, json_bytes, read_json
 
 _BINARY = ("B", "BS")
 
@@ -24,6 +23,7 @@ class TableStore:
         self.dynamodb = dynamodb  # a boto3 DynamoDB client of the twin
         self.account_id = account_id
         self.region = region
+        self._file = ChangedFile(path)
 
     def restore(self, problems: list[str]) -> int:
         """Put the saved items back into the tables that exist now; the number restored."""
@@ -56,14 +56,15 @@ class TableStore:
 
         The twin saves every second; a Scan of every table through botocore and moto's
         serialiser was most of that save's cost (about a tenth of the twin's CPU during
-        a run). moto's Scan answers each item's attributes with this encoder.
+        a run). moto's Scan answers each item's attributes with this encoder; the file
+        is rewritten only when its text changed.
         """
         from moto.dynamodb.models import dynamodb_backends
         from moto.dynamodb.models.utilities import DynamoJsonEncoder
 
         backend = dynamodb_backends[self.account_id][self.region]
         tables = {name: [item.attrs for item in table.all_items()] for name, table in list(backend.tables.items())}
-        write_json(self.path, {"tables": json.loads(json.dumps(tables, cls=DynamoJsonEncoder))})
+        self._file.write(json_bytes({"tables": tables}, DynamoJsonEncoder))
 
     def _tables(self) -> list[str]:
         names: list[str] = []
