@@ -1,15 +1,18 @@
-"""How `pytest -n` shares the tests out: the tests that share an expensive set-up run on one worker.
+"""How `pytest -n` shares the tests out: tests that share a set-up in one process run on one worker.
 
-A module-scoped fixture is built once per worker that runs the module's tests:
-a module's tests split over two workers ran its twin runs twice. The restart
-story (twin/restart_story.py) is told once per session under a file lock: a
-second worker that asked for it sat idle until the first had told it. Each
-entry below is one unit of work for xdist; every other test is a unit of its own,
-handed out as workers come free (as `--dist load` does).
+Three folders share in-process set-ups across their modules and rely on running
+in collection order around them: the pipeline tests share one twin for the
+session, the lineage tests one moto server, and the job tests' moto server and
+`mock_aws` fixtures share moto's process-wide state. Each folder is one unit of
+work for xdist. So is each module below whose tests share a module-scoped
+fixture (built once per worker that runs any of its tests), and the restart
+story (twin/restart_story.py), told once per session under a file lock: a
+second worker that asked for it sat idle until the first had told it. Every
+other test is a unit of its own, handed out as workers come free.
 
 xdist's own `--dist loadgroup` would read `xdist_group` marks instead, but with
 pytest 9.2 it loses the groups (pytest-xdist issue 1386), so the units are named
-here, by module.
+here.
 """
 
 from __future__ import annotations
@@ -19,15 +22,10 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
+SHARED_FOLDERS = ("tests/jobs/", "tests/lineage/", "tests/pipeline/")  # one unit each
 SHARED_SETUPS = {  # test module -> the set-up its tests share
     "tests/browser/test_execution_graph_page.py": "a recorded execution",
     "tests/cli/test_readme_commands.py": "the README's commands",
-    "tests/jobs/test_jobs_subprocess.py": "a moto server",
-    "tests/jobs/test_usage.py": "a moto server and job runs",
-    "tests/jobs/test_analysis_sidecar.py": "a moto server",
-    "tests/pipeline/test_batch_alarms_pipeline.py": "the alarm runs",
-    "tests/pipeline/test_multi_container_pipeline.py": "the multi-container runs",
-    "tests/pipeline/test_resume.py": "the earlier runs",
     "tests/twin/test_in_process.py": "a twin",
     "tests/twin/test_job_launcher.py": "a job launcher",
     "tests/twin/test_moto_fixes.py": "the scenario runner",
@@ -37,11 +35,18 @@ SHARED_SETUPS = {  # test module -> the set-up its tests share
 }
 
 
+def unit_of(nodeid: str) -> str:
+    """The unit of work a test belongs to: its folder's, its module's set-up's, or its own."""
+    path = nodeid.split("::", 1)[0]
+    folder = next((folder for folder in SHARED_FOLDERS if path.startswith(folder)), None)
+    return folder or SHARED_SETUPS.get(path, nodeid)
+
+
 class SharedSetupScheduling(LoadScopeScheduling):
-    """xdist's scope scheduling, where a scope is a shared set-up (`SHARED_SETUPS`) or else one test."""
+    """xdist's scope scheduling, where a scope is a unit of work (`unit_of`)."""
 
     def _split_scope(self, nodeid: str) -> str:
-        return SHARED_SETUPS.get(nodeid.split("::", 1)[0], nodeid)
+        return unit_of(nodeid)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadScopeScheduling:

@@ -17,14 +17,23 @@ def _scheduling() -> ModuleType:
     return module
 
 
-def test_every_shared_set_up_names_a_test_module():
-    for path in _scheduling().SHARED_SETUPS:
+def test_every_shared_set_up_names_a_test_module_or_folder():
+    scheduling = _scheduling()
+    for path in scheduling.SHARED_SETUPS:
         assert (ROOT / path).is_file(), path
+    for folder in scheduling.SHARED_FOLDERS:
+        assert (ROOT / folder).is_dir() and any((ROOT / folder).glob("test_*.py")), folder
+
+
+def test_a_shared_folder_is_one_unit_and_other_tests_are_their_own():
+    unit_of = _scheduling().unit_of
+    assert unit_of("tests/pipeline/test_paths.py::test_a") == unit_of("tests/pipeline/test_resume.py::test_b")
+    assert unit_of("tests/unit/test_x.py::test_a") != unit_of("tests/unit/test_x.py::test_b")
 
 
 def test_every_module_that_reads_the_restart_story_is_in_its_unit():
     readers = {str(path.relative_to(ROOT)) for path in (ROOT / "tests").rglob("test_*.py")
                if "(restart_story: Story)" in path.read_text(encoding="utf-8") and path != Path(__file__)}
-    shared = _scheduling().SHARED_SETUPS
+    unit_of = _scheduling().unit_of
     assert readers, "no test reads the restart story any more: drop its unit from tests/conftest.py"
-    assert {path: shared.get(path) for path in readers} == {path: "the restart story" for path in readers}
+    assert {unit_of(f"{path}::test") for path in readers} == {"the restart story"}
