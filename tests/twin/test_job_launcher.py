@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from threadline.twin.job_launcher import ColdProcess, JobLauncher, WarmProcess
-from threadline.twin.job_zygote import BACKSTOP_S
+from threadline.twin.job_zygote import BACKSTOP_S, SPARES
 
 JOB = '''
 import gc, json, os, signal, sys, time
@@ -148,3 +148,42 @@ def test_other_commands_and_a_gone_zygote_start_cold(job_dir) -> None:
                            job_dir / "after.log")
     assert isinstance(after, ColdProcess) and after.wait() == 0
     assert launcher.started_cold == 2 and launcher.started_warm == 0
+
+
+def _children(pid: int) -> set[int]:
+    return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def _eventually(check, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_spares_wait_forked_ahead_and_a_burst_beyond_them_still_gets_its_own_processes(job_dir) -> None:
+    launcher = JobLauncher(warm=True)
+    launcher.start_zygote()
+    assert launcher.wait_ready(60)
+    zygote = launcher._zygote
+    assert zygote is not None
+    try:
+        assert _eventually(lambda: len(_children(zygote.pid)) == SPARES), "no spares were forked"
+        spares = _children(zygote.pid)
+        burst = [launcher.start([sys.executable, "-m", "probejob", "exit", str(code)], job_dir,
+                                {"PYTHONPATH": str(job_dir), "GIVEN": str(code)}, job_dir / f"burst-{code}.log")
+                 for code in range(SPARES + 2)]
+        assert [process.wait() for process in burst] == list(range(SPARES + 2))
+        pids = [process.pid for process in burst]
+        assert len(set(pids)) == SPARES + 2 and spares <= set(pids)  # the spares took the first requests
+        for code in range(SPARES + 2):
+            said = json.loads((job_dir / f"burst-{code}.log").read_text().splitlines()[0])
+            assert said["given"] == str(code) and said["calls"] == 1 and said["argv"] == ["exit", str(code)]
+        assert _eventually(lambda: len(_children(zygote.pid)) == SPARES), "the spares were not forked again"
+        left = _children(zygote.pid)
+    finally:
+        launcher.close()
+    assert zygote.poll() is not None
+    assert all(not Path(f"/proc/{pid}").exists() for pid in left), "a spare outlived its zygote"
