@@ -9,7 +9,6 @@ from __future__ import annotations
 import atexit
 import functools
 import gc
-import json
 import logging
 import os
 import socket
@@ -389,16 +388,12 @@ class Twin:
         except OSError:
             logging.getLogger("threadline.twin").warning("could not reset moto's state at stop")
 
-    def _configure_moto(self, config: dict[str, Any]) -> None:
-        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/config",
-                                         data=json.dumps(config).encode(), method="POST")
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(request, timeout=5).read()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("the twin's moto server did not start")
+    @staticmethod
+    def _configure_moto(config: dict[str, Any]) -> None:
+        """moto's own settings, set as its `/moto-api/config` endpoint sets them (the twin's process is moto's)."""
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.set_config(config)
 
     def _provision(self) -> None:
         assert self.lambda_runtime is not None and self.batch_runtime is not None
