@@ -22,12 +22,12 @@ import logging
 import marshal
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import botocore.loaders
 
+from .state_files import write_bytes
 from .template_cache import cache_dir, keep_newest
 
 KEEP_ENTRIES = 512  # a few botocore versions' worth of the files a twin reads
@@ -77,19 +77,10 @@ def _key(full_path: str, stat: os.stat_result) -> str:
 
 
 def _write(entry: Path, data: Any) -> None:
-    """Written to a temporary file and renamed into place: a reader never sees half an entry."""
+    """Written whole or not at all (`state_files.write_bytes`): a reader never sees half an entry."""
     try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=entry.parent, prefix=".botocore-", suffix=".tmp")
-    except OSError as exc:  # a read-only home, say
+        write_bytes(entry, marshal.dumps(data))
+    except (OSError, ValueError) as exc:  # a read-only home or a full disk, or a value marshal cannot hold
         log.info("could not keep botocore's decoded data in %s: %s", entry.parent, exc)
-        return
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(marshal.dumps(data))
-        os.replace(temporary, entry)
-    except (OSError, ValueError) as exc:  # a full disk, or a value marshal cannot hold
-        log.info("could not keep botocore's decoded data in %s: %s", entry.parent, exc)
-        Path(temporary).unlink(missing_ok=True)
         return
     keep_newest(entry.parent, _PATTERN, KEEP_ENTRIES)

@@ -22,8 +22,6 @@ a failure to the messages of runs whose id starts with it.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 import time
 import uuid
@@ -34,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .local_http import serve, shut
+from .state_files import write_bytes
 
 WEBHOOK_PATH = "/services/T0TWIN0000/B0TWIN0000/twin-webhook-token"
 STALL = "stall"  # fail_next(STALL): read the request, answer nothing
@@ -201,20 +200,12 @@ def message_run_id(payload: dict[str, Any]) -> str | None:
 
 
 def write_message(outbox: Path, kind: str, run_id: str | None, payload: dict[str, Any]) -> Path:
-    """One JSON file per message, named so that names sort by time; written to a temp file, then renamed."""
-    outbox.mkdir(parents=True, exist_ok=True)
+    """One JSON file per message, named so that names sort by time; written whole or not at all."""
     name = f"{time.time_ns():020d}-{kind}-{uuid.uuid4().hex[:8]}.json"
     document = {"kind": kind, "run_id": run_id,
                 **{key: value for key, value in payload.items() if key not in ("kind", "run_id")}}
-    fd, temp_path = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=outbox)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=1, ensure_ascii=False)
-        final = outbox / name
-        os.replace(temp_path, final)
-    except BaseException:
-        Path(temp_path).unlink(missing_ok=True)
-        raise
+    final = outbox / name
+    write_bytes(final, json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8"))
     return final
 
 

@@ -19,11 +19,11 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from . import template
+from .state_files import write_bytes
 from .template import LocalArtifacts, load_yaml, translate
 
 CACHE_DIR_ENV = "THREADLINE_CACHE_DIR"
@@ -82,23 +82,14 @@ def _read(entry: Path) -> tuple[dict[str, Any], LocalArtifacts] | None:
 
 
 def _write(entry: Path, cfn: dict[str, Any], artifacts: LocalArtifacts) -> None:
-    """Written to a temporary file and renamed into place: a reader never sees half an entry."""
+    """Written whole or not at all (`state_files.write_bytes`): a reader never sees half an entry."""
     stored = {"template": cfn,
               "artifacts": {kind: {name: str(path) for name, path in getattr(artifacts, kind).items()}
                             for kind in _ARTIFACT_KINDS}}
     try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=entry.parent, prefix=".sam-", suffix=".tmp")
-    except OSError as exc:  # a read-only home, say
+        write_bytes(entry, json.dumps(stored).encode())
+    except (OSError, TypeError, ValueError) as exc:  # a read-only home or a full disk, or a value JSON cannot hold
         log.info("could not keep the template's translation in %s: %s", entry.parent, exc)
-        return
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(stored, handle)
-        os.replace(temporary, entry)
-    except (OSError, TypeError, ValueError) as exc:  # a full disk, or a value JSON cannot hold
-        log.info("could not keep the template's translation in %s: %s", entry.parent, exc)
-        Path(temporary).unlink(missing_ok=True)
         return
     keep_newest(entry.parent, "sam-*.json")
 
