@@ -234,20 +234,7 @@ def cache_definition_parse() -> None:
     from moto.stepfunctions.parser.asl.parse import asl_parser
     from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
-    parser = asl_parser.AmazonStateLanguageParser
-    parse: Callable[[str], tuple[Any, Any]] = parser.parse
-
-    @functools.lru_cache(maxsize=TREE_CACHE_SIZE)
-    def tree_of(definition: str) -> Any:
-        tree = parse(definition)[1]  # a definition that does not parse raises, and nothing is cached
-        _remember_texts(tree)
-        return tree
-
-    def parse_cached(definition: str) -> tuple[Any, Any]:
-        tree = tree_of(definition)
-        return Preprocessor().visit(tree), tree
-
-    parser.parse = staticmethod(parse_cached)  # type: ignore[method-assign]
+    _keep_parse_trees(asl_parser.AmazonStateLanguageParser, Preprocessor, TREE_CACHE_SIZE)
     _read_remembered_texts()
 
 
@@ -256,20 +243,24 @@ def cache_intrinsic_function_parse() -> None:
     from moto.stepfunctions.parser.asl.parse.intrinsic import intrinsic_parser
     from moto.stepfunctions.parser.asl.parse.intrinsic.preprocessor import Preprocessor
 
-    parser = intrinsic_parser.IntrinsicParser
+    _keep_parse_trees(intrinsic_parser.IntrinsicParser, Preprocessor, INTRINSIC_CACHE_SIZE)
+
+
+def _keep_parse_trees(parser: Any, preprocessor: Callable[[], Any], size: int) -> None:
+    """`parser.parse(text)` -> (components, tree): the tree kept per text, the components built from it each call."""
     parse: Callable[[str], tuple[Any, Any]] = parser.parse
 
-    @functools.lru_cache(maxsize=INTRINSIC_CACHE_SIZE)
+    @functools.lru_cache(maxsize=size)
     def tree_of(text: str) -> Any:
-        tree = parse(text)[1]  # one that does not parse raises, and nothing is cached
+        tree = parse(text)[1]  # a text that does not parse raises, and nothing is cached
         _remember_texts(tree)
         return tree
 
     def parse_cached(src: str) -> tuple[Any, Any]:
         tree = tree_of(src)
-        return Preprocessor().visit(tree), tree
+        return preprocessor().visit(tree), tree
 
-    parser.parse = staticmethod(parse_cached)  # type: ignore[method-assign]
+    parser.parse = staticmethod(parse_cached)
 
 
 _TEXT = "_threadline_text"  # where a node of a kept tree holds its text
