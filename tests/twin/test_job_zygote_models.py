@@ -11,7 +11,7 @@ import json, os, sys
 import boto3, botocore.loaders, botocore.session
 from threadline.twin import job_zygote
 
-job_zygote._share_botocore_models(job_zygote.BOTOCORE_SERVICES)
+job_zygote.share_botocore_models(job_zygote.BOTOCORE_SERVICES, "job zygote")
 pid = os.fork()
 if pid == 0:  # a job: its own environment, its own sessions
     os.environ.update({"AWS_ACCESS_KEY_ID": "job-key", "AWS_SECRET_ACCESS_KEY": "job-secret",

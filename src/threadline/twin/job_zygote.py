@@ -52,6 +52,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+from .fork_parent import exit_code, share_botocore_models, wake_on_child_exit
+
 BACKSTOP_S = 10.0  # the longest wait between two looks for ended children (a SIGCHLD ends it at once)
 SPARES = 4  # children forked ahead: the analysis asks for two nodes and their sidecars at once
 PROFILE_ENV = "THREADLINE_JOB_PROFILE"
@@ -75,10 +77,10 @@ def main(preload: list[str]) -> None:
             importlib.import_module(name)
         except ImportError as exc:  # a job that needs it imports it (and fails) itself
             print(f"job zygote: could not preload {name}: {exc}", file=sys.stderr)
-    _share_botocore_models(BOTOCORE_SERVICES)
+    share_botocore_models(BOTOCORE_SERVICES, "job zygote")
     with tempfile.TemporaryDirectory(prefix="threadline-job-bytecode-") as bytecode_dir:
         settings = _ForkSettings([entry for entry in sys.path if entry not in ("", os.getcwd())], bytecode_dir,
-                                 _wake_on_child_exit(), os.environ.get(PROFILE_ENV) or None)
+                                 wake_on_child_exit(), os.environ.get(PROFILE_ENV) or None)
         gc.collect()
         gc.freeze()
         _send({"ready": True})
@@ -152,48 +154,6 @@ def _fork_spares(spares: list[_Spare], settings: _ForkSettings) -> None:
             _child(request, None, settings)  # never returns
         os.close(read_end)
         spares.append(_Spare(pid, write_end))
-
-
-def _wake_on_child_exit() -> tuple[int, int]:
-    """A pipe that gets a byte whenever a child ends (SIGCHLD), so that `select` returns at once."""
-    read_end, write_end = os.pipe()
-    os.set_blocking(read_end, False)
-    os.set_blocking(write_end, False)
-    signal.set_wakeup_fd(write_end)
-    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-    return read_end, write_end
-
-
-def _share_botocore_models(services: tuple[str, ...]) -> None:
-    """Parse botocore's data files for `services` once, for every child's sessions to use.
-
-    Each job's first client otherwise parses the same service model and endpoint
-    list again (a tenth of a second or more a job). Only this static data is
-    shared, as the imported modules are: credentials, region and endpoint are
-    still read by each child's own session from its own environment, and a
-    session given its own data path (AWS_DATA_PATH) gets a loader of its own.
-    """
-    try:
-        import botocore.loaders
-        import botocore.session
-    except ImportError:
-        return
-    loader = botocore.loaders.create_loader()
-    try:
-        for name in ("endpoints", "partitions", "sdk-default-configuration", "_retry"):
-            loader.load_data(name)
-        for service in services:
-            for kind in ("service-2", "endpoint-rule-set-1"):
-                loader.load_service_model(service, kind)
-    except Exception as exc:  # the children parse what they need themselves
-        print(f"job zygote: could not preload botocore's models: {exc}", file=sys.stderr)
-        return
-    own_loader = botocore.session.create_loader
-
-    def create_loader(search_path_string: str | None = None) -> Any:
-        return own_loader(search_path_string) if search_path_string else loader
-
-    botocore.session.create_loader = create_loader
 
 
 def _start(request: dict[str, Any], settings: _ForkSettings, children: set[int], spares: list[_Spare]) -> None:
@@ -279,7 +239,7 @@ def _child(request: dict[str, Any], log: int | None, settings: _ForkSettings) ->
             profiler.enable()
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
     except SystemExit as exc:
-        code = _exit_code(exc.code)
+        code = exit_code(exc.code)
     except BaseException:
         traceback.print_exc()
         code = 1
@@ -292,16 +252,6 @@ def _child(request: dict[str, Any], log: int | None, settings: _ForkSettings) ->
             sys.stderr.flush()
         finally:
             os._exit(code)
-
-
-def _exit_code(value: object) -> int:
-    """What `sys.exit(value)` makes a process's exit status."""
-    if value is None:
-        return 0
-    if isinstance(value, int):
-        return value & 0xFF
-    print(value, file=sys.stderr)
-    return 1
 
 
 def _reap(children: set[int], spares: list[_Spare]) -> None:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import importlib.util
 import json
 import os
 import runpy
@@ -50,6 +51,7 @@ import sys
 import tempfile
 import traceback
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, NoReturn
 
 BOOTSTRAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_bootstrap.py")
@@ -75,6 +77,20 @@ BUFFER_BYTES = 1 << 20  # room for many requests or answers in flight: a sender 
 BACKSTOP_S = 10.0  # the longest wait between two looks for ended children (a SIGCHLD ends it at once)
 
 
+def _load_fork_parent() -> ModuleType:
+    """fork_parent.py, loaded by its path: run as a `-P` script, this file is outside threadline's package."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fork_parent.py")
+    spec = importlib.util.spec_from_file_location("_fork_parent", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_shared = _load_fork_parent()
+
+
 @dataclass(frozen=True)
 class _ForkSettings:
     """What every child needs from this process, besides its request."""
@@ -91,8 +107,8 @@ def main(channel_fd: int, bytecode_dir: str | None) -> None:
             importlib.import_module(name)
         except ImportError as exc:  # a function that needs it imports it (and fails) itself
             print(f"lambda zygote: could not preload {name}: {exc}", file=sys.stderr)
-    _share_botocore_models(BOTOCORE_SERVICES)
-    wake = _wake_on_child_exit()
+    _shared.share_botocore_models(BOTOCORE_SERVICES, "lambda zygote")
+    wake = _shared.wake_on_child_exit()[0]
     with contextlib.ExitStack() as cleanup:
         if bytecode_dir is None:  # no cache of the twin's to share: one of this process's own
             bytecode_dir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="threadline-lambda-bytecode-"))
@@ -181,7 +197,7 @@ def _child(request: dict[str, Any], fds: list[int], settings: _ForkSettings) -> 
         code = 0
         runpy.run_path(BOOTSTRAP, run_name="__main__")
     except SystemExit as exc:
-        code = _exit_code(exc.code)
+        code = _shared.exit_code(exc.code)
     except BaseException:
         traceback.print_exc()
         code = 1
@@ -193,62 +209,11 @@ def _child(request: dict[str, Any], fds: list[int], settings: _ForkSettings) -> 
             os._exit(code)
 
 
-def _share_botocore_models(services: tuple[str, ...]) -> None:
-    """Parse botocore's data files for `services` once, for every environment's sessions to read.
-
-    Only this static data is shared, like the imported modules: credentials,
-    region and endpoints are read by each environment's sessions from its own
-    variables, and a session given its own data path (AWS_DATA_PATH) gets a
-    loader of its own.
-    """
-    try:
-        import botocore.loaders
-        import botocore.session
-    except ImportError:
-        return
-    loader = botocore.loaders.create_loader()
-    try:
-        for name in ("endpoints", "partitions", "sdk-default-configuration", "_retry"):
-            loader.load_data(name)
-        for service in services:
-            for kind in ("service-2", "endpoint-rule-set-1"):
-                loader.load_service_model(service, kind)
-    except Exception as exc:  # the environments parse what they need themselves
-        print(f"lambda zygote: could not preload botocore's models: {exc}", file=sys.stderr)
-        return
-    default_loader = botocore.session.create_loader
-
-    def create_loader(search_path_string: str | None = None) -> Any:
-        return default_loader(search_path_string) if search_path_string else loader
-
-    botocore.session.create_loader = create_loader
-
-
 def forkable(env: dict[str, str], zygote_env: dict[str, str]) -> bool:
     """Whether an environment with `env` can be forked from a zygote started with `zygote_env`."""
     keys = {key for key in (*env, *zygote_env)
             if key in IMPORT_TIME_ENV or (key.startswith(IMPORT_TIME_PREFIXES) and key not in PER_ENVIRONMENT)}
     return all(env.get(key) == zygote_env.get(key) for key in keys)
-
-
-def _wake_on_child_exit() -> int:
-    """A pipe's read end that gets a byte whenever a child ends (SIGCHLD), so that `select` returns at once."""
-    read_end, write_end = os.pipe()
-    os.set_blocking(read_end, False)
-    os.set_blocking(write_end, False)
-    signal.set_wakeup_fd(write_end)
-    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-    return read_end
-
-
-def _exit_code(value: object) -> int:
-    """What `sys.exit(value)` makes a process's exit status."""
-    if value is None:
-        return 0
-    if isinstance(value, int):
-        return value & 0xFF
-    print(value, file=sys.stderr)
-    return 1
 
 
 def _reap(channel: socket.socket, children: set[int]) -> None:
