@@ -221,8 +221,7 @@ class LocalLambdaRuntime:
         return worker or _Worker.start(spec, env, init_log)
 
     def _environment(self, spec: FunctionSpec) -> dict[str, str]:
-        env = {key: os.environ[key] for key in _PASSTHROUGH_ENV if key in os.environ}
-        env.update(_RUNTIME_ENV)
+        env = _base_environment()
         env.update({
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
@@ -244,9 +243,8 @@ class LocalLambdaRuntime:
             if not self.warm_start or self._closed:
                 return None
             if self._zygote is None:
-                zygote_env = {key: os.environ[key] for key in _PASSTHROUGH_ENV if key in os.environ}
                 try:
-                    self._zygote = Zygote.start({**zygote_env, **_RUNTIME_ENV}, self.log_dir / "zygote.log")
+                    self._zygote = Zygote.start(_base_environment(), self.log_dir / "zygote.log")
                 except OSError:
                     self.warm_start = False
                     return None
@@ -263,6 +261,11 @@ class LocalLambdaRuntime:
             zygote.close()  # it kills the environments it forked
         for worker in workers:
             worker.kill()
+
+
+def _base_environment() -> dict[str, str]:
+    """What every execution environment, and the zygote that forks them, starts from."""
+    return {**{key: os.environ[key] for key in _PASSTHROUGH_ENV if key in os.environ}, **_RUNTIME_ENV}
 
 
 class _Worker:
