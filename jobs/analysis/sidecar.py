@@ -15,9 +15,11 @@ tried again at the next interval, never raised.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import logging
 import os
+import select
 import signal
 import time
 from collections.abc import Sequence
@@ -37,7 +39,6 @@ log = logging.getLogger("analysis.sidecar")
 
 INTERVAL_ENV = "THREADLINE_SIDECAR_INTERVAL_S"
 DEFAULT_INTERVAL_S = 10.0
-_NAP_S = 0.02  # how soon a SIGTERM ends the wait between rounds; the task stops when this exits
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -96,21 +97,30 @@ class Shipper:
 
 
 class StopSignal:
-    """Set by SIGTERM (or SIGINT); the handler only sets a flag, so it is safe at any point."""
+    """Set by SIGTERM (or SIGINT), which also ends a `wait` at once.
+
+    The handler sets a flag and writes a byte to a pipe that `wait` selects on,
+    so the last round starts as soon as the task stops the sidecar; the handler
+    runs between bytecodes of the main thread, so that is safe at any point.
+    """
 
     def __init__(self) -> None:
         self.stopped = False
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._stop)
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopped = True
+        with contextlib.suppress(BlockingIOError):  # a byte is waiting already
+            os.write(self._wake_write, b"!")
 
     def wait(self, seconds: float) -> bool:
         """Sleep `seconds` or until stopped; True once stopped."""
         deadline = time.monotonic() + seconds
         while not self.stopped and (left := deadline - time.monotonic()) > 0:
-            time.sleep(min(left, _NAP_S))
+            select.select([self._wake_read], [], [], left)
         return self.stopped
 
 

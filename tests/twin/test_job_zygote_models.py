@@ -44,3 +44,46 @@ def test_a_forked_job_reads_no_model_file_and_keeps_its_own_credentials_region_a
     assert (seen["key"], seen["region"], seen["endpoint"]) == ("job-key", "eu-west-1", "http://127.0.0.1:4599")
     assert seen["shared"] is True
     assert seen["own_path_shared"] is False  # a session with a data path of its own parses for itself
+
+
+SAME_HANDLERS_PROBE = """
+import json, os, sys
+import boto3
+from threadline.twin import job_zygote
+
+EVENTS = [f"{kind}.{service}.{operation}" for kind in (
+    "provide-client-params", "before-parameter-build", "before-call", "request-created", "choose-signer",
+    "before-sign", "before-send", "needs-retry", "after-call", "after-call-error")
+    for service, operation in (("s3", "PutObject"), ("s3", "GetObject"), ("dynamodb", "PutItem"))]
+
+
+def handlers() -> dict:
+    session = boto3.session.Session(region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
+    found = {}
+    for service in ("s3", "dynamodb"):
+        events = session.client(service).meta.events
+        found.update({name: [getattr(h, "__qualname__", repr(h)) for h in events._emitter._handlers.prefix_search(
+            events._alias_event_name(name))] for name in EVENTS if f".{service}." in name})
+    return found
+
+
+own = handlers()  # as botocore registers them
+job_zygote.share_botocore_models(job_zygote.BOTOCORE_SERVICES, "job zygote")
+pid = os.fork()
+if pid == 0:
+    print(json.dumps({"own": own, "forked": handlers(), "again": handlers()}), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+def test_a_forked_job_s_clients_have_the_handlers_botocore_itself_gives_them():
+    # The zygote keeps the answers of botocore's per-handler checks; each client must still get the same
+    # handlers, in the same order, for every stage of a call.
+    done = subprocess.run([sys.executable, "-c", SAME_HANDLERS_PROBE], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert sum(len(found) for found in seen["own"].values()) > 30  # the probe looked at real handler lists
+    assert seen["forked"] == seen["own"]
+    assert seen["again"] == seen["own"]

@@ -34,7 +34,8 @@ def share_botocore_models(services: tuple[str, ...], parent: str) -> None:
             loader.load_data(name)
         for service in services:
             for kind in ("service-2", "endpoint-rule-set-1"):
-                loader.load_service_model(service, kind)
+                # As a session asks (the loader's cache key holds the arguments' names too).
+                loader.load_service_model(service, kind, api_version=None)
     except Exception as exc:  # the children parse what they need themselves
         print(f"{parent}: could not preload botocore's models: {exc}", file=sys.stderr)
         return
@@ -44,6 +45,71 @@ def share_botocore_models(services: tuple[str, ...], parent: str) -> None:
         return own_loader(search_path_string) if search_path_string else loader
 
     botocore.session.create_loader = create_loader
+    _keep_handler_checks()
+    _make_first_clients(services, parent)
+
+
+def _keep_handler_checks() -> None:
+    """Keep the answers of the two checks botocore repeats for each built-in handler of every new session.
+
+    Each session registers a few hundred handlers. For each, botocore spells the
+    event name with its default aliases (a cache per session, so it starts
+    empty) and asks `inspect` whether the handler takes keyword arguments: a
+    third of a new session's cost. Both answers depend only on the name and the
+    function, so a session with the default aliases starts from a copy of the
+    names spelled here, and a function's answer is kept. Everything else about
+    registering a handler, and every other session, is as botocore does it.
+    """
+    import types
+
+    import botocore.hooks
+
+    default_aliases, spelled = botocore.hooks.EVENT_ALIASES, botocore.hooks.EventAliaser._alias_event_name
+    names: dict[str, str] = {}
+
+    def alias_event_name(self: Any, event_name: str) -> str:
+        if self._event_aliases is not default_aliases:
+            return spelled(self, event_name)
+        if not self._alias_name_cache and names:
+            self._alias_name_cache.update(names)
+        name = spelled(self, event_name)
+        names.setdefault(event_name, name)
+        return name
+
+    accepts_kwargs, answers = botocore.hooks.accepts_kwargs, {}
+
+    def kept_accepts_kwargs(func: Any) -> Any:
+        code = func.__func__ if isinstance(func, types.MethodType) else func
+        if not isinstance(code, types.FunctionType):
+            return accepts_kwargs(func)
+        if code not in answers:
+            answers[code] = accepts_kwargs(func)
+        return answers[code]
+
+    botocore.hooks.EventAliaser._alias_event_name = alias_event_name
+    botocore.hooks.accepts_kwargs = kept_accepts_kwargs
+
+
+def _make_first_clients(services: tuple[str, ...], parent: str) -> None:
+    """Make and drop one session and one client per service, as a child's first ones would be made.
+
+    A process's first client does work its later ones skip: it compiles
+    botocore's regular expressions, loads OpenSSL's defaults into its first
+    context, and builds the first credential resolver (a third of a forked
+    child's first client). Done here, a child inherits that as it inherits the
+    imported modules. The warm-up client is given placeholder keys, so nothing
+    looks for credentials, and it never sends a request.
+    """
+    import botocore.session
+
+    try:
+        session = botocore.session.Session()
+        session.get_component("credential_provider")
+        for service in services:
+            session.create_client(service, region_name="us-east-1", aws_access_key_id="warm-up",
+                                  aws_secret_access_key="warm-up")
+    except Exception as exc:  # the children make their first clients themselves
+        print(f"{parent}: could not make botocore's first clients: {exc}", file=sys.stderr)
 
 
 def wake_on_child_exit() -> tuple[int, int]:
