@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from threadline.cli.lineage import app as lineage_app
 from threadline.deploy.images import BUILD_CONTEXT, twin_digest_parameters
 from threadline.lineage.redrive import dead_letter_queue, redrive, waiting
+from threadline.twin.event_sources import WAIT_SECONDS
 from threadline.twin.runs import collect, find_execution, slack_messages, upload, wait
 from threadline.twin.server import PROJECT_ROOT
 
@@ -127,6 +129,8 @@ def test_dead_letters_raise_the_alarm_and_a_redrive_writes_them(twin, graph, mon
     # Visible again at once: the five receives follow each other, each as long as a failed write, not
     # thirty seconds apart (one poller per mapping, so the next receive waits for the failed delivery).
     mapping.visibility_timeout = 0
+    # A receive already waiting for messages gives the one it gets the old timeout (six seconds): let it end.
+    time.sleep(WAIT_SECONDS + 0.2)
     twin.neptune.set_down(True)
     try:
         # As the state machine does:

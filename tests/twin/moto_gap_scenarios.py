@@ -50,16 +50,16 @@ class Scene:
         self.url = f"http://127.0.0.1:{port}"
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.server.start()
-        import urllib.request
-        urllib.request.urlopen(urllib.request.Request(
-            f"{self.url}/moto-api/config", method="POST",
-            data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode())).read()
+        from moto.moto_api._internal.models import moto_api_backend
+        moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}})  # as /moto-api/config does
         self.session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
                                      region_name=REGION)
         env = {"AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": "testing",
                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
         self.faults = FaultPlan()
-        self.lambdas = LocalLambdaRuntime(env, self.tmp / "lambda-logs", self.faults, region=REGION)
+        # The scenes' handlers import nothing heavy: fresh interpreters start them sooner than a warm parent
+        # importing the functions' libraries would.
+        self.lambdas = LocalLambdaRuntime(env, self.tmp / "lambda-logs", self.faults, region=REGION, warm_start=False)
         self.batch = LocalBatchRuntime(self.tmp, env, self.tmp / "batch-logs", self.faults)
         self.lambdas.enable_async(self.send_to_queue)
         moto_fixes.apply(self.lambdas, self.batch, skip=skip)

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
+import botocore.model
 import botocore.session
 
 from . import moto_speedups
@@ -94,7 +95,10 @@ def fix_batch_sync_parameters() -> None:
         state_task_service_batch as batch_module,
     )
 
-    service_model = botocore.session.get_session().get_service_model("batch")
+    # The process's data loader (the twin's shared one) rather than a new session: nothing handles
+    # `service-data-loaded` for Batch, so the model is the one a session would give.
+    service_model = botocore.model.ServiceModel(botocore.session.create_loader().load_service_model(
+        "batch", "service-2", api_version=None), "batch")
     operations = {_snake(name): name for name in service_model.operation_names}
 
     def operation(self: Any, service_action_name: str | None) -> Any:
