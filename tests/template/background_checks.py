@@ -1,4 +1,4 @@
-"""External checkers (checkov, sam validate, cfn-lint) run once per test run, in the background.
+"""External checkers (checkov, `sam validate --lint`) run once per test run, in the background.
 
 Each checker costs seconds of CPU. A test module declares its `Check` at import; when
 collection ends (`conftest.py`) every check whose module has tests to run is started as

@@ -46,7 +46,8 @@ def share_botocore_models(services: tuple[str, ...], parent: str) -> None:
 
     botocore.session.create_loader = create_loader
     _keep_handler_checks()
-    _make_first_clients(services, parent)
+    if services:
+        _make_first_client(services[0], parent)
 
 
 def _keep_handler_checks() -> None:
@@ -90,26 +91,25 @@ def _keep_handler_checks() -> None:
     botocore.hooks.accepts_kwargs = kept_accepts_kwargs
 
 
-def _make_first_clients(services: tuple[str, ...], parent: str) -> None:
-    """Make and drop one session and one client per service, as a child's first ones would be made.
+def _make_first_client(service: str, parent: str) -> None:
+    """Make and drop one session and one client, as a child's first ones would be made.
 
-    A process's first client does work its later ones skip: it compiles
-    botocore's regular expressions, loads OpenSSL's defaults into its first
-    context, and builds the first credential resolver (a third of a forked
-    child's first client). Done here, a child inherits that as it inherits the
-    imported modules. The warm-up client is given placeholder keys, so nothing
-    looks for credentials, and it never sends a request.
+    A process's first client does work its later ones skip, whatever their
+    service: it compiles botocore's regular expressions, loads OpenSSL's defaults
+    into its first context, and builds the first credential resolver (a third of
+    a forked child's first client). Done here, a child inherits that as it
+    inherits the imported modules. The client is given placeholder keys, so
+    nothing looks for credentials, and it never sends a request.
     """
     import botocore.session
 
     try:
         session = botocore.session.Session()
         session.get_component("credential_provider")
-        for service in services:
-            session.create_client(service, region_name="us-east-1", aws_access_key_id="warm-up",
-                                  aws_secret_access_key="warm-up")
-    except Exception as exc:  # the children make their first clients themselves
-        print(f"{parent}: could not make botocore's first clients: {exc}", file=sys.stderr)
+        session.create_client(service, region_name="us-east-1", aws_access_key_id="warm-up",
+                              aws_secret_access_key="warm-up")
+    except Exception as exc:  # the children make their first client themselves
+        print(f"{parent}: could not make botocore's first client: {exc}", file=sys.stderr)
 
 
 def wake_on_child_exit() -> tuple[int, int]:
