@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -153,20 +154,20 @@ class LocalLambdaRuntime:
 
     def _run_in_slot(self, spec: FunctionSpec, event: Any, log_path: Path) -> tuple[Any, bool]:
         worker = self._ready_worker(spec)
-        with tempfile.TemporaryDirectory(prefix="threadline-invoke-") as scratch:
-            event_path, result_path = Path(scratch) / "event.json", Path(scratch) / "result.json"
-            event_path.write_text(json.dumps(event), encoding="utf-8")
-            finished = worker.invoke(event_path, result_path, log_path, timeout=spec.timeout)
-            if not finished:
-                worker.kill()
-                return {"errorType": "Sandbox.Timedout",
-                        "errorMessage": f"Task timed out after {spec.timeout}.00 seconds"}, True
-            if not result_path.exists():
-                code = worker.returncode()
-                worker.kill()
-                return {"errorType": "Runtime.ExitError",
-                        "errorMessage": f"Runtime exited with error: exit status {code}"}, True
-            outcome = json.loads(result_path.read_text(encoding="utf-8"))
+        event_path, result_path = worker.scratch / "event.json", worker.scratch / "result.json"
+        result_path.unlink(missing_ok=True)  # the last invocation's
+        event_path.write_text(json.dumps(event), encoding="utf-8")
+        finished = worker.invoke(event_path, result_path, log_path, timeout=spec.timeout)
+        if not finished:
+            worker.kill()
+            return {"errorType": "Sandbox.Timedout",
+                    "errorMessage": f"Task timed out after {spec.timeout}.00 seconds"}, True
+        if not result_path.exists():
+            code = worker.returncode()
+            worker.kill()
+            return {"errorType": "Runtime.ExitError",
+                    "errorMessage": f"Runtime exited with error: exit status {code}"}, True
+        outcome = json.loads(result_path.read_text(encoding="utf-8"))
         self._give_back(spec, worker)
         return outcome["payload"], not outcome["ok"]
 
@@ -204,7 +205,10 @@ class LocalLambdaRuntime:
 
     def _give_back(self, spec: FunctionSpec, worker: _Worker) -> None:
         with self._lock:
-            self._idle.setdefault(spec.name, []).append(worker)
+            if not self._closed:
+                self._idle.setdefault(spec.name, []).append(worker)
+                return
+        worker.kill()  # one that finished an invocation after close()
 
     def _spawn(self, spec: FunctionSpec, cold: bool = False) -> _Worker:
         env = self._environment(spec)
@@ -276,6 +280,8 @@ class _Worker:
         self.stdin = stdin
         self.control = control
         self.ready = False
+        # Where its invocations' event and result files go, one after another; removed with it.
+        self.scratch = Path(tempfile.mkdtemp(prefix="threadline-invoke-"))
 
     @classmethod
     def start(cls, spec: FunctionSpec, env: dict[str, str], init_log: Path) -> _Worker:
@@ -336,6 +342,7 @@ class _Worker:
 
     def kill(self) -> None:
         self.process.kill()
+        shutil.rmtree(self.scratch, ignore_errors=True)
         with contextlib.suppress(OSError):
             self.stdin.close()
         with contextlib.suppress(OSError):
