@@ -8,9 +8,7 @@ test:
 	@scripts/setup --with-sam
 	@.venv/bin/ruff check .
 	@.venv/bin/mypy
-	@# Three workers on two cores: the tests spend a good part of their time waiting (on runs, timers and
-	@# subprocesses), which the third worker fills (bench/README.md, "a seventh pass").
-	@PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/.cache/pycache .venv/bin/python -m pytest -n 3
+	@PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/.cache/pycache .venv/bin/python -m pytest -n 2
 
 # make deploy ENV=dev|prod [DRY_RUN=1] [BUILDER=local|codebuild|auto]: see README, "Deploy to AWS".
 deploy:

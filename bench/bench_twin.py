@@ -13,7 +13,7 @@ from the call to SUCCEEDED, so that a busy machine moves both alike.
   `durations_s`, whose steps run one after another), median of --runs, with job
   processes forked warm (the default) and started cold, in one twin each; also
   upload to `collect` done (notices, lineage and outputs settled).
-- suite: `pytest -n 3` (as `make test` runs it) of the whole suite (--suite; minutes), with bytecode kept as
+- suite: `pytest -n 2` of the whole suite (--suite; minutes), with bytecode kept as
   `make test` keeps it.
 
 Starts and the suite run with Python's bytecode kept (in a temporary
@@ -152,7 +152,7 @@ def run_overheads(samples: int, warm: bool) -> list[dict[str, float]]:
 
 def suite_seconds(env: dict[str, str]) -> float:
     began = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pytest", "-n", "3", "-q", "-p", "no:cacheprovider"], cwd=ROOT,
+    subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider"], cwd=ROOT,
                    check=True, env=env)
     return time.perf_counter() - began
 
@@ -208,7 +208,7 @@ def main() -> None:
                  (f"  overhead, {mode}", run["overhead_s"]),
                  (f"  upload->collected, {mode}", run["collected_s"])]
     if "suite_s" in figures:
-        rows.append(("test suite, pytest -n 3", figures["suite_s"]))
+        rows.append(("test suite, pytest -n 2", figures["suite_s"]))
     for name, seconds in rows:
         print(f"{name:<34}{seconds:>10.2f}{seconds / baseline:>12.0f}")
     out = ROOT / "bench" / "out" / "twin.json"
