@@ -75,7 +75,9 @@ def test_run_of_a_key_no_run_starts_for_is_refused_before_the_twin_starts(tmp_pa
 
 
 def test_ctrl_c_during_a_run_says_the_run_stopped_with_the_twin(tmp_path):
-    process = subprocess.Popen([sys.executable, "-m", "threadline.cli", "demo", "--workdir", str(tmp_path / "twin")],
+    # Pre-processing hangs, so the run is still under way when Ctrl-C arrives, however fast the machine.
+    process = subprocess.Popen([sys.executable, "-m", "threadline.cli", "demo", "--workdir", str(tmp_path / "twin"),
+                                "--fault", "preprocess:hang"],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
     try:

@@ -97,7 +97,9 @@ def test_demo_then_a_resumed_run_in_a_new_twin_then_runs_and_open(tmp_path: Path
 
 def test_sigterm_mid_run_stops_promptly_and_leaves_the_workdir_reusable(tmp_path: Path) -> None:
     workdir = tmp_path / "twin"
-    process = subprocess.Popen([sys.executable, "-m", "threadline.cli", "demo", "--workdir", str(workdir)],
+    # Pre-processing hangs, so the run is still under way when SIGTERM arrives, however fast the machine.
+    process = subprocess.Popen([sys.executable, "-m", "threadline.cli", "demo", "--workdir", str(workdir),
+                                "--fault", "preprocess:hang"],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
     try:
