@@ -95,7 +95,12 @@ def test_ctrl_c_during_a_run_says_the_run_stopped_with_the_twin(tmp_path):
             if "RUNNING in" in line:  # the progress line: the run is under way
                 os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
                 break
-        out, err = process.communicate(timeout=60)
+        try:
+            out, err = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            out, err = process.communicate()
+            pytest.fail(f"still running 60 s after Ctrl-C:\n{''.join(seen)}{out}\n{err[-3000:]}")
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)

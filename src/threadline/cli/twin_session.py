@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -107,6 +108,7 @@ def wait_showing(twin: Twin, arn: str, watching: Watch, show: bool = True) -> Ru
     reader = ProgressReader(twin.client("stepfunctions"), twin.client("batch"), twin.client("s3"))
 
     def tick(status: str, state: str | None, elapsed: float) -> None:
+        _interrupt_if_signalled()
         watching.state, watching.elapsed = state or watching.state, elapsed
         if show:
             snapshot = reader.read(arn)
@@ -116,14 +118,15 @@ def wait_showing(twin: Twin, arn: str, watching: Watch, show: bool = True) -> Ru
             view.show(snapshot, elapsed)
 
     view: LiveView | PlainLines
-    if show and console.is_terminal:
-        with LiveView(watching.run_id) as view:
+    with _interrupts_between_ticks():
+        if show and console.is_terminal:
+            with LiveView(watching.run_id) as view:
+                result = wait(twin, arn, progress=tick, progress_every=0.25)
+        else:
+            view = PlainLines()
             result = wait(twin, arn, progress=tick, progress_every=0.25)
-    else:
-        view = PlainLines()
-        result = wait(twin, arn, progress=tick, progress_every=0.25)
-        if show:  # what happened since the last tick
-            view.show(reader.read(arn), result.seconds)
+            if show:  # what happened since the last tick
+                view.show(reader.read(arn), result.seconds)
     watching.what, watching.run_id = f"reporting run {watching.run_id}", None
     return result
 
@@ -163,12 +166,48 @@ def _quiet_on_interrupt() -> None:
         threading.excepthook = lambda args: None
         if not isinstance(sys.stdout, _MainThreadOnly):
             sys.stdout, sys.stderr = _MainThreadOnly(sys.stdout), _MainThreadOnly(sys.stderr)
+        if _signals.deferred and not _signals.pending:
+            _signals.pending = True  # the wait for the run raises it between two looks (a second signal: at once)
+            return
         raise KeyboardInterrupt
 
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, on_interrupt)
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, on_interrupt)
+
+
+class _Signals:
+    """Whether a Ctrl-C or SIGTERM waits for the next look at the run, and whether one came."""
+
+    deferred = False
+    pending = False
+
+
+_signals = _Signals()
+
+
+@contextlib.contextmanager
+def _interrupts_between_ticks() -> Iterator[None]:
+    """While a run is waited for, a signal interrupts between two looks at it, not at an arbitrary point.
+
+    The wait spends its time in the twin's in-process API calls (moto and
+    botocore code, with their locks and handlers); a KeyboardInterrupt raised in
+    the middle of one can leave the twin unable to stop. The next look is at
+    most a quarter of a second away.
+    """
+    _signals.deferred = True
+    try:
+        yield
+    finally:
+        _signals.deferred = False
+    _interrupt_if_signalled()
+
+
+def _interrupt_if_signalled() -> None:
+    if _signals.pending:
+        _signals.pending = False
+        raise KeyboardInterrupt
 
 
 class _MainThreadOnly:
