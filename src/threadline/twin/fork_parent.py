@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 
 def share_botocore_models(services: tuple[str, ...], parent: str) -> None:
-    """Parse botocore's data files for `services` once, for every child's sessions to read.
+    """Parse botocore's data files for `services` once, for every child's sessions to read, and do once
+    what each child's first session and client would (`_keep_handler_checks`, `_make_first_client`).
 
     Each child's first client otherwise parses the same service model and
     endpoint list again (a tenth of a second or more). Only this static data is
@@ -120,6 +122,18 @@ def wake_on_child_exit() -> tuple[int, int]:
     signal.set_wakeup_fd(write_end)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     return read_end, write_end
+
+
+def ended_children() -> Iterator[tuple[int, int]]:
+    """(pid, exit status as subprocess gives it) of each child that has ended, without waiting for one.
+
+    Raises ChildProcessError when the process has no children at all.
+    """
+    while True:
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid == 0:
+            return
+        yield pid, os.waitstatus_to_exitcode(status)
 
 
 def exit_code(value: object) -> int:

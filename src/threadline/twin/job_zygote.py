@@ -52,7 +52,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from .fork_parent import exit_code, share_botocore_models, wake_on_child_exit
+from .fork_parent import ended_children, exit_code, share_botocore_models, wake_on_child_exit
 
 BACKSTOP_S = 10.0  # the longest wait between two looks for ended children (a SIGCHLD ends it at once)
 SPARES = 4  # children forked ahead: the analysis asks for two nodes and their sidecars at once
@@ -256,21 +256,19 @@ def _child(request: dict[str, Any], log: int | None, settings: _ForkSettings) ->
 
 def _reap(children: set[int], spares: list[_Spare]) -> None:
     """Report each ended child; a spare that ended before its request is forgotten (another is forked)."""
-    while children or spares:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            children.clear()
-            return
-        if pid == 0:
-            return
-        if pid in children:
-            children.discard(pid)
-            _send({"exit": pid, "returncode": os.waitstatus_to_exitcode(status)})
-            continue
-        for spare in [spare for spare in spares if spare.pid == pid]:
-            os.close(spare.requests)
-            spares.remove(spare)
+    if not (children or spares):
+        return
+    try:
+        for pid, returncode in ended_children():
+            if pid in children:
+                children.discard(pid)
+                _send({"exit": pid, "returncode": returncode})
+                continue
+            for spare in [spare for spare in spares if spare.pid == pid]:
+                os.close(spare.requests)
+                spares.remove(spare)
+    except ChildProcessError:
+        children.clear()
 
 
 def _send(message: dict[str, Any]) -> None:

@@ -217,16 +217,14 @@ def forkable(env: dict[str, str], zygote_env: dict[str, str]) -> bool:
 
 
 def _reap(channel: socket.socket, children: set[int]) -> None:
-    while children:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            children.clear()
-            return
-        if pid == 0:
-            return
-        children.discard(pid)
-        _send(channel, {"exit": pid, "returncode": os.waitstatus_to_exitcode(status)})
+    if not children:
+        return
+    try:
+        for pid, returncode in _shared.ended_children():
+            children.discard(pid)
+            _send(channel, {"exit": pid, "returncode": returncode})
+    except ChildProcessError:
+        children.clear()
 
 
 def _send(channel: socket.socket, message: dict[str, Any]) -> None:
