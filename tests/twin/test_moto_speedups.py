@@ -49,6 +49,19 @@ def test_the_module_list_is_moto_own():
     assert list(moto.backends.list_of_moto_modules()) == expected
 
 
+def test_an_error_s_service_is_named_as_a_new_botocore_session_names_it():
+    import botocore.session
+    import moto.core.utils
+    from moto.applicationautoscaling.exceptions import AWSValidationException
+    from moto.core.errors import get_exception_service_model
+
+    services = botocore.session.Session().get_available_services()
+    for name in services:
+        assert moto.core.utils.service_name_from_moto_package_name(name.replace("-", "")) == name
+    assert moto.core.utils.service_name_from_moto_package_name("notaservice") == "notaservice"
+    assert get_exception_service_model(AWSValidationException("bad")).service_name == "application-autoscaling"
+
+
 def test_interpreter_clients_are_made_once_per_endpoint_with_the_twins_hooks(monkeypatch):
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_batch
     from moto.stepfunctions.parser.asl.utils import boto_client

@@ -44,6 +44,12 @@ moto repeats on every call, with a result that cannot differ between calls.
   `update`, so one is kept per path text (a path that fails to parse is not kept).
 - moto's EC2 reads the instance type offerings of every region at import (90
   files, about 0.2 s of every start); each region's are read at their first use.
+- moto names the service of every error it answers (to find the error's shape)
+  from a table of botocore's service names that it builds through a new
+  botocore session, once per process and service: about 0.15 to 0.3 s at the
+  twin's first error, on the start's path (Batch's service-linked role is looked
+  up before it is made). The same list comes from the process's data loader,
+  which a session would ask for it.
 - Every KMS key gets an RSA private key at creation (for asymmetric signing), about
   30 ms a key; the template's keys are symmetric and never sign. The key is made
   at its first use instead, from the same key spec.
@@ -86,6 +92,7 @@ def install() -> None:
         wake_sync_polls_on_job_end()
         make_kms_private_keys_on_first_use()
         cache_jsonpath_parse()
+        list_service_names_without_a_session()
         _installed = True
 
 
@@ -324,6 +331,19 @@ def cache_state_props_unique_types() -> None:
             TypedProps._add(self, unique, instance)
 
     props.add = add  # type: ignore[method-assign]
+
+
+def list_service_names_without_a_session() -> None:
+    """`service_name_from_moto_package_name`, from the data loader's service list instead of a new session's."""
+    import botocore.session
+    import moto.core.utils
+
+    @functools.cache
+    def service_name_from_moto_package_name(moto_package_name: str) -> str:
+        services = botocore.session.create_loader().list_available_services(type_name="service-2")
+        return {name.replace("-", ""): name for name in services}.get(moto_package_name, moto_package_name)
+
+    moto.core.utils.service_name_from_moto_package_name = service_name_from_moto_package_name
 
 
 def cache_module_list() -> None:

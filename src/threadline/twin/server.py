@@ -6,9 +6,7 @@ through the process-wide `MOTO_PORT`).
 
 from __future__ import annotations
 
-import atexit
 import functools
-import gc
 import logging
 import os
 import socket
@@ -23,7 +21,7 @@ import boto3
 from threadline_common.slack_backoff import BACKOFF_SCALE_ENV
 
 from ..deploy.images import BUILD_CONTEXT, twin_digest_parameters
-from . import moto_fixes, moto_speedups
+from . import heap, moto_fixes, moto_speedups
 from .alarms import SqsAlarmEvaluator
 from .batch_runtime import LocalBatchRuntime
 from .event_sources import VISIBILITY_SCALE, EventSourcePoller
@@ -153,20 +151,6 @@ def _moto_server(port: int) -> Any:
     return TwinMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
 
 
-@functools.cache
-def _exit_without_final_collection() -> None:
-    """Register, once: at the process's exit, freeze the heap before the interpreter's last collections.
-
-    A twin's process holds moto's and botocore's models, hundreds of megabytes of
-    objects; the interpreter's garbage collections while it tears its modules down
-    took about a second of every `threadline` command's exit. Frozen objects are
-    left to the operating system. Objects in reference cycles are then not
-    finalised at exit; nothing in the twin relies on that (its state is saved by
-    `stop()`, and files are closed where they are written).
-    """
-    atexit.register(gc.freeze)
-
-
 @dataclass
 class TwinConfig:
     root: Path = PROJECT_ROOT
@@ -214,6 +198,10 @@ class Twin:
     # -- life cycle --------------------------------------------------------------
 
     def start(self, skip_fixes: tuple[str, ...] = ()) -> Twin:
+        with heap.start_without_collections():
+            return self._start(skip_fixes)
+
+    def _start(self, skip_fixes: tuple[str, ...]) -> Twin:
         from .graph_store import GraphStore, graph_path
         from .neptune_standin import NeptuneStandin
         from .openlineage_receiver import OpenLineageReceiver
@@ -229,7 +217,7 @@ class Twin:
         # (about 0.1 s of every start): docs/twin.md, "Differences from AWS". "true" keeps them.
         os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         moto_speedups.install()
-        _exit_without_final_collection()
+        heap.exit_without_final_collection()
         self._server = _moto_server(self.port)
         self._server.start()
         self.gate = ReadinessGate(self._server._server.app)
@@ -325,6 +313,7 @@ class Twin:
             self._reset_moto()  # moto's backends are per process: a later twin here starts empty
             self._server.stop()
             self._server = None
+        heap.thaw()
 
     def __enter__(self) -> Twin:
         return self.start()
