@@ -50,6 +50,15 @@ moto repeats on every call, with a result that cannot differ between calls.
   twin's first error, on the start's path (Batch's service-linked role is looked
   up before it is made). The same list comes from the process's data loader,
   which a session would ask for it.
+- moto's response serializer finds each member of an answer's structures through
+  its attribute picker, which makes a context and six alias providers and works
+  out a member's candidate keys again for every member of every value: about
+  0.45 ms an event of a Step Functions history, whose event shape has some
+  sixty members, and histories are read several times a run. For a plain dict,
+  the keys depend only on the member's shape, its parent and its name, so they
+  are worked out once (`pick_dict_members_by_kept_keys`); the value is still
+  taken from the dict as the picker takes it, trying the keys in the same
+  order. A history serializes in a quarter of the time (0.11 ms an event).
 - Every KMS key gets an RSA private key at creation (for asymmetric signing), about
   30 ms a key; the template's keys are symmetric and never sign. The key is made
   at its first use instead, from the same key spec.
@@ -67,6 +76,7 @@ _lock = threading.Lock()
 _installed = False
 TREE_CACHE_SIZE = 32  # distinct definitions kept parsed (a twin has one or two)
 INTRINSIC_CACHE_SIZE = 4096  # distinct intrinsic function texts kept parsed (the pipeline's has about 30)
+MEMBER_KEYS_CACHE_SIZE = 16384  # (member shape, parent, name) kept: the services a twin answers have some thousands
 JSONPATH_CACHE_SIZE = 4096  # distinct JSONPath texts kept parsed (the template and definition have some hundred)
 Hook = tuple[str, Callable[..., Any]]  # (botocore event name, handler)
 _client_hooks: list[Hook] = []
@@ -93,6 +103,7 @@ def install() -> None:
         make_kms_private_keys_on_first_use()
         cache_jsonpath_parse()
         list_service_names_without_a_session()
+        pick_dict_members_by_kept_keys()
         _installed = True
 
 
@@ -331,6 +342,39 @@ def cache_state_props_unique_types() -> None:
             TypedProps._add(self, unique, instance)
 
     props.add = add  # type: ignore[method-assign]
+
+
+def pick_dict_members_by_kept_keys() -> None:
+    """`ResponseSerializer.get_value` for a plain dict, with the picker's candidate keys kept per member.
+
+    Only the default picker's own lookups are kept: another picker, one with
+    response transformers (which read the member's path) or a value that is not a
+    plain dict (whose class and `Meta` name aliases) goes the picker's way.
+    """
+    from moto.core import serialize
+    from moto.core.utils import MISSING, get_value
+
+    original = serialize.ResponseSerializer.get_value
+    picker = serialize.XFormedAttributePicker()
+    a_dict: dict[str, Any] = {}  # what the providers read of a plain dict: no Meta, the class name "dict"
+
+    @functools.lru_cache(maxsize=MEMBER_KEYS_CACHE_SIZE)
+    def keys_to_try(shape: Any, parent: Any, key: str) -> tuple[str, ...]:
+        return tuple(picker.get_possible_keys(serialize.AttributePickerContext(obj=a_dict, key=key, shape=shape)))
+
+    def get_value_of(self: Any, value: Any, key: str, shape: Any) -> Any:
+        chosen = self._value_picker
+        if (type(value) is not dict or type(chosen) is not serialize.XFormedAttributePicker
+                or chosen.response_transformers or chosen.alias_providers is not picker.alias_providers):
+            return original(self, value, key, shape)
+        for candidate in keys_to_try(shape, getattr(shape, "parent", None), key):
+            # moto's get_value reads a dotted key as a path; a plain key of a dict is `dict[key]`, else missing.
+            found = get_value(value, candidate, MISSING) if "." in candidate else value.get(candidate, MISSING)
+            if found is not MISSING:
+                return found
+        return None
+
+    serialize.ResponseSerializer.get_value = get_value_of  # type: ignore[method-assign]
 
 
 def list_service_names_without_a_session() -> None:
