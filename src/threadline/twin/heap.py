@@ -8,7 +8,8 @@ made, and at exit walks them all once more, yet none of them is garbage:
 - no collection runs while the twin starts, and what the start leaves alive is
   then frozen out of later collections (`gc.freeze`): the start's collections
   took about 0.2 s of its 1.1 s of CPU after the imports. Cyclic garbage made
-  during the start is kept until the twin stops; the start makes little.
+  during the start is kept until the twin stops: about 850 objects, of some
+  280,000 alive.
 - `stop()` thaws the frozen objects, so that a process that starts twin after
   twin (the tests) gets each stopped twin's memory back;
 - at the process's exit, the heap is frozen before the interpreter's last
