@@ -125,6 +125,29 @@ def test_an_answer_serializes_byte_for_byte_as_through_moto_s_attribute_picker(s
     assert "left out" not in body(serializer)
 
 
+@pytest.mark.parametrize("text", ["2026-12-01T04:52:51.884Z", "2026-12-01T04:52:53.5Z", "2026-12-01T04:52:53Z",
+                                  "2026-12-01T04:52:53.123456Z", "2028-02-29T00:00:00Z", "2026-12-01 04:52:53",
+                                  "2026-12-01T04:52:53+02:00", "1764561171.884", "1764561171"])
+def test_a_timestamp_moto_keeps_as_text_is_the_instant_botocore_reads(text):
+    from botocore.utils import parse_to_aware_datetime
+    from moto.core import serialize
+
+    ours, botocore_s = serialize.parse_to_aware_datetime(text), parse_to_aware_datetime(text)
+    assert ours == botocore_s and ours.utcoffset() == botocore_s.utcoffset()
+    for kind in ("unixtimestamp", "iso8601", "rfc822"):
+        converter = serialize.TimestampSerializer(kind)._convert_timestamp_to_str
+        assert converter(text, kind) == converter(botocore_s, kind)
+
+
+def test_a_timestamp_that_names_no_day_fails_as_botocore_fails():
+    from botocore.utils import parse_to_aware_datetime
+    from moto.core import serialize
+
+    for parse in (serialize.parse_to_aware_datetime, parse_to_aware_datetime):
+        with pytest.raises(ValueError):
+            parse("2026-02-29T00:00:00Z")
+
+
 def test_interpreter_clients_are_made_once_per_endpoint_with_the_twins_hooks(monkeypatch):
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_batch
     from moto.stepfunctions.parser.asl.utils import boto_client

@@ -58,7 +58,11 @@ moto repeats on every call, with a result that cannot differ between calls.
   the keys depend only on the member's shape, its parent and its name, so they
   are worked out once (`pick_dict_members_by_kept_keys`); the value is still
   taken from the dict as the picker takes it, trying the keys in the same
-  order. A history serializes in a quarter of the time (0.11 ms an event).
+  order. The serializer then reads each timestamp that moto keeps as text (Step
+  Functions keeps its events' as ISO 8601 in UTC) with dateutil's general
+  parser; one in exactly that form is read with `datetime.fromisoformat`, the
+  same instant and offset (`read_utc_timestamps_directly`). A history
+  serializes in a ninth of the time (0.05 ms an event).
 - Every KMS key gets an RSA private key at creation (for asymmetric signing), about
   30 ms a key; the template's keys are symmetric and never sign. The key is made
   at its first use instead, from the same key spec.
@@ -66,6 +70,7 @@ moto repeats on every call, with a result that cannot differ between calls.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -104,6 +109,7 @@ def install() -> None:
         cache_jsonpath_parse()
         list_service_names_without_a_session()
         pick_dict_members_by_kept_keys()
+        read_utc_timestamps_directly()
         _installed = True
 
 
@@ -375,6 +381,25 @@ def pick_dict_members_by_kept_keys() -> None:
         return None
 
     serialize.ResponseSerializer.get_value = get_value_of  # type: ignore[method-assign]
+
+
+def read_utc_timestamps_directly() -> None:
+    """The serializer's `parse_to_aware_datetime`, without dateutil for "YYYY-MM-DDTHH:MM:SS[.f]Z"."""
+    import re
+    from datetime import datetime
+
+    from moto.core import serialize
+
+    original = serialize.parse_to_aware_datetime
+    utc_text = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+
+    def parse_to_aware_datetime(value: Any) -> datetime:
+        if type(value) is str and utc_text.fullmatch(value):
+            with contextlib.suppress(ValueError):  # a day past its month's end: botocore's own error
+                return datetime.fromisoformat(value)
+        return original(value)
+
+    serialize.parse_to_aware_datetime = parse_to_aware_datetime
 
 
 def list_service_names_without_a_session() -> None:
