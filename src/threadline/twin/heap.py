@@ -1,15 +1,14 @@
 """How the twin's process uses the garbage collector around its long-lived heap.
 
 A started twin holds moto's and botocore's models, moto's backends and what the
-template provisioned: about 250,000 objects that live as long as the twin does.
+template provisioned: about 280,000 objects that live as long as the twin does.
 The collector's generational passes walk them again and again while they are
-made, and at exit walks them all once more, yet none of them is garbage:
+made, and at exit walks them all once more, yet almost none of them is garbage:
 
 - no collection runs while the twin starts, and what the start leaves alive is
   then frozen out of later collections (`gc.freeze`): the start's collections
   took about 0.2 s of its 1.1 s of CPU after the imports. Cyclic garbage made
-  during the start is kept until the twin stops: about 850 objects, of some
-  280,000 alive.
+  during the start is kept until the twin stops: about 850 objects.
 - `stop()` thaws the frozen objects, so that a process that starts twin after
   twin (the tests) gets each stopped twin's memory back;
 - at the process's exit, the heap is frozen before the interpreter's last

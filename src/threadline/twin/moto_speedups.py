@@ -49,7 +49,7 @@ moto repeats on every call, with a result that cannot differ between calls.
   botocore session, once per process and service: about 0.15 to 0.3 s at the
   twin's first error, on the start's path (Batch's service-linked role is looked
   up before it is made). The same list comes from the process's data loader,
-  which a session would ask for it.
+  where a session would read it.
 - moto's response serializer finds each member of an answer's structures through
   its attribute picker, which makes a context and six alias providers and works
   out a member's candidate keys again for every member of every value: about
