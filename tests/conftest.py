@@ -13,14 +13,24 @@ other test is a unit of its own, handed out as workers come free.
 xdist's own `--dist loadgroup` would read `xdist_group` marks instead, but with
 pytest 9.2 it loses the groups (pytest-xdist issue 1386), so the units are named
 here.
+
+The twins the tests start (in this process and in the commands they run) keep
+their start cache in the checkout's own `.cache/threadline`, not in the user's
+home folder, unless THREADLINE_CACHE_DIR names another.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 from xdist.scheduler import LoadScopeScheduling
+
+from threadline.twin.template_cache import CACHE_DIR_ENV
+
+os.environ.setdefault(CACHE_DIR_ENV, str(Path(__file__).resolve().parents[1] / ".cache" / "threadline"))
 
 SHARED_FOLDERS = ("tests/jobs/", "tests/lineage/", "tests/pipeline/")  # one unit each
 SHARED_SETUPS = {  # test module -> the set-up its tests share
