@@ -4,11 +4,14 @@ demo:
 	@scripts/setup
 	@.venv/bin/threadline demo
 
+# The tests' bytecode: outside the source folders (a job folder's content names its image).
+TEST_BYTECODE := $(CURDIR)/.cache/pycache
+
 test:
-	@scripts/setup --with-sam
+	@scripts/setup --with-sam --bytecode $(TEST_BYTECODE)
 	@.venv/bin/ruff check .
 	@.venv/bin/mypy
-	@PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/.cache/pycache .venv/bin/python -m pytest -n 2
+	@PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(TEST_BYTECODE) .venv/bin/python -m pytest -n 2
 
 # make deploy ENV=dev|prod [DRY_RUN=1] [BUILDER=local|codebuild|auto]: see README, "Deploy to AWS".
 deploy:
