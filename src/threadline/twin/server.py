@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,25 @@ def _shared_session() -> boto3.Session:
     boto3.setup_default_session(botocore_session=core_session())
     return boto3.Session(botocore_session=core_session(), aws_access_key_id="testing",
                          aws_secret_access_key="testing", region_name=REGION)
+
+
+def _all_at_once(steps: list[Callable[[], None] | None]) -> None:
+    """Run each step on a thread of its own and wait for all; then raise the first step's error, if any."""
+    errors: list[BaseException] = []
+
+    def run(step: Callable[[], None]) -> None:
+        try:
+            step()
+        except BaseException as exc:  # raised below, once every step has ended
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(step,), name="twin-stop", daemon=True) for step in steps if step]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def _stop_execution(sfn: Any, execution_arn: str, tries: int = 20) -> None:
@@ -294,26 +314,24 @@ class Twin:
         if self.event_sources is not None:
             self.event_sources.stop()
             self.event_sources = None
-        if self.lambda_runtime is not None:
-            self.lambda_runtime.close()
-        if self.batch_runtime is not None:
-            self.batch_runtime.close()
-        if self._neptune is not None:
-            self._neptune.stop()
-            self._neptune = None
-            self._graph.close()
-        if self._slack is not None:
-            self._slack.stop()
-            self._slack = None
-        if self._openlineage is not None:
-            self._openlineage.stop()
-            self._openlineage = None
+        # The rest shut down independently, each waiting for its own threads or processes to notice: at once.
+        _all_at_once([self.lambda_runtime.close if self.lambda_runtime is not None else None,
+                      self.batch_runtime.close if self.batch_runtime is not None else None,
+                      self._stop_neptune if self._neptune is not None else None,
+                      self._slack.stop if self._slack is not None else None,
+                      self._openlineage.stop if self._openlineage is not None else None])
+        self._neptune = self._slack = self._openlineage = None
         moto_speedups.hook_interpreter_clients([])  # a later twin in this process gets clients of its own
         if self._server is not None:
             self._reset_moto()  # moto's backends are per process: a later twin here starts empty
             self._server.stop()
             self._server = None
         heap.thaw()
+
+    def _stop_neptune(self) -> None:
+        assert self._neptune is not None
+        self._neptune.stop()
+        self._graph.close()  # once no request can reach it
 
     def __enter__(self) -> Twin:
         return self.start()
