@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from threadline.twin import moto_fixes
 from threadline.twin.batch_runtime import LocalBatchRuntime, QueueSpec
@@ -635,6 +636,32 @@ def batch_sync_terminate_on_stop(scene: Scene) -> dict:
         batch.terminate_job(jobId=job_id, reason="scene over")
         scene.wait_job(job_id, timeout=5)
     return result
+
+
+def stop_before_interpreter_starts(scene: Scene) -> dict:
+    """StopExecution at once after StartExecution, the interpreter slowed to start 0.3 s later: stopped?"""
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original = ExecutionWorker._get_evaluation_entrypoint
+
+    def slow_to_start(self: Any) -> Any:
+        time.sleep(0.3)
+        return original(self)
+
+    ExecutionWorker._get_evaluation_entrypoint = slow_to_start
+    sfn = scene.client("stepfunctions")
+    machine = sfn.create_state_machine(name="slow-start", roleArn=scene.role, definition=json.dumps(
+        {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 30, "End": True}}}))["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, name="stopped-at-once", input="{}")["executionArn"]
+    try:
+        sfn.stop_execution(executionArn=arn, error="Stopped", cause="at once")
+        stop_error = None
+    except ClientError as exc:
+        stop_error = exc.response["ResponseMetadata"]["HTTPStatusCode"]
+    deadline = time.monotonic() + 3
+    while (status := sfn.describe_execution(executionArn=arn)["status"]) == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    return {"stop_error": stop_error, "status": status}
 
 
 RETRY_INTERVAL_S = 1  # long enough to tell a real wait from a scaled one on a busy machine

@@ -235,6 +235,12 @@ def test_stepfunctions_status_events_regression(scenarios):
     assert json.loads(succeeded["output"]) == {"ok": True}
 
 
+def test_stop_before_interpreter_starts_regression(scenarios):
+    broken, fixed = scenarios.pair("stop_before_interpreter_starts")
+    assert broken["stop_error"] == 500 and broken["status"] == "RUNNING"  # moto: no environment yet
+    assert fixed == {"stop_error": None, "status": "ABORTED"}
+
+
 def test_batch_sync_terminate_on_stop_regression(scenarios):
     broken, fixed = scenarios.pair("batch_sync_terminate_on_stop")
     for outcome in (broken, fixed):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -52,8 +53,10 @@ FIXES: tuple[str, ...] = (
     "s3_eventbridge_etag",
     "batch_share_identifier",
     "batch_ecs_properties",
+    "stop_before_interpreter_starts",
 )
 
+INTERPRETER_START_WAIT_S = 10.0  # how long StopExecution waits for an execution's interpreter to start
 SYNC_POLL_SECONDS = 0.15  # a job's end wakes the poll at once (moto_speedups.batch_job_ended)
 RETRY_WAIT_SCALE = 0.02  # a state's Retry interval of 60 s lasts 1.2 s in the twin
 
@@ -531,6 +534,34 @@ def fix_stepfunctions_status_events() -> None:
 
     execution_module.Execution.start = start
     execution_module.BaseExecutionWorkerCommunication.terminated = terminated
+
+
+def fix_stop_before_interpreter_starts() -> None:
+    """StopExecution just after StartExecution answers 500, and the execution runs on.
+
+    moto starts an execution's interpreter on a thread of its own. Until it has
+    made the execution's environment and entered the first state, moto's
+    `ExecutionWorker.stop` reads an environment that is None (an AttributeError,
+    answered as a 500), or finds no running program to stop. Step Functions stops
+    such an execution as any other. The stop now waits for the interpreter to
+    enter its first state (milliseconds), then stops it; an interpreter that has
+    not started within INTERPRETER_START_WAIT_S is left to moto's own answer.
+    """
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original: Callable[..., Any] = ExecutionWorker.stop
+
+    def interpreting(worker: Any) -> bool:
+        env = worker.env
+        return env is not None and env.program_state() is not None
+
+    def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
+        deadline = time.monotonic() + INTERPRETER_START_WAIT_S
+        while not interpreting(self) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        original(self, stop_date=stop_date, error=error, cause=cause)
+
+    ExecutionWorker.stop = stop
 
 
 def fix_batch_sync_terminate_on_stop() -> None:
@@ -1154,6 +1185,7 @@ def apply(lambda_executor: LambdaExecutor, batch_executor: BatchExecutor,
             "s3_eventbridge_etag": fix_s3_eventbridge_etag,
             "batch_share_identifier": fix_batch_share_identifier,
             "batch_ecs_properties": fix_batch_ecs_properties,
+            "stop_before_interpreter_starts": fix_stop_before_interpreter_starts,
         }
         for name in FIXES:
             if name in skipped or name in _applied:

@@ -121,21 +121,6 @@ def _all_at_once(steps: list[Callable[[], None] | None]) -> None:
         raise errors[0]
 
 
-def _stop_execution(sfn: Any, execution_arn: str, tries: int = 20) -> None:
-    """StopExecution, again while moto answers 500 for an execution whose interpreter has not started yet."""
-    from botocore.exceptions import ClientError
-
-    for attempt in range(tries):
-        try:
-            sfn.stop_execution(executionArn=execution_arn, error="Twin.Stopped",
-                               cause="the offline twin was stopped while the run was going")
-            return
-        except ClientError as exc:
-            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 500 or attempt == tries - 1:
-                raise
-            time.sleep(0.1)
-
-
 def _wait_until_ended(sfn: Any, execution_arns: list[str], timeout: float) -> None:
     """Until each stopped execution shows its end: its worker ends it a moment after StopExecution returns."""
     deadline = time.monotonic() + timeout
@@ -356,7 +341,9 @@ class Twin:
             for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn,
                                                                       statusFilter="RUNNING"):
                 for execution in page["executions"]:
-                    _stop_execution(sfn, execution["executionArn"])
+                    # moto_fixes.fix_stop_before_interpreter_starts: one just started is stopped too.
+                    sfn.stop_execution(executionArn=execution["executionArn"], error="Twin.Stopped",
+                                       cause="the offline twin was stopped while the run was going")
                     stopped[execution["name"]] = execution["executionArn"]
         except Exception:  # a twin that cannot answer any more cannot close its runs either
             logging.getLogger("threadline.twin").exception("could not stop the running executions")
