@@ -664,6 +664,16 @@ def stop_before_interpreter_starts(scene: Scene) -> dict:
     return {"stop_error": stop_error, "status": status}
 
 
+def timed_out_stop_date(scene: Scene) -> dict:
+    """An execution past its state machine's TimeoutSeconds: does DescribeExecution say when it stopped?"""
+    described = scene.run_state_machine(
+        {"StartAt": "Hold", "TimeoutSeconds": 1, "States": {"Hold": {"Type": "Wait", "Seconds": 30, "End": True}}},
+        timeout=10)
+    stopped = described.get("stopDate")
+    return {"status": described["status"],
+            "ran_s": (stopped - described["startDate"]).total_seconds() if stopped else None}
+
+
 RETRY_INTERVAL_S = 1  # long enough to tell a real wait from a scaled one on a busy machine
 
 

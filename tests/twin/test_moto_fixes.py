@@ -241,6 +241,12 @@ def test_stop_before_interpreter_starts_regression(scenarios):
     assert fixed == {"stop_error": None, "status": "ABORTED"}
 
 
+def test_timed_out_stop_date_regression(scenarios):
+    broken, fixed = scenarios.pair("timed_out_stop_date")
+    assert broken == {"status": "TIMED_OUT", "ran_s": None}  # moto: no stopDate for a timed-out execution
+    assert fixed["status"] == "TIMED_OUT" and 1 <= fixed["ran_s"] < 10, fixed
+
+
 def test_batch_sync_terminate_on_stop_regression(scenarios):
     broken, fixed = scenarios.pair("batch_sync_terminate_on_stop")
     for outcome in (broken, fixed):

@@ -54,6 +54,7 @@ FIXES: tuple[str, ...] = (
     "batch_share_identifier",
     "batch_ecs_properties",
     "stop_before_interpreter_starts",
+    "timed_out_stop_date",
 )
 
 INTERPRETER_START_WAIT_S = 10.0  # how long StopExecution waits for an execution's interpreter to start
@@ -562,6 +563,31 @@ def fix_stop_before_interpreter_starts() -> None:
         original(self, stop_date=stop_date, error=error, cause=cause)
 
     ExecutionWorker.stop = stop
+
+
+def fix_timed_out_stop_date() -> None:
+    """DescribeExecution of a TIMED_OUT execution has no stopDate.
+
+    moto answers stopDate for SUCCEEDED, FAILED and ABORTED executions only,
+    although it records when a timed-out one ended; Step Functions gives every
+    execution that has ended its stopDate. Without it, a timed-out run has no
+    duration, in `threadline runs` or in the file the twin keeps of it.
+    """
+    from moto.stepfunctions import responses
+
+    original: Callable[..., Any] = responses.StepFunctionResponse.describe_execution
+
+    def describe_execution(self: Any) -> Any:
+        answer = original(self)
+        described = answer.result
+        if str(getattr(described.get("status"), "value", described.get("status"))) == "TIMED_OUT" \
+                and "stopDate" not in described:
+            stopped = self.stepfunction_backend.describe_execution(self._get_param("executionArn")).stop_date
+            if stopped is not None:
+                described["stopDate"] = stopped
+        return answer
+
+    responses.StepFunctionResponse.describe_execution = describe_execution
 
 
 def fix_batch_sync_terminate_on_stop() -> None:
@@ -1186,6 +1212,7 @@ def apply(lambda_executor: LambdaExecutor, batch_executor: BatchExecutor,
             "batch_share_identifier": fix_batch_share_identifier,
             "batch_ecs_properties": fix_batch_ecs_properties,
             "stop_before_interpreter_starts": fix_stop_before_interpreter_starts,
+            "timed_out_stop_date": fix_timed_out_stop_date,
         }
         for name in FIXES:
             if name in skipped or name in _applied:
