@@ -652,12 +652,15 @@ def stop_before_interpreter_starts(scene: Scene) -> dict:
     sfn = scene.client("stepfunctions")
     machine = sfn.create_state_machine(name="slow-start", roleArn=scene.role, definition=json.dumps(
         {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 30, "End": True}}}))["stateMachineArn"]
-    arn = sfn.start_execution(stateMachineArn=machine, name="stopped-at-once", input="{}")["executionArn"]
     try:
-        sfn.stop_execution(executionArn=arn, error="Stopped", cause="at once")
-        stop_error = None
-    except ClientError as exc:
-        stop_error = exc.response["ResponseMetadata"]["HTTPStatusCode"]
+        arn = sfn.start_execution(stateMachineArn=machine, name="stopped-at-once", input="{}")["executionArn"]
+        try:
+            sfn.stop_execution(executionArn=arn, error="Stopped", cause="at once")
+            stop_error = None
+        except ClientError as exc:
+            stop_error = exc.response["ResponseMetadata"]["HTTPStatusCode"]
+    finally:
+        ExecutionWorker._get_evaluation_entrypoint = original
     deadline = time.monotonic() + 3
     while (status := sfn.describe_execution(executionArn=arn)["status"]) == "RUNNING" and time.monotonic() < deadline:
         time.sleep(POLL_S)
